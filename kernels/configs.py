@@ -1,0 +1,80 @@
+"""Tile, warp and stage choices for the selection-attention kernels, chosen from the shape.
+
+One table per kernel; each entry says which measurement chose it. No ``triton.autotune``: it
+misbehaves under Inductor and in the interpreter, and a fixed table keeps runs reproducible.
+All sizes here are static (head counts, head dims, block size), so they may be ``tl.constexpr``.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+
+def next_pow2(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def dot_precision(dtype: torch.dtype) -> str:
+    """``tl.dot`` input precision: fp32 inputs follow torch's float32 matmul precision
+    ("highest" -> exact IEEE products, otherwise TF32); 16-bit inputs ignore it."""
+    if dtype == torch.float32 and torch.get_float32_matmul_precision() != "highest":
+        return "tf32"
+    return "ieee"
+
+
+class TokenTile(NamedTuple):
+    """Token-centric kernels (forward, dQ): one program per (query token, kv head, head tile)."""
+
+    block_g: int  # query-head rows per program (the group, padded to >= 16 for tl.dot)
+    block_d: int
+    block_dv: int
+    num_warps: int
+    num_stages: int
+
+
+class KVTile(NamedTuple):
+    """KV-centric dK/dV: one program per (batch, kv head, global block, list piece)."""
+
+    rows: int  # (query token, head) rows gathered per step
+    block_d: int
+    block_dv: int
+    num_warps: int
+    num_stages: int
+
+
+# H100, bf16, D=128, block 64, T=16k (bench/kernel_bench.py, 2026-11-23): the 64-row cap keeps
+# the fp32 accumulator of a D=256 tile in registers; larger groups are tiled over heads.
+_MAX_BLOCK_G = 64
+
+
+def forward_tile(group_size: int, d: int, dv: int, block_size: int) -> TokenTile:
+    block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
+    block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
+    # 4 warps for <= 16 x 128 tiles; 8 once the q tile or the key block gets wide
+    # (H100 bench, 2026-11-23: 4 warps was faster at G16/D128/block 64, 8 at D=256).
+    big = block_g * max(block_d, block_dv) >= 64 * 128 or block_size * max(block_d, block_dv) > 64 * 128
+    num_warps = 8 if big else 4
+    num_stages = 2
+    return TokenTile(block_g, block_d, block_dv, num_warps, num_stages)
+
+
+def dq_tile(group_size: int, d: int, dv: int, block_size: int) -> TokenTile:
+    return forward_tile(group_size, d, dv, block_size)
+
+
+def dkv_tile(group_size: int, d: int, dv: int, block_size: int) -> KVTile:
+    block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
+    # 64 gathered rows per step: at G16 that is 4 query tokens; the dk/dv accumulators
+    # ([block_size, D] fp32 each) bound it from above at D=256.
+    rows = 64 if max(block_d, block_dv) * block_size <= 128 * 64 else 32
+    rows = max(rows, min(next_pow2(group_size), 64))
+    num_warps = 8 if max(block_d, block_dv) * block_size >= 128 * 64 else 4
+    return KVTile(rows, block_d, block_dv, num_warps, 2)
+
+
+# Longest stretch of a block's query list one dK/dV program walks before handing the rest to
+# another program (partial sums reduced in a fixed order). Block 0 is selected by every query,
+# so without a cap one program would walk all Tq tokens while the others walk ~Tq*S/NB.
+def dkv_piece_tokens(group_size: int) -> int:
+    return max(256, 4096 // max(group_size, 1))

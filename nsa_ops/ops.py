@@ -1,0 +1,146 @@
+"""Every torch.library registration of nsa_ops, in one place.
+
+``nsa::selection``           (q, k, v, block_indices, ...) -> (out, lse)
+``nsa::selection_backward``  (dout, q, k, v, out, lse, dlse, block_indices, ...) -> (dq, dk, dv)
+
+Both are ``triton_op``s: under torch.compile Inductor re-traces their bodies, so the device
+choice is made *inside* the body (a ``register_kernel("cpu")`` would be bypassed there). The
+body prepares the index with tensor ops, then launches the Triton kernels through
+``wrap_triton`` or runs the torch path. Fakes live in ``nsa_ops.fakes``; autograd is a thin
+layer that calls the backward op; a flop formula feeds ``FlopCounterMode``.
+
+Arguments reach these ops already validated by ``nsa_ops.api`` (the public entry point);
+``backend`` is "auto", "triton" or "torch".
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from . import torch_path
+from .backend import triton_unsupported_reason
+from .fakes.selection import selection_backward_fake, selection_fake
+from .indices import build_inverse_index, prepare_index
+
+
+def _use_triton(backend: str, q: Tensor, k: Tensor, v: Tensor) -> bool:
+    if backend == "torch":
+        return False
+    if backend == "triton":
+        return True
+    return triton_unsupported_reason(q, k, v) is None
+
+
+def _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k):
+    return prepare_index(
+        block_indices, block_counts, block_size, q.shape[1], k.shape[1], cu_seqlens_q, cu_seqlens_k
+    )
+
+
+@torch.library.triton_op("nsa::selection", mutates_args=())
+def selection(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    block_indices: Tensor,
+    block_counts: Optional[Tensor],
+    block_size: int,
+    scale: float,
+    cu_seqlens_q: Optional[Tensor],
+    cu_seqlens_k: Optional[Tensor],
+    backend: str,
+) -> Tuple[Tensor, Tensor]:
+    idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)
+    if _use_triton(backend, q, k, v):
+        from .kernels.forward import selection_forward
+
+        return selection_forward(q, k, v, idx.sel, idx.cnt, idx.q_last, idx.block_start, block_size, scale)
+    return torch_path.forward(q, k, v, idx, block_size, scale)
+
+
+@torch.library.triton_op("nsa::selection_backward", mutates_args=())
+def selection_backward(
+    dout: Tensor,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    dlse: Tensor,
+    block_indices: Tensor,
+    block_counts: Optional[Tensor],
+    block_size: int,
+    scale: float,
+    cu_seqlens_q: Optional[Tensor],
+    cu_seqlens_k: Optional[Tensor],
+    backend: str,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)
+    acc = torch.promote_types(q.dtype, torch.float32)
+    # delta = rowsum(dO * O) - dlse: the lse output's gradient enters dS = P * (dP - delta).
+    delta = (dout.to(acc) * out.to(acc)).sum(-1) - dlse.to(acc)
+    if _use_triton(backend, q, k, v):
+        from .kernels.backward import selection_backward as launch
+
+        inv = build_inverse_index(idx.sel, idx.cnt, idx.block_start.shape[0])
+        return launch(
+            dout, q, k, v, lse.float(), delta.float(), idx.sel, idx.cnt, idx.q_last, idx.block_start,
+            inv.offsets, inv.tokens, block_size, scale,
+        )
+    return torch_path.backward(dout, q, k, v, lse, delta, idx, block_size, scale)
+
+
+selection.register_fake(selection_fake)
+selection_backward.register_fake(selection_backward_fake)
+
+
+def _setup_context(ctx, inputs, output):
+    q, k, v, block_indices, block_counts, block_size, scale, cu_q, cu_k, backend = inputs
+    out, lse = output
+    ctx.save_for_backward(q, k, v, out, lse, block_indices, block_counts, cu_q, cu_k)
+    ctx.block_size, ctx.scale, ctx.backend = block_size, scale, backend
+
+
+def _backward(ctx, dout, dlse):
+    q, k, v, out, lse, block_indices, block_counts, cu_q, cu_k = ctx.saved_tensors
+    dq, dk, dv = torch.ops.nsa.selection_backward.default(
+        dout, q, k, v, out, lse, dlse, block_indices, block_counts,
+        ctx.block_size, ctx.scale, cu_q, cu_k, ctx.backend,
+    )
+    return dq, dk, dv, None, None, None, None, None, None, None
+
+
+selection.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _selection_flops(q_shape, k_shape, v_shape, block_indices_shape, block_size):
+    """Nominal flops: every selected slot as a full block (QK^T and PV, 2 flops per MAC)."""
+    B, Tq, HQ, D = q_shape
+    keys = block_indices_shape[-1] * block_size
+    return 2 * B * Tq * HQ * keys * (D + v_shape[-1])
+
+
+def _register_flop_formulas():
+    try:
+        from torch.utils.flop_counter import register_flop_formula
+    except ImportError:  # pragma: no cover - very old torch
+        return
+
+    @register_flop_formula(torch.ops.nsa.selection)
+    def _fwd(q_shape, k_shape, v_shape, bi_shape, bc_shape, block_size, *args, out_shape=None, **kwargs):
+        return _selection_flops(q_shape, k_shape, v_shape, bi_shape, block_size)
+
+    @register_flop_formula(torch.ops.nsa.selection_backward)
+    def _bwd(do_shape, q_shape, k_shape, v_shape, o_shape, lse_shape, dlse_shape, bi_shape, bc_shape,
+             block_size, *args, out_shape=None, **kwargs):
+        # dV, dP, dQ, dK: twice the forward's products (the recomputed QK^T not counted).
+        return 2 * _selection_flops(q_shape, k_shape, v_shape, bi_shape, block_size)
+
+
+_register_flop_formulas()
+
+# Bound once: the entry points call these directly.
+selection_op = torch.ops.nsa.selection.default
+selection_backward_op = torch.ops.nsa.selection_backward.default
