@@ -81,20 +81,26 @@ def triton_unsupported_reason(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor)
     return None
 
 
+def _log(msg: str, *args) -> None:
+    # Dynamo cannot trace logging calls; the decision is logged when the call runs eagerly.
+    if not torch.compiler.is_compiling():
+        logger.debug(msg, *args)
+
+
 def resolve(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:
     """Concrete backend ("triton" or "torch") for this call, logging the decision."""
     want = requested_backend()
     if want == "torch":
-        logger.debug("nsa_ops: torch path (requested)")
+        _log("nsa_ops: torch path (requested)")
         return "torch"
     reason = triton_unsupported_reason(q, k, v)
     if reason is None:
-        logger.debug("nsa_ops: triton path")
+        _log("nsa_ops: triton path")
         return "triton"
     if want == "triton":
         raise ValueError(f"backend='triton' was requested but cannot run: {reason}")
-    logger.debug("nsa_ops: torch path (%s)", reason)
-    if q.device.type == "cuda" and reason not in _warned:
+    _log("nsa_ops: torch path (%s)", reason)
+    if q.device.type == "cuda" and reason not in _warned and not torch.compiler.is_compiling():
         _warned.add(reason)
         import warnings
 

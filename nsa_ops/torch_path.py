@@ -15,9 +15,10 @@ import torch
 
 from .indices import PreparedIndex
 
-# Gathered K+V bytes per chunk. 256 MiB keeps T=8192, HQ=16, H=4, S=16, D=128 well under 1 GB
-# of peak memory on a 2-core CPU machine (measured with /usr/bin/time, see notes/design.md).
-GATHER_BUDGET_BYTES = 256 << 20
+# Gathered K+V bytes per chunk. Large chunks run several times slower on CPU (page faults on
+# fresh multi-GB buffers): 2-core dev box, 2026-11-22, T=2048 HQ=16 H=4 S=16 D=128 fp32
+# forward took 18 s at 256 MiB and 1-3 s at 8-64 MiB (timings noisy on the shared box).
+GATHER_BUDGET_BYTES = 32 << 20
 
 
 def _chunks(Tq, per_token_bytes):
@@ -41,7 +42,13 @@ def _gather(k, v, idx: PreparedIndex, t0, t1, block_size):
     tok = torch.where(visible, tok, torch.zeros_like(tok)).long()
     b = torch.arange(B, device=k.device).view(B, 1, 1, 1)
     h = torch.arange(H, device=k.device).view(1, 1, H, 1)
-    return k[b, tok, h], v[b, tok, h], visible, (b, tok, h)
+    # Row of (b, tok, h) in k viewed as [B * Tk * H, D]: one index_select per tensor is several
+    # times faster on CPU than advanced indexing with three index tensors.
+    flat = ((b * k.shape[1] + tok) * H + h).reshape(-1)
+    shape = tuple(tok.shape)
+    kg = k.reshape(-1, k.shape[-1]).index_select(0, flat).view(*shape, k.shape[-1])
+    vg = v.reshape(-1, v.shape[-1]).index_select(0, flat).view(*shape, v.shape[-1])
+    return kg, vg, visible, (b, tok, h)
 
 
 def _attention_with_lse(q, k, v, visible, scale):

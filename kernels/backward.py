@@ -1,0 +1,309 @@
+"""Backward kernels of selection attention: ``selection_backward`` -> (dq, dk, dv).
+
+With P recomputed from the saved ``lse`` and ``delta = sum(do * out, -1) - dlse`` (from the
+caller), ``dS = P * (dP - delta)``.
+
+- dQ is token-centric, scheduled like the forward: one program per (query token, batch x kv
+  head, head tile) walking that token's selected blocks.
+- dK/dV is KV-centric: a program owns one piece of one row of the inverse index (the query
+  tokens that selected global block g for kv head h), gathers (token, head) rows from it in
+  chunks and accumulates the block's dk/dv in registers. A row's list is cut into pieces of at
+  most ``dkv_piece_tokens`` tokens so that block 0 (selected by every query) does not serialise
+  the tail; each piece writes an fp32 partial, and a second kernel sums a row's pieces in
+  piece order and writes the block's tokens once. No atomics: the result is bitwise
+  reproducible.
+
+Ownership of tokens: in packed mode the last (partial) block of a sequence spans tokens of the
+next sequence. Those keys are masked for every query that can select that block (their
+``q_last`` lies before the next sequence), so the block owns only tokens
+``[block_start[g], min(block_start[g] + block_size, block_start[g + 1], Tk))``; ``block_start``
+is non-decreasing and the next sequence's first block starts exactly where the sequence ends,
+so every token of k is owned by at most one block. Tokens no block owns keep the zero fill.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .configs import dkv_piece_tokens, dkv_tile, dot_precision, dq_tile
+
+LOG2E = 1.4426950408889634
+
+
+@triton.jit
+def _selection_dq_kernel(
+    q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_ptr,
+    sel_ptr, cnt_ptr, q_last_ptr, block_start_ptr,
+    stride_qb, stride_qt, stride_qh, stride_qd,
+    stride_kb, stride_kt, stride_kh, stride_kd,
+    stride_vb, stride_vt, stride_vh, stride_vd,
+    stride_dob, stride_dot, stride_doh, stride_dod,
+    stride_lb, stride_lt, stride_lh,
+    stride_db, stride_dt, stride_dh,
+    stride_dqb, stride_dqt, stride_dqh,
+    stride_sb, stride_st, stride_sh, stride_ss,
+    stride_cb, stride_ct, stride_ch,
+    H, G, D, DV,
+    scale, scale_log2e,
+    BLOCK_SIZE: tl.constexpr, BLOCK_G: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    t = tl.program_id(0)
+    bh = tl.program_id(1)
+    head_tile = tl.program_id(2)
+    b = (bh // H).to(tl.int64)
+    h = bh % H
+    t64 = t.to(tl.int64)
+
+    heads = head_tile * BLOCK_G + tl.arange(0, BLOCK_G)
+    head_ok = heads < G
+    hq = (h * G + heads).to(tl.int64)
+    offs_d = tl.arange(0, BLOCK_D)
+    offs_dv = tl.arange(0, BLOCK_DV)
+    offs_n = tl.arange(0, BLOCK_SIZE)
+
+    q = tl.load(q_ptr + b * stride_qb + t64 * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd,
+                mask=head_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+    do = tl.load(do_ptr + b * stride_dob + t64 * stride_dot + hq[:, None] * stride_doh + offs_dv[None, :] * stride_dod,
+                 mask=head_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+    lse = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq * stride_lh, mask=head_ok, other=0.0)
+    delta = tl.load(delta_ptr + b * stride_db + t64 * stride_dt + hq * stride_dh, mask=head_ok, other=0.0)
+    # lse = -inf (no visible key) -> +inf so that P = exp2(s - inf) = 0, never NaN.
+    lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
+
+    n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
+    last = tl.load(q_last_ptr + t)
+    sel_base = sel_ptr + b * stride_sb + t64 * stride_st + h * stride_sh
+    k_base = k_ptr + b * stride_kb + h * stride_kh
+    v_base = v_ptr + b * stride_vb + h * stride_vh
+
+    dq = tl.zeros([BLOCK_G, BLOCK_D], tl.float32)
+    for i in range(0, n_sel):
+        g = tl.load(sel_base + i * stride_ss)
+        tok = tl.load(block_start_ptr + g) + offs_n
+        visible = tok <= last
+        tok64 = tok.to(tl.int64)
+        k = tl.load(k_base + tok64[:, None] * stride_kt + offs_d[None, :] * stride_kd,
+                    mask=visible[:, None] & (offs_d[None, :] < D), other=0.0)
+        v = tl.load(v_base + tok64[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
+                    mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
+        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
+        p = tl.where(visible[None, :], tl.exp2(s - lse2[:, None]), 0.0)
+        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+        ds = p * (dp - delta[:, None])
+        dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
+
+    dq = dq * scale
+    tl.store(dq_ptr + b * stride_dqb + t64 * stride_dqt + hq[:, None] * stride_dqh + offs_d[None, :],
+             dq.to(dq_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_d[None, :] < D))
+
+
+@triton.jit
+def _selection_dkv_piece_kernel(
+    q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr,
+    dk_part_ptr, dv_part_ptr,
+    q_last_ptr, block_start_ptr, inv_offsets_ptr, inv_tokens_ptr,
+    item_row_ptr, row_first_item_ptr,
+    stride_qb, stride_qt, stride_qh, stride_qd,
+    stride_kb, stride_kt, stride_kh, stride_kd,
+    stride_vb, stride_vt, stride_vh, stride_vd,
+    stride_dob, stride_dot, stride_doh, stride_dod,
+    stride_lb, stride_lt, stride_lh,
+    stride_db, stride_dt, stride_dh,
+    H, G, D, DV, NB, n_rows,
+    group_tile, chunk_tokens, piece_tokens,
+    scale, scale_log2e,
+    BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    item = tl.program_id(0)
+    row = tl.load(item_row_ptr + item)
+    item_ok = row < n_rows  # the grid is an upper bound on the number of pieces
+    row = tl.minimum(row, n_rows - 1)
+    piece = item - tl.load(row_first_item_ptr + row)
+    b = (row // (H * NB)).to(tl.int64)
+    h = (row // NB) % H
+    g = row % NB
+    list_end = tl.load(inv_offsets_ptr + row + 1)
+    lo = tl.load(inv_offsets_ptr + row) + piece * piece_tokens
+    hi = tl.where(item_ok, tl.minimum(list_end, lo + piece_tokens), lo)
+
+    offs_d = tl.arange(0, BLOCK_D)
+    offs_dv = tl.arange(0, BLOCK_DV)
+    offs_n = tl.arange(0, BLOCK_SIZE)
+    offs_r = tl.arange(0, ROWS)
+    tok = tl.load(block_start_ptr + g) + offs_n
+    tok64 = tok.to(tl.int64)
+    # Keys past the owning sequence are masked for every query below by tok <= q_last;
+    # loading only tokens the row can reach keeps reads in bounds.
+    last_tok = tl.load(inv_tokens_ptr + tl.maximum(hi - 1, lo), mask=hi > lo, other=0)
+    max_last = tl.load(q_last_ptr + last_tok, mask=hi > lo, other=-1)
+    kv_ok = tok <= max_last
+    k = tl.load(k_ptr + b * stride_kb + h * stride_kh + tok64[:, None] * stride_kt + offs_d[None, :] * stride_kd,
+                mask=kv_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+    v = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok64[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
+                mask=kv_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+
+    dk = tl.zeros([BLOCK_SIZE, BLOCK_D], tl.float32)
+    dv = tl.zeros([BLOCK_SIZE, BLOCK_DV], tl.float32)
+    tok_of_row = offs_r // group_tile
+    for head0 in range(0, G, group_tile):
+        head = head0 + offs_r % group_tile
+        hq = (h * G + head).to(tl.int64)
+        for c in range(lo, hi, chunk_tokens):
+            r_ok = (tok_of_row < chunk_tokens) & (c + tok_of_row < hi) & (head < G)
+            t_row = tl.load(inv_tokens_ptr + c + tok_of_row, mask=r_ok, other=0)
+            t64 = t_row.to(tl.int64)
+            last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
+            q = tl.load(q_ptr + b * stride_qb + t64[:, None] * stride_qt + hq[:, None] * stride_qh
+                        + offs_d[None, :] * stride_qd,
+                        mask=r_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+            do = tl.load(do_ptr + b * stride_dob + t64[:, None] * stride_dot + hq[:, None] * stride_doh
+                         + offs_dv[None, :] * stride_dod,
+                         mask=r_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+            lse = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq * stride_lh, mask=r_ok, other=0.0)
+            delta = tl.load(delta_ptr + b * stride_db + t64 * stride_dt + hq * stride_dh, mask=r_ok, other=0.0)
+            lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
+            visible = r_ok[:, None] & (tok[None, :] <= last[:, None])
+            s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
+            p = tl.where(visible, tl.exp2(s - lse2[:, None]), 0.0)
+            dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PRECISION)
+            dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+            ds = p * (dp - delta[:, None])
+            dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision=PRECISION)
+
+    item64 = item.to(tl.int64)
+    dk_ptrs = dk_part_ptr + item64 * (BLOCK_SIZE * BLOCK_D) + offs_n[:, None] * BLOCK_D + offs_d[None, :]
+    dv_ptrs = dv_part_ptr + item64 * (BLOCK_SIZE * BLOCK_DV) + offs_n[:, None] * BLOCK_DV + offs_dv[None, :]
+    store_ok = offs_n < tl.where(item_ok, BLOCK_SIZE, 0)
+    tl.store(dk_ptrs, dk * scale, mask=store_ok[:, None])
+    tl.store(dv_ptrs, dv, mask=store_ok[:, None])
+
+
+@triton.jit
+def _selection_dkv_reduce_kernel(
+    dk_part_ptr, dv_part_ptr, dk_ptr, dv_ptr,
+    block_start_ptr, row_first_item_ptr,
+    stride_dkb, stride_dkt, stride_dkh,
+    stride_dvb, stride_dvt, stride_dvh,
+    H, D, DV, NB, Tk,
+    BLOCK_SIZE: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+):
+    row = tl.program_id(0)
+    b = (row // (H * NB)).to(tl.int64)
+    h = (row // NB) % H
+    g = row % NB
+    first = tl.load(row_first_item_ptr + row)
+    last = tl.load(row_first_item_ptr + row + 1)
+    start = tl.load(block_start_ptr + g)
+    next_start = tl.load(block_start_ptr + tl.minimum(g + 1, NB - 1))
+    end = tl.minimum(start + BLOCK_SIZE, Tk)
+    end = tl.where(g + 1 < NB, tl.minimum(end, next_start), end)
+
+    offs_d = tl.arange(0, BLOCK_D)
+    offs_dv = tl.arange(0, BLOCK_DV)
+    offs_n = tl.arange(0, BLOCK_SIZE)
+    dk = tl.zeros([BLOCK_SIZE, BLOCK_D], tl.float32)
+    dv = tl.zeros([BLOCK_SIZE, BLOCK_DV], tl.float32)
+    first64 = first.to(tl.int64)
+    dk_ptrs = dk_part_ptr + first64 * (BLOCK_SIZE * BLOCK_D) + offs_n[:, None] * BLOCK_D + offs_d[None, :]
+    dv_ptrs = dv_part_ptr + first64 * (BLOCK_SIZE * BLOCK_DV) + offs_n[:, None] * BLOCK_DV + offs_dv[None, :]
+    for _ in range(first, last):  # fixed piece order: deterministic
+        dk += tl.load(dk_ptrs)
+        dv += tl.load(dv_ptrs)
+        dk_ptrs += BLOCK_SIZE * BLOCK_D
+        dv_ptrs += BLOCK_SIZE * BLOCK_DV
+
+    tok = start + offs_n
+    own = tok < end
+    tok64 = tok.to(tl.int64)
+    tl.store(dk_ptr + b * stride_dkb + h * stride_dkh + tok64[:, None] * stride_dkt + offs_d[None, :],
+             dk.to(dk_ptr.dtype.element_ty), mask=own[:, None] & (offs_d[None, :] < D))
+    tl.store(dv_ptr + b * stride_dvb + h * stride_dvh + tok64[:, None] * stride_dvt + offs_dv[None, :],
+             dv.to(dv_ptr.dtype.element_ty), mask=own[:, None] & (offs_dv[None, :] < DV))
+
+
+def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, inv_offsets, inv_tokens,
+                       block_size: int, scale: float):
+    """do [B,Tq,HQ,Dv]; lse, delta fp32 [B,Tq,HQ] with delta = sum(do * out, -1) - dlse.
+    inv_offsets / inv_tokens: ``nsa_ops.indices.build_inverse_index(sel, cnt, NB)`` with
+    NB = block_start.shape[0]. Returns dq [B,Tq,HQ,D], dk [B,Tk,H,D], dv [B,Tk,H,Dv] in the
+    input dtypes (accumulated in fp32)."""
+    B, Tq, HQ, D = q.shape
+    Tk, H = k.shape[1], k.shape[2]
+    Dv = v.shape[-1]
+    S = sel.shape[-1]
+    G = HQ // H
+    NB = block_start.shape[0]
+    precision = dot_precision(q.dtype)
+    scale_log2e = scale * LOG2E
+
+    dq = torch.empty((B, Tq, HQ, D), device=q.device, dtype=q.dtype)
+    qt = dq_tile(G, D, Dv, block_size)
+    torch.library.wrap_triton(_selection_dq_kernel)[(Tq, B * H, triton.cdiv(G, qt.block_g))](
+        q, k, v, do, lse, delta, dq,
+        sel, cnt, q_last, block_start,
+        q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+        k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+        v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+        do.stride(0), do.stride(1), do.stride(2), do.stride(3),
+        lse.stride(0), lse.stride(1), lse.stride(2),
+        delta.stride(0), delta.stride(1), delta.stride(2),
+        dq.stride(0), dq.stride(1), dq.stride(2),
+        sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
+        cnt.stride(0), cnt.stride(1), cnt.stride(2),
+        H, G, D, Dv,
+        scale, scale_log2e,
+        BLOCK_SIZE=block_size, BLOCK_G=qt.block_g, BLOCK_D=qt.block_d, BLOCK_DV=qt.block_dv,
+        PRECISION=precision, num_warps=qt.num_warps, num_stages=qt.num_stages,
+    )
+
+    # Pieces: row r's list is cut into ceil(len / piece) pieces; the grid is the static bound
+    # rows + entries / piece, and surplus programs find item_row == n_rows and write nothing.
+    kt = dkv_tile(G, D, Dv, block_size)
+    piece = dkv_piece_tokens(G)
+    n_rows = B * H * NB
+    lengths = (inv_offsets[1:] - inv_offsets[:-1]).to(torch.int64)
+    pieces = (lengths + (piece - 1)) // piece
+    row_first_item = torch.zeros(n_rows + 1, device=q.device, dtype=torch.int64)
+    row_first_item[1:] = torch.cumsum(pieces, 0)
+    n_items = n_rows + (B * Tq * H * S + piece - 1) // piece
+    item_row = torch.searchsorted(row_first_item[1:], torch.arange(n_items, device=q.device, dtype=torch.int64),
+                                  right=True).to(torch.int32)
+    row_first_item = row_first_item.to(torch.int32)
+    dk_part = torch.empty((n_items, block_size, kt.block_d), device=q.device, dtype=torch.float32)
+    dv_part = torch.empty((n_items, block_size, kt.block_dv), device=q.device, dtype=torch.float32)
+    group_tile = min(G, kt.rows)
+    torch.library.wrap_triton(_selection_dkv_piece_kernel)[(n_items,)](
+        q, k, v, do, lse, delta,
+        dk_part, dv_part,
+        q_last, block_start, inv_offsets, inv_tokens,
+        item_row, row_first_item,
+        q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+        k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+        v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+        do.stride(0), do.stride(1), do.stride(2), do.stride(3),
+        lse.stride(0), lse.stride(1), lse.stride(2),
+        delta.stride(0), delta.stride(1), delta.stride(2),
+        H, G, D, Dv, NB, n_rows,
+        group_tile, kt.rows // group_tile, piece,
+        scale, scale_log2e,
+        BLOCK_SIZE=block_size, ROWS=kt.rows, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
+        PRECISION=precision, num_warps=kt.num_warps, num_stages=kt.num_stages,
+    )
+
+    dk = torch.zeros((B, Tk, H, D), device=k.device, dtype=k.dtype)
+    dv = torch.zeros((B, Tk, H, Dv), device=v.device, dtype=v.dtype)
+    torch.library.wrap_triton(_selection_dkv_reduce_kernel)[(n_rows,)](
+        dk_part, dv_part, dk, dv,
+        block_start, row_first_item,
+        dk.stride(0), dk.stride(1), dk.stride(2),
+        dv.stride(0), dv.stride(1), dv.stride(2),
+        H, D, Dv, NB, Tk,
+        BLOCK_SIZE=block_size, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
+        num_warps=4,
+    )
+    return dq, dk, dv

@@ -1,0 +1,210 @@
+"""The Triton kernels (forward, dQ, dK/dV) agree with the float64 reference.
+
+Calls the launchers of ``nsa_ops.kernels`` directly on the prepared index, so a failure here
+points at a kernel, not at the API layer. On a machine without CUDA the kernels run under the
+Triton interpreter (conftest sets ``TRITON_INTERPRET=1``): shapes are tiny and only fp32/fp16 are
+used there (the interpreter's bf16 ``tl.dot`` is wrong). The GPU tests add bf16 and bitwise
+run-to-run determinism of the backward.
+
+Tolerances: fp32 1e-4 max-abs (the interpreter multiplies in IEEE fp32; errors seen ~1e-6);
+16-bit: out within 2e-2 max-abs, every tensor within 1e-2 relative Frobenius error and 2e-2
+max-abs relative to the reference's largest entry (TARGETS.md numerics).
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+triton = pytest.importorskip("triton")
+
+from nsa_ops.indices import build_inverse_index, prepare_index  # noqa: E402
+from nsa_ops.kernels import backward as backward_module  # noqa: E402
+from nsa_ops.kernels import forward as forward_module  # noqa: E402
+from nsa_ops.kernels.backward import selection_backward  # noqa: E402
+from nsa_ops.kernels.forward import selection_forward  # noqa: E402
+from nsa_ops.reference import reference_selection  # noqa: E402
+
+CUDA = torch.cuda.is_available()
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+DEVICE = "cuda" if CUDA and not INTERPRETED else "cpu"
+needs_cuda = pytest.mark.skipif(not CUDA or INTERPRETED, reason="needs a CUDA device")
+
+
+def make_problem(B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype, seed=0, device=DEVICE,
+                 cu_seqlens=None, counts=True):
+    """Random q/k/v and messy block_indices: padding (-1), out-of-range ids, duplicates,
+    future blocks, a block_counts tensor, one query with nothing selected, one with only a
+    future block."""
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(B, Tq, HQ, D, generator=gen).to(device, dtype)
+    k = torch.randn(B, Tk, H, D, generator=gen).to(device, dtype)
+    v = torch.randn(B, Tk, H, Dv, generator=gen).to(device, dtype)
+    NB = (Tk + block_size - 1) // block_size
+    ids = torch.randint(-2, NB + 2, (B, Tq, H, S), generator=gen)
+    ids[..., 1] = ids[..., 0]  # duplicates
+    block_counts = torch.randint(0, S + 1, (B, Tq, H), generator=gen) if counts else None
+    ids[0, 0] = -1  # nothing selected
+    if Tq > 1 and cu_seqlens is None:
+        ids[0, 1, :, 0] = NB - 1 if Tk - Tq + 1 < (NB - 1) * block_size else -1  # future only
+        ids[0, 1, :, 1:] = -1
+    return q, k, v, ids.to(device), (None if block_counts is None else block_counts.to(device))
+
+
+def run_kernels(q, k, v, ids, counts, block_size, scale, cu=None, do_seed=1):
+    B, Tq, HQ, D = q.shape
+    Tk = k.shape[1]
+    cu_q = cu_k = cu
+    idx = prepare_index(ids, counts, block_size, Tq, Tk, cu_q, cu_k)
+    out, lse = selection_forward(q, k, v, *idx, block_size, scale)
+    gen = torch.Generator().manual_seed(do_seed)
+    do = torch.randn(out.shape, generator=gen).to(out.device, out.dtype)
+    dlse = torch.randn(lse.shape, generator=gen).to(lse.device)
+    delta = (do.float() * out.float()).sum(-1) - dlse
+    inv = build_inverse_index(idx.sel, idx.cnt, idx.block_start.shape[0])
+    grads = selection_backward(do, q, k, v, lse, delta, *idx, *inv, block_size, scale)
+    return idx, out, lse, do, dlse, grads
+
+
+def reference_grads(q, k, v, ids, counts, block_size, scale, do, dlse, cu=None):
+    qd, kd, vd = [x.detach().double().requires_grad_() for x in (q, k, v)]
+    ro, rl = reference_selection(qd, kd, vd, ids, counts, block_size, scale, cu)
+    finite = torch.isfinite(rl)
+    loss = (ro * do.double()).sum() + (rl[finite] * dlse.double()[finite]).sum()
+    return ro.detach(), rl.detach(), torch.autograd.grad(loss, [qd, kd, vd])
+
+
+def assert_close(name, got, ref, dtype):
+    got = got.double()
+    assert not torch.isnan(got).any(), f"{name}: NaN"
+    if dtype == torch.float32:
+        err = (got - ref).abs().max().item()
+        assert err <= 1e-4, f"{name}: max-abs {err:.2e} > 1e-4"
+        return
+    scale = max(ref.abs().max().item(), 1e-6)
+    err = (got - ref).abs().max().item() / scale
+    rel = ((got - ref).norm() / max(ref.norm().item(), 1e-12)).item()
+    assert err <= 2e-2 and rel <= 1e-2, f"{name}: max-abs/max|ref| {err:.2e}, rel-Frobenius {rel:.2e}"
+
+
+def check_against_reference(B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype, cu=None, counts=True, seed=0):
+    q, k, v, ids, cnts = make_problem(B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype, seed=seed,
+                                      cu_seqlens=cu, counts=counts)
+    scale = D ** -0.5
+    idx, out, lse, do, dlse, (dq, dk, dv) = run_kernels(q, k, v, ids, cnts, block_size, scale, cu)
+    ro, rl, (rq, rk, rv) = reference_grads(q, k, v, ids, cnts, block_size, scale, do, dlse, cu)
+
+    assert out.shape == (B, Tq, HQ, Dv) and out.dtype == dtype and out.is_contiguous()
+    assert lse.shape == (B, Tq, HQ) and lse.dtype == torch.float32
+    assert (dq.shape, dk.shape, dv.shape) == (q.shape, k.shape, v.shape)
+    assert (dq.dtype, dk.dtype, dv.dtype) == (dtype, dtype, dtype)
+    empty = torch.isinf(rl)
+    assert torch.equal(torch.isinf(lse) & (lse < 0), empty), "lse -inf exactly where no key is visible"
+    assert (out[empty] == 0).all() and (dq[empty] == 0).all(), "rows without keys: out and dq exactly 0"
+    assert_close("out", out, ro, dtype)
+    assert_close("lse", lse[~empty], rl[~empty], torch.float32)
+    assert_close("dq", dq, rq, dtype)
+    assert_close("dk", dk, rk, dtype)
+    assert_close("dv", dv, rv, dtype)
+    return empty
+
+
+# (B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype)
+CASES = [
+    pytest.param(1, 32, 48, 4, 4, 16, 16, 16, 3, torch.float32, id="G1-fp32"),
+    pytest.param(2, 24, 64, 12, 4, 48, 32, 16, 4, torch.float32, id="G3-D48-Dv32-fp32-B2"),
+    pytest.param(1, 40, 64, 8, 2, 16, 24, 32, 3, torch.float16, id="G4-Dv24-fp16-block32"),
+    pytest.param(1, 16, 64, 4, 1, 16, 16, 16, 4, torch.float32, id="G4-decode-chunk-Tq<Tk"),
+]
+
+
+@pytest.mark.parametrize("schedule", ["token", "kv"])
+@pytest.mark.parametrize("B,Tq,Tk,HQ,H,D,Dv,block_size,S,dtype", CASES)
+def test_kernels_match_reference(B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype, schedule, monkeypatch):
+    # Both forward schedules (token-centric and KV-centric gather + combine) on every case.
+    monkeypatch.setattr(forward_module, "forward_schedule", lambda *shape: schedule)
+    empty = check_against_reference(B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype)
+    assert empty.any(), "the problem should include queries without keys"
+
+
+@pytest.mark.parametrize("schedule", ["token", "kv"])
+def test_packed_varlen_matches_reference(schedule, monkeypatch):
+    monkeypatch.setattr(forward_module, "forward_schedule", lambda *shape: schedule)
+    # Sequences of 7, 0 (empty), 23 and 30 tokens with block 16: partial last blocks whose
+    # tokens run into the next sequence, and an empty sequence in the middle.
+    cu = torch.tensor([0, 7, 7, 30, 60], dtype=torch.int32, device=DEVICE)
+    check_against_reference(1, 60, 60, 6, 2, 16, 16, 16, 3, torch.float32, cu=cu)
+
+
+@pytest.mark.parametrize("schedule", ["token", "kv"])
+def test_group_larger_than_head_tile(schedule, monkeypatch):
+    monkeypatch.setattr(forward_module, "forward_schedule", lambda *shape: schedule)
+    # G = 128 > 64 rows: the forward/dQ tile over heads, dK/dV loops over head tiles.
+    check_against_reference(1, 8, 32, 128, 1, 16, 16, 16, 2, torch.float32, counts=False)
+
+
+def test_non_contiguous_inputs():
+    gen = torch.Generator().manual_seed(3)
+    B, Tq, Tk, HQ, H, D, block_size, S = 1, 24, 32, 4, 2, 16, 16, 2
+    q = torch.randn(B, HQ, Tq, D, generator=gen).transpose(1, 2).to(DEVICE)  # strided tokens
+    kv = torch.randn(B, Tk, H, 2 * D + 3, generator=gen).to(DEVICE)
+    k, v = kv[..., :D], kv[..., D + 3:]  # views with padded rows
+    ids = torch.randint(0, 2, (B, Tq, H, S), generator=gen).to(DEVICE)
+    scale = 0.3
+    idx, out, lse, do, dlse, (dq, dk, dv) = run_kernels(q, k, v, ids, None, block_size, scale)
+    ro, rl, (rq, rk, rv) = reference_grads(q, k, v, ids, None, block_size, scale, do, dlse)
+    for name, got, ref in [("out", out, ro), ("dq", dq, rq), ("dk", dk, rk), ("dv", dv, rv)]:
+        assert_close(name, got, ref, torch.float32)
+
+
+def test_split_query_lists_are_exact_and_deterministic(monkeypatch):
+    # Cut every block's query list into pieces of 3 tokens so the piece partials and their
+    # fixed-order reduction run (on the GPU shapes block 0 alone has Tq tokens).
+    monkeypatch.setattr(backward_module, "dkv_piece_tokens", lambda group_size: 3)
+    q, k, v, ids, cnts = make_problem(1, 32, 48, 6, 2, 16, 16, 16, 3, torch.float32, seed=5)
+    ids[..., 0] = 0  # every query selects block 0: its list has 32 tokens -> 11 pieces
+    a = run_kernels(q, k, v, ids, None, 16, 0.25)
+    b = run_kernels(q, k, v, ids, None, 16, 0.25)
+    for x, y in zip(a[5], b[5]):
+        assert torch.equal(x, y)
+    ro, rl, ref = reference_grads(q, k, v, ids, None, 16, 0.25, a[3], a[4])
+    for name, got, r in zip(["dq", "dk", "dv"], a[5], ref):
+        assert_close(name, got, r, torch.float32)
+
+
+def test_fp32_follows_matmul_precision():
+    # "high" selects TF32 tl.dot on a GPU; results stay within the TF32 bound either way.
+    old = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("high")
+        q, k, v, ids, cnts = make_problem(1, 16, 32, 4, 2, 16, 16, 16, 2, torch.float32, seed=7)
+        idx, out, lse, do, dlse, grads = run_kernels(q, k, v, ids, cnts, 16, 0.25)
+        ro, rl, _ = reference_grads(q, k, v, ids, cnts, 16, 0.25, do, dlse)
+        rel = ((out.double() - ro).norm() / ro.norm()).item()
+        assert rel <= 1e-3
+    finally:
+        torch.set_float32_matmul_precision(old)
+
+
+@needs_cuda
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize("HQ,H,D,Dv,block_size", [
+    (16, 1, 128, 128, 64), (12, 4, 192, 128, 64), (8, 8, 64, 64, 128), (6, 2, 48, 96, 32),
+])
+def test_gpu_kernels_match_reference(dtype, HQ, H, D, Dv, block_size):
+    check_against_reference(1, 256, 320, HQ, H, D, Dv, block_size, 6, dtype)
+
+
+@needs_cuda
+@pytest.mark.gpu
+@pytest.mark.parametrize("G", [1, 4, 16])
+def test_gpu_backward_is_bitwise_deterministic(G):
+    q, k, v, ids, cnts = make_problem(1, 512, 512, 4 * G, 4, 128, 128, 64, 8, torch.bfloat16, seed=11)
+    ids[..., 0] = 0
+    a = run_kernels(q, k, v, ids, cnts, 64, 0.1)
+    b = run_kernels(q, k, v, ids, cnts, 64, 0.1)
+    assert torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])
+    for x, y in zip(a[5], b[5]):
+        assert torch.equal(x, y)
