@@ -26,7 +26,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import dkv_piece_tokens, dkv_tile, dot_precision, dq_tile
+from .configs import dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2
 
 LOG2E = 1.4426950408889634
 
@@ -103,9 +103,11 @@ def _selection_dq_kernel(
 @triton.jit
 def _selection_dkv_piece_kernel(
     q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr,
-    dk_part_ptr, dv_part_ptr,
+    dk_part_ptr, dv_part_ptr, dq_part_ptr, sel_ptr,
     q_last_ptr, block_start_ptr, inv_offsets_ptr, inv_tokens_ptr,
     item_row_ptr, row_first_item_ptr,
+    stride_sb, stride_st, stride_sh, stride_ss,
+    Tq, S,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
@@ -117,7 +119,7 @@ def _selection_dkv_piece_kernel(
     scale, scale_log2e,
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-    PRECISION: tl.constexpr,
+    PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr, BLOCK_S: tl.constexpr,
 ):
     item = tl.program_id(0)
     row = tl.load(item_row_ptr + item)
@@ -174,6 +176,17 @@ def _selection_dkv_piece_kernel(
             dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
             ds = p * (dp - delta[:, None])
             dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision=PRECISION)
+            if DQ_PARTIAL:
+                # dq of this (token, head) from block g, stored at the block's slot in the
+                # token's ascending selection (= number of selected ids < g); summed later.
+                dq_rows = tl.dot(ds.to(k.dtype), k, input_precision=PRECISION) * scale
+                offs_s = tl.arange(0, BLOCK_S)
+                sel_row = tl.load(sel_ptr + b * stride_sb + t64[:, None] * stride_st + h * stride_sh
+                                  + offs_s[None, :] * stride_ss,
+                                  mask=r_ok[:, None] & (offs_s[None, :] < S), other=-1)
+                slot = tl.sum(((sel_row >= 0) & (sel_row < g)).to(tl.int32), 1)
+                part = ((b * Tq + t64) * H + h) * S * G + slot.to(tl.int64) * G + head
+                tl.store(dq_part_ptr + part[:, None] * BLOCK_D + offs_d[None, :], dq_rows, mask=r_ok[:, None])
 
     item64 = item.to(tl.int64)
     dk_ptrs = dk_part_ptr + item64 * (BLOCK_SIZE * BLOCK_D) + offs_n[:, None] * BLOCK_D + offs_d[None, :]
@@ -226,6 +239,32 @@ def _selection_dkv_reduce_kernel(
              dv.to(dv_ptr.dtype.element_ty), mask=own[:, None] & (offs_dv[None, :] < DV))
 
 
+@triton.jit
+def _selection_dq_reduce_kernel(
+    dq_part_ptr, dq_ptr, cnt_ptr,
+    stride_dqb, stride_dqt, stride_dqh,
+    stride_cb, stride_ct, stride_ch,
+    Tq, H, G, D, S,
+    BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    t = tl.program_id(0)
+    bhq = tl.program_id(1)
+    HQ = H * G
+    b = (bhq // HQ).to(tl.int64)
+    hq = bhq % HQ
+    h = hq // G
+    head = hq % G
+    t64 = t.to(tl.int64)
+    n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
+    offs_s = tl.arange(0, BLOCK_S)
+    offs_d = tl.arange(0, BLOCK_D)
+    part = ((b * Tq + t64) * H + h) * S * G + offs_s.to(tl.int64) * G + head
+    dq = tl.load(dq_part_ptr + part[:, None] * BLOCK_D + offs_d[None, :], mask=(offs_s < n_sel)[:, None], other=0.0)
+    dq = tl.sum(dq, 0)  # fixed-shape tree reduction: deterministic
+    tl.store(dq_ptr + b * stride_dqb + t64 * stride_dqt + hq * stride_dqh + offs_d,
+             dq.to(dq_ptr.dtype.element_ty), mask=offs_d < D)
+
+
 def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, inv_offsets, inv_tokens,
                        block_size: int, scale: float):
     """do [B,Tq,HQ,Dv]; lse, delta fp32 [B,Tq,HQ] with delta = sum(do * out, -1) - dlse.
@@ -242,24 +281,26 @@ def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, i
     scale_log2e = scale * LOG2E
 
     dq = torch.empty((B, Tq, HQ, D), device=q.device, dtype=q.dtype)
+    kv_dq = dq_schedule(G, D, Dv, block_size) == "kv"
     qt = dq_tile(G, D, Dv, block_size)
-    torch.library.wrap_triton(_selection_dq_kernel)[(Tq, B * H, triton.cdiv(G, qt.block_g))](
-        q, k, v, do, lse, delta, dq,
-        sel, cnt, q_last, block_start,
-        q.stride(0), q.stride(1), q.stride(2), q.stride(3),
-        k.stride(0), k.stride(1), k.stride(2), k.stride(3),
-        v.stride(0), v.stride(1), v.stride(2), v.stride(3),
-        do.stride(0), do.stride(1), do.stride(2), do.stride(3),
-        lse.stride(0), lse.stride(1), lse.stride(2),
-        delta.stride(0), delta.stride(1), delta.stride(2),
-        dq.stride(0), dq.stride(1), dq.stride(2),
-        sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
-        cnt.stride(0), cnt.stride(1), cnt.stride(2),
-        H, G, D, Dv,
-        scale, scale_log2e,
-        BLOCK_SIZE=block_size, BLOCK_G=qt.block_g, BLOCK_D=qt.block_d, BLOCK_DV=qt.block_dv,
-        PRECISION=precision, num_warps=qt.num_warps, num_stages=qt.num_stages,
-    )
+    if not kv_dq:
+        torch.library.wrap_triton(_selection_dq_kernel)[(Tq, B * H, triton.cdiv(G, qt.block_g))](
+            q, k, v, do, lse, delta, dq,
+            sel, cnt, q_last, block_start,
+            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+            do.stride(0), do.stride(1), do.stride(2), do.stride(3),
+            lse.stride(0), lse.stride(1), lse.stride(2),
+            delta.stride(0), delta.stride(1), delta.stride(2),
+            dq.stride(0), dq.stride(1), dq.stride(2),
+            sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
+            cnt.stride(0), cnt.stride(1), cnt.stride(2),
+            H, G, D, Dv,
+            scale, scale_log2e,
+            BLOCK_SIZE=block_size, BLOCK_G=qt.block_g, BLOCK_D=qt.block_d, BLOCK_DV=qt.block_dv,
+            PRECISION=precision, num_warps=qt.num_warps, num_stages=qt.num_stages,
+        )
 
     # Pieces: row r's list is cut into ceil(len / piece) pieces; the grid is the static bound
     # rows + entries / piece, and surplus programs find item_row == n_rows and write nothing.
@@ -277,11 +318,15 @@ def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, i
     dk_part = torch.empty((n_items, block_size, kt.block_d), device=q.device, dtype=torch.float32)
     dv_part = torch.empty((n_items, block_size, kt.block_dv), device=q.device, dtype=torch.float32)
     group_tile = min(G, kt.rows)
+    block_s = max(2, next_pow2(S))
+    dq_part = torch.empty((B * Tq * H * S * G if kv_dq else 1, kt.block_d), device=q.device, dtype=torch.float32)
     torch.library.wrap_triton(_selection_dkv_piece_kernel)[(n_items,)](
         q, k, v, do, lse, delta,
-        dk_part, dv_part,
+        dk_part, dv_part, dq_part, sel,
         q_last, block_start, inv_offsets, inv_tokens,
         item_row, row_first_item,
+        sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
+        Tq, S,
         q.stride(0), q.stride(1), q.stride(2), q.stride(3),
         k.stride(0), k.stride(1), k.stride(2), k.stride(3),
         v.stride(0), v.stride(1), v.stride(2), v.stride(3),
@@ -292,8 +337,18 @@ def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, i
         group_tile, kt.rows // group_tile, piece,
         scale, scale_log2e,
         BLOCK_SIZE=block_size, ROWS=kt.rows, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
-        PRECISION=precision, num_warps=kt.num_warps, num_stages=kt.num_stages,
+        PRECISION=precision, DQ_PARTIAL=kv_dq, BLOCK_S=block_s,
+        num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
+    if kv_dq:
+        torch.library.wrap_triton(_selection_dq_reduce_kernel)[(Tq, B * HQ)](
+            dq_part, dq, cnt,
+            dq.stride(0), dq.stride(1), dq.stride(2),
+            cnt.stride(0), cnt.stride(1), cnt.stride(2),
+            Tq, H, G, D, S,
+            BLOCK_S=block_s, BLOCK_D=kt.block_d,
+            num_warps=4 if kt.block_d >= 128 else 2,
+        )
 
     dk = torch.zeros((B, Tk, H, D), device=k.device, dtype=k.dtype)
     dv = torch.zeros((B, Tk, H, Dv), device=v.device, dtype=v.dtype)

@@ -93,10 +93,16 @@ class KVForwardTile(NamedTuple):
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
     """"token": one program per (token, kv head) padding the group to 16 rows;
     "kv": gather rows per selected block (kernels/forward.py, KV-centric section)."""
-    return "kv" if group_size < 16 else "token"
+    return "kv" if group_size < 8 else "token"
 
 
 def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int) -> KVForwardTile:
     t = dkv_tile(group_size, d, dv, block_size)
     return KVForwardTile(t.rows, t.block_d, t.block_dv, t.num_warps, t.num_stages,
                          dkv_piece_tokens(group_size))
+
+
+def dq_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
+    """"token": dQ kernel per (token, kv head); "kv": the dK/dV kernel also writes per-slot dq
+    partials (fp32 [B*Tq*H*S*G, D]) that a reduce kernel sums in slot order."""
+    return "kv" if group_size < 8 else "token"

@@ -68,9 +68,14 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def triton_unsupported_reason(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> Optional[str]:
-    """Why the Triton kernels cannot run this call, or None when they can."""
-    if q.device.type != "cuda" and not (q.device.type == "cpu" and _interpreting()):
+def triton_unsupported_reason(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allow_interpreter: bool = False
+) -> Optional[str]:
+    """Why the Triton kernels cannot run this call, or None when they can. CPU tensors run
+    only when explicitly asked for under TRITON_INTERPRET=1 (tests); ``auto`` never picks the
+    interpreter."""
+    on_interpreter = allow_interpreter and q.device.type == "cpu" and _interpreting()
+    if q.device.type != "cuda" and not on_interpreter:
         return f"device {q.device.type} (the Triton kernels need CUDA, or TRITON_INTERPRET=1 on CPU)"
     if not triton_available():
         return "triton is not installed"
@@ -93,7 +98,7 @@ def resolve(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:
     if want == "torch":
         _log("nsa_ops: torch path (requested)")
         return "torch"
-    reason = triton_unsupported_reason(q, k, v)
+    reason = triton_unsupported_reason(q, k, v, allow_interpreter=want == "triton")
     if reason is None:
         _log("nsa_ops: triton path")
         return "triton"

@@ -115,6 +115,33 @@ def _backward(ctx, dout, dlse):
 selection.register_autograd(_backward, setup_context=_setup_context)
 
 
+def _setup_context_double(ctx, inputs, output):
+    ctx.save_for_backward(*(x for x in inputs[:9]))  # dout .. block_counts
+    ctx.rest = inputs[9:]  # block_size, scale, cu_seqlens_q, cu_seqlens_k, backend
+    ctx.cu = (inputs[11], inputs[12])
+
+
+def _double_backward(ctx, gdq, gdk, gdv):
+    """Derivative of the backward op (double backward), by autograd through the torch path's
+    recomputation. Slow but exact; the Triton kernels have no double backward."""
+    dout, q, k, v, out, lse, dlse, block_indices, block_counts = ctx.saved_tensors
+    block_size, scale, cu_q, cu_k, _ = ctx.rest
+    diff = [x.detach().requires_grad_() for x in (dout, q, k, v, out, lse, dlse)]
+    with torch.enable_grad():
+        d_out, d_q, d_k, d_v, d_o, d_lse, d_dlse = diff
+        idx = _prepare(d_q, d_k, block_indices, block_counts, block_size, cu_q, cu_k)
+        acc = torch.promote_types(q.dtype, torch.float32)
+        delta = (d_out.to(acc) * d_o.to(acc)).sum(-1) - d_dlse.to(acc)
+        grads = torch_path.backward(d_out, d_q, d_k, d_v, d_lse, delta, idx, block_size, scale)
+    wanted = [(g, c) for g, c in zip(grads, (gdq, gdk, gdv)) if c is not None]
+    res = torch.autograd.grad([g for g, _ in wanted], diff, [c for _, c in wanted], allow_unused=True)
+    res = [torch.zeros_like(x) if r is None else r for r, x in zip(res, diff)]
+    return (*res, None, None, None, None, None, None, None)
+
+
+selection_backward.register_autograd(_double_backward, setup_context=_setup_context_double)
+
+
 def _selection_flops(q_shape, k_shape, v_shape, block_indices_shape, block_size):
     """Nominal flops: every selected slot as a full block (QK^T and PV, 2 flops per MAC)."""
     B, Tq, HQ, D = q_shape

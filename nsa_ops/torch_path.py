@@ -81,13 +81,17 @@ def forward(q, k, v, idx: PreparedIndex, block_size: int, scale: float) -> Tuple
     H, Dv = k.shape[2], v.shape[-1]
     G = HQ // H
     L = idx.sel.shape[-1] * block_size
+    acc = torch.promote_types(q.dtype, torch.float32)
+    if L == 0 or Tq == 0:  # no slots (block_counts=0) or no queries: every row is empty
+        return q.new_zeros(B, Tq, HQ, Dv), torch.full((B, Tq, HQ), float("-inf"), dtype=acc, device=q.device)
     outs, lses = [], []
     for t0, t1 in _chunks(Tq, B * H * L * (D + Dv) * k.element_size()):
         kg, vg, visible, _ = _gather(k, v, idx, t0, t1, block_size)
         Tc = kg.shape[1]
-        qc = q[:, t0:t1].reshape(B * Tc * H, G, D)
+        N = B * Tc * H
+        qc = q[:, t0:t1].reshape(N, G, D)
         o, l = _attention_with_lse(
-            qc, kg.reshape(-1, L, D), vg.reshape(-1, L, Dv), visible.reshape(-1, L), scale
+            qc, kg.reshape(N, L, D), vg.reshape(N, L, Dv), visible.reshape(N, L), scale
         )
         outs.append(o.reshape(B, Tc, HQ, Dv))
         lses.append(l.reshape(B, Tc, HQ))
@@ -104,6 +108,8 @@ def backward(do, q, k, v, lse, delta, idx: PreparedIndex, block_size: int, scale
     G = HQ // H
     L = idx.sel.shape[-1] * block_size
     acc = torch.promote_types(q.dtype, torch.float32)
+    if L == 0 or Tq == 0:
+        return torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
     dq_parts = []
     dk = torch.zeros(B, Tk, H, D, dtype=acc, device=q.device)
     dv = torch.zeros(B, Tk, H, Dv, dtype=acc, device=q.device)

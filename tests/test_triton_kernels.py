@@ -122,8 +122,10 @@ CASES = [
 @pytest.mark.parametrize("schedule", ["token", "kv"])
 @pytest.mark.parametrize("B,Tq,Tk,HQ,H,D,Dv,block_size,S,dtype", CASES)
 def test_kernels_match_reference(B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype, schedule, monkeypatch):
-    # Both forward schedules (token-centric and KV-centric gather + combine) on every case.
+    # Both schedules on every case: token-centric forward/dQ, and KV-centric gather + combine
+    # forward with dq partials written by the dK/dV kernel.
     monkeypatch.setattr(forward_module, "forward_schedule", lambda *shape: schedule)
+    monkeypatch.setattr(backward_module, "dq_schedule", lambda *shape: schedule)
     empty = check_against_reference(B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype)
     assert empty.any(), "the problem should include queries without keys"
 
@@ -131,6 +133,7 @@ def test_kernels_match_reference(B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype, 
 @pytest.mark.parametrize("schedule", ["token", "kv"])
 def test_packed_varlen_matches_reference(schedule, monkeypatch):
     monkeypatch.setattr(forward_module, "forward_schedule", lambda *shape: schedule)
+    monkeypatch.setattr(backward_module, "dq_schedule", lambda *shape: schedule)
     # Sequences of 7, 0 (empty), 23 and 30 tokens with block 16: partial last blocks whose
     # tokens run into the next sequence, and an empty sequence in the middle.
     cu = torch.tensor([0, 7, 7, 30, 60], dtype=torch.int32, device=DEVICE)
@@ -140,6 +143,7 @@ def test_packed_varlen_matches_reference(schedule, monkeypatch):
 @pytest.mark.parametrize("schedule", ["token", "kv"])
 def test_group_larger_than_head_tile(schedule, monkeypatch):
     monkeypatch.setattr(forward_module, "forward_schedule", lambda *shape: schedule)
+    monkeypatch.setattr(backward_module, "dq_schedule", lambda *shape: schedule)
     # G = 128 > 64 rows: the forward/dQ tile over heads, dK/dV loops over head tiles.
     check_against_reference(1, 8, 32, 128, 1, 16, 16, 16, 2, torch.float32, counts=False)
 
