@@ -1,0 +1,67 @@
+"""The prepared index every backend walks: per row the sorted set of valid, non-future block
+ids, then -1; and the inverse (CSR) index of queries per KV block. Checked against plain Python
+sets."""
+import torch
+from hypothesis import given, strategies as st
+
+from nsa_ops.indices import build_inverse_index, prepare_index
+
+
+@st.composite
+def raw_indices(draw):
+    B, Tk = draw(st.integers(1, 2)), draw(st.integers(1, 90))
+    Tq, H, S = draw(st.integers(1, Tk)), draw(st.integers(1, 3)), draw(st.integers(1, 7))
+    bs = draw(st.sampled_from((16, 32, 64)))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    NB = -(-Tk // bs)
+    bi = torch.randint(-3, NB + 3, (B, Tq, H, S), generator=g)
+    counts = torch.randint(0, S + 1, (B, Tq, H), generator=g) if draw(st.booleans()) else None
+    return bi, counts, bs, Tq, Tk
+
+
+@given(raw_indices())
+def test_prepared_rows_are_sorted_distinct_valid_sets(case):
+    bi, counts, bs, Tq, Tk = case
+    idx = prepare_index(bi, counts, bs, Tq, Tk)
+    NB = -(-Tk // bs)
+    B, _, H, S = bi.shape
+    assert idx.sel.dtype == torch.int32 and idx.cnt.dtype == torch.int32
+    assert idx.q_last.tolist() == [Tk - Tq + t for t in range(Tq)]
+    assert idx.block_start.tolist() == [g * bs for g in range(NB)]
+    for b in range(B):
+        for t in range(Tq):
+            pos = Tk - Tq + t
+            for h in range(H):
+                n = S if counts is None else int(counts[b, t, h])
+                want = sorted({i for i in bi[b, t, h, :n].tolist() if 0 <= i < NB and i * bs <= pos})
+                row = idx.sel[b, t, h].tolist()
+                assert int(idx.cnt[b, t, h]) == len(want)
+                assert row == want + [-1] * (S - len(want))
+
+
+@given(raw_indices())
+def test_inverse_index_lists_every_selecting_query(case):
+    bi, counts, bs, Tq, Tk = case
+    idx = prepare_index(bi, counts, bs, Tq, Tk)
+    NB = idx.block_start.shape[0]
+    inv = build_inverse_index(idx.sel, idx.cnt, NB)
+    B, _, H, _ = bi.shape
+    off = inv.offsets.tolist()
+    assert len(off) == B * H * NB + 1 and off[0] == 0
+    for b in range(B):
+        for h in range(H):
+            for g in range(NB):
+                r = (b * H + h) * NB + g
+                want = [t for t in range(Tq) if g in idx.sel[b, t, h, : idx.cnt[b, t, h]].tolist()]
+                assert inv.tokens[off[r]:off[r + 1]].tolist() == want
+
+
+def test_packed_block_table_and_positions():
+    cu_q, cu_k = torch.tensor([0, 2, 5]), torch.tensor([0, 20, 50])
+    bi = torch.tensor([[0, 1, 0], [1, 3, 3], [0, 3, 0], [3, 1, -1], [0, 0, 1]]).view(1, 5, 1, 3)
+    idx = prepare_index(bi, None, 16, 5, 50, cu_q, cu_k)
+    # Sequence 0: 20 keys, 2 blocks, queries at 18, 19. Sequence 1: 30 keys from 20, 2 blocks
+    # (global ids 2, 3), queries at local 27..29.
+    assert idx.q_last.tolist() == [18, 19, 47, 48, 49]
+    assert idx.block_start[:4].tolist() == [0, 16, 20, 36]
+    assert idx.sel[0, :, 0].tolist() == [[0, 1, -1], [1, -1, -1], [2, -1, -1], [3, -1, -1], [2, 3, -1]]
