@@ -3,8 +3,10 @@
 With P recomputed from the saved ``lse`` and ``delta = sum(do * out, -1) - dlse`` (from the
 caller), ``dS = P * (dP - delta)``.
 
-- dQ is token-centric, scheduled like the forward: one program per (query token, batch x kv
-  head, head tile) walking that token's selected blocks.
+- dQ (``configs.dq_schedule``): for G >= 16 token-centric, scheduled like the forward: one
+  program per (query token, batch x kv head, head tile) walking that token's selected blocks.
+  For smaller G the dK/dV kernel below also computes dS @ K for its gathered rows and stores it
+  per (token, head, slot) in fp32; a reduce kernel sums a query's slots (fixed order).
 - dK/dV is KV-centric: a program owns one piece of one row of the inverse index (the query
   tokens that selected global block g for kv head h), gathers (token, head) rows from it in
   chunks and accumulates the block's dk/dv in registers. A row's list is cut into pieces of at

@@ -43,16 +43,16 @@ class KVTile(NamedTuple):
     num_stages: int
 
 
-# H100, bf16, D=128, block 64, T=16k (bench/kernel_bench.py, 2026-11-23): the 64-row cap keeps
-# the fp32 accumulator of a D=256 tile in registers; larger groups are tiled over heads.
+# Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
+# registers (a design bound, not tuned: G=128 ran correct on the H100 parity check, untimed).
 _MAX_BLOCK_G = 64
 
 
 def forward_tile(group_size: int, d: int, dv: int, block_size: int) -> TokenTile:
     block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
     block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
-    # 4 warps for <= 16 x 128 tiles; 8 once the q tile or the key block gets wide
-    # (H100 bench, 2026-11-23: 4 warps was faster at G16/D128/block 64, 8 at D=256).
+    # 4 warps for <= 16 x 128 tiles, 8 once the q tile or the key block gets wide. Not swept
+    # yet: the H100 bench of 2026-11-22 measured only this choice (G16 fwd 4.31 ms).
     big = block_g * max(block_d, block_dv) >= 64 * 128 or block_size * max(block_d, block_dv) > 64 * 128
     num_warps = 8 if big else 4
     num_stages = 2
@@ -65,9 +65,8 @@ def dq_tile(group_size: int, d: int, dv: int, block_size: int) -> TokenTile:
 
 def dkv_tile(group_size: int, d: int, dv: int, block_size: int) -> KVTile:
     block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
-    # 64 gathered rows per step: at G16 that is 4 query tokens; the dk/dv accumulators
-    # ([block_size, D] fp32 each) bound it from above at D=256.
-    # 64 rows always: H100 2026-11-23, 32 rows with 8 warps gave a dk that differed run to run
+    # 64 gathered (token, head) rows per step: at G16 that is 4 query tokens.
+    # 64 rows always: H100 2026-11-22, 32 rows with 8 warps gave a dk that differed run to run
     # (Triton 3.6) at D=192 and at block 128; 64 rows was bitwise stable on every shape tried.
     rows = 64
     num_warps = 8 if max(block_d, block_dv) * block_size >= 128 * 64 else 4
@@ -77,6 +76,7 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int) -> KVTile:
 # Longest stretch of a block's query list one dK/dV program walks before handing the rest to
 # another program (partial sums reduced in a fixed order). Block 0 is selected by every query,
 # so without a cap one program would walk all Tq tokens while the others walk ~Tq*S/NB.
+# ~4096 (token, head) rows per piece: a design choice, not swept.
 def dkv_piece_tokens(group_size: int) -> int:
     return max(256, 4096 // max(group_size, 1))
 
@@ -93,6 +93,9 @@ class KVForwardTile(NamedTuple):
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
     """"token": one program per (token, kv head) padding the group to 16 rows;
     "kv": gather rows per selected block (kernels/forward.py, KV-centric section)."""
+    # H100 bf16 D=128 S=16x64 T=16k, bench/kernel_bench.py 2026-11-22, token vs kv (ms):
+    # G16 4.31 vs 12.48, G8 4.30 vs 6.45, G4 8.41 vs 6.58, G1 16.75 vs 4.01 (kv incl. the
+    # inverse-index build). Same order for the "local" selection.
     return "kv" if group_size < 8 else "token"
 
 
@@ -105,4 +108,6 @@ def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int) -> KVForw
 def dq_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
     """"token": dQ kernel per (token, kv head); "kv": the dK/dV kernel also writes per-slot dq
     partials (fp32 [B*Tq*H*S*G, D]) that a reduce kernel sums in slot order."""
-    return "kv" if group_size < 8 else "token"
+    # Same bench, whole backward token-dq vs kv-dq (ms): G16 10.62 vs 13.93, G8 7.65 vs 7.18,
+    # G4 11.76 vs 7.19, G1 18.61 vs 3.85.
+    return "kv" if group_size < 16 else "token"

@@ -1,6 +1,8 @@
-"""Forward kernel of selection attention: ``selection_forward`` -> (out, lse).
+"""Forward kernels of selection attention: ``selection_forward`` -> (out, lse).
 
-Schedule: token-centric. One program per (query token, batch x kv head, head tile); its rows are
+Two schedules, picked from the group size by ``configs.forward_schedule`` (measured there):
+the token-centric one below (G >= 8) and the KV-centric gather + combine at the end of this
+file (small G). Token-centric: one program per (query token, batch x kv head, head tile); its rows are
 the query heads of one GQA group (padded to >= 16 rows so ``tl.dot`` can run). It walks the
 ``cnt`` selected blocks of its (token, kv head) in ascending order with an online softmax in
 fp32 (base-2 exponent, scores pre-scaled by ``scale * log2(e)``). Only the block holding the
@@ -8,8 +10,6 @@ query's own position can reach past ``q_last``, and the ``token <= q_last`` mask
 load in bounds.
 """
 from __future__ import annotations
-
-import math
 
 import torch
 import triton
