@@ -284,7 +284,7 @@ def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, i
 
     dq = torch.empty((B, Tq, HQ, D), device=q.device, dtype=q.dtype)
     kv_dq = dq_schedule(G, D, Dv, block_size) == "kv"
-    qt = dq_tile(G, D, Dv, block_size)
+    qt = dq_tile(G, D, Dv, block_size, q.element_size())
     if not kv_dq:
         torch.library.wrap_triton(_selection_dq_kernel)[(Tq, B * H, triton.cdiv(G, qt.block_g))](
             q, k, v, do, lse, delta, dq,
@@ -306,7 +306,7 @@ def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, i
 
     # Pieces: row r's list is cut into ceil(len / piece) pieces; the grid is the static bound
     # rows + entries / piece, and surplus programs find item_row == n_rows and write nothing.
-    kt = dkv_tile(G, D, Dv, block_size)
+    kt = dkv_tile(G, D, Dv, block_size, q.element_size())
     piece = dkv_piece_tokens(G)
     n_rows = B * H * NB
     lengths = (inv_offsets[1:] - inv_offsets[:-1]).to(torch.int64)

@@ -48,29 +48,65 @@ class KVTile(NamedTuple):
 _MAX_BLOCK_G = 64
 
 
-def forward_tile(group_size: int, d: int, dv: int, block_size: int) -> TokenTile:
+def forward_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> TokenTile:
     block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
     block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
     # 4 warps for <= 16 x 128 tiles, 8 once the q tile or the key block gets wide. Not swept
     # yet: the H100 bench of 2026-11-22 measured only this choice (G16 fwd 4.31 ms).
     big = block_g * max(block_d, block_dv) >= 64 * 128 or block_size * max(block_d, block_dv) > 64 * 128
     num_warps = 8 if big else 4
-    num_stages = 2
+    num_stages = max(1, _token_stages(group_size, d, dv, block_size, elem))
     return TokenTile(block_g, block_d, block_dv, num_warps, num_stages)
 
 
-def dq_tile(group_size: int, d: int, dv: int, block_size: int) -> TokenTile:
-    return forward_tile(group_size, d, dv, block_size)
+def dq_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> TokenTile:
+    return forward_tile(group_size, d, dv, block_size, elem)
 
 
-def dkv_tile(group_size: int, d: int, dv: int, block_size: int) -> KVTile:
+# Shared memory a tile may plan for: the H100 allows 227 KiB per program; the rest is headroom
+# for Triton's layout conversions. Estimates below count the dot operands Triton stages in
+# shared memory. H100 2026-11-22: a dK/dV tile of D=256, block 128, bf16, 2 stages asked for
+# 262912 bytes (estimate 256 KiB) and failed to launch; so large tiles drop to 1 stage, and
+# shapes that fit in no stage count take the torch path (``unsupported_reason``).
+SMEM_BUDGET = 200 * 1024
+
+
+def _stages(fixed: int, per_stage: int) -> int:
+    for stages in (2, 1):
+        if fixed + stages * per_stage <= SMEM_BUDGET:
+            return stages
+    return 0
+
+
+def _kv_stages(d: int, dv: int, block_size: int, elem: int, rows: int = 64) -> int:
+    block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
+    # K and V of the block stay resident; gathered q and dO rows are pipelined.
+    return _stages(block_size * (block_d + block_dv) * elem, rows * (block_d + block_dv) * elem)
+
+
+def _token_stages(group_size: int, d: int, dv: int, block_size: int, elem: int) -> int:
+    block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
+    block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
+    # q (and dO for dQ) resident; K and V blocks pipelined.
+    return _stages(block_g * (block_d + block_dv) * elem, block_size * (block_d + block_dv) * elem)
+
+
+def unsupported_reason(group_size: int, d: int, dv: int, block_size: int, elem: int):
+    """Why no kernel tile fits this shape in shared memory, or None."""
+    if _kv_stages(d, dv, block_size, elem) == 0 or _token_stages(group_size, d, dv, block_size, elem) == 0:
+        return (f"D={d}, Dv={dv}, block_size={block_size} with {elem}-byte elements does not fit the "
+                f"kernels' shared-memory budget")
+    return None
+
+
+def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> KVTile:
     block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
     # 64 gathered (token, head) rows per step: at G16 that is 4 query tokens.
     # 64 rows always: H100 2026-11-22, 32 rows with 8 warps gave a dk that differed run to run
     # (Triton 3.6) at D=192 and at block 128; 64 rows was bitwise stable on every shape tried.
     rows = 64
     num_warps = 8 if max(block_d, block_dv) * block_size >= 128 * 64 else 4
-    return KVTile(rows, block_d, block_dv, num_warps, 2)
+    return KVTile(rows, block_d, block_dv, num_warps, max(1, _kv_stages(d, dv, block_size, elem)))
 
 
 # Longest stretch of a block's query list one dK/dV program walks before handing the rest to
@@ -99,8 +135,8 @@ def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
     return "kv" if group_size < 8 else "token"
 
 
-def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int) -> KVForwardTile:
-    t = dkv_tile(group_size, d, dv, block_size)
+def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> KVForwardTile:
+    t = dkv_tile(group_size, d, dv, block_size, elem)
     return KVForwardTile(t.rows, t.block_d, t.block_dv, t.num_warps, t.num_stages,
                          dkv_piece_tokens(group_size))
 

@@ -103,7 +103,7 @@ def selection_forward(q, k, v, sel, cnt, q_last, block_start, block_size: int, s
     G = HQ // H
     if forward_schedule(G, D, Dv, block_size) == "kv":
         return _selection_forward_kv(q, k, v, sel, cnt, q_last, block_start, block_size, scale)
-    tile = forward_tile(G, D, Dv, block_size)
+    tile = forward_tile(G, D, Dv, block_size, q.element_size())
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
@@ -261,7 +261,7 @@ def _selection_forward_kv(q, k, v, sel, cnt, q_last, block_start, block_size: in
     S = sel.shape[-1]
     G = HQ // H
     NB = block_start.shape[0]
-    tile = forward_kv_tile(G, D, Dv, block_size)
+    tile = forward_kv_tile(G, D, Dv, block_size, q.element_size())
     inv_offsets, inv_tokens = build_inverse_index(sel, cnt, NB)
     piece = tile.piece_tokens
     n_rows = B * H * NB

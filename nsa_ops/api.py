@@ -160,7 +160,7 @@ def selection_attention(
         raise ValueError(f"q has more tokens (Tq={q.shape[1]}) than k (Tk={k.shape[1]}); need Tq <= Tk")
     if not isinstance(return_lse, bool):
         raise TypeError(f"return_lse must be a bool, got {type(return_lse).__name__}")
-    backend = _backend.resolve(q, k, v)
+    backend = _backend.resolve(q, k, v, block_size)
     out, lse = selection_op(q, k, v, block_indices, counts, block_size, scale, cu_q, cu_k, backend)
     return (out, lse) if return_lse else out
 

@@ -69,7 +69,7 @@ def _interpreting() -> bool:
 
 
 def triton_unsupported_reason(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allow_interpreter: bool = False
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_size: int = 64, allow_interpreter: bool = False
 ) -> Optional[str]:
     """Why the Triton kernels cannot run this call, or None when they can. CPU tensors run
     only when explicitly asked for under TRITON_INTERPRET=1 (tests); ``auto`` never picks the
@@ -83,7 +83,10 @@ def triton_unsupported_reason(
         return f"dtype {q.dtype}"
     if q.shape[-1] > TRITON_MAX_HEAD_DIM or v.shape[-1] > TRITON_MAX_HEAD_DIM:
         return f"head dim D={q.shape[-1]}, Dv={v.shape[-1]} above {TRITON_MAX_HEAD_DIM}"
-    return None
+    from .kernels.configs import unsupported_reason
+
+    return unsupported_reason(q.shape[2] // max(k.shape[2], 1), q.shape[-1], v.shape[-1],
+                              block_size, q.element_size())
 
 
 def _log(msg: str, *args) -> None:
@@ -92,13 +95,13 @@ def _log(msg: str, *args) -> None:
         logger.debug(msg, *args)
 
 
-def resolve(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:
+def resolve(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_size: int) -> str:
     """Concrete backend ("triton" or "torch") for this call, logging the decision."""
     want = requested_backend()
     if want == "torch":
         _log("nsa_ops: torch path (requested)")
         return "torch"
-    reason = triton_unsupported_reason(q, k, v, allow_interpreter=want == "triton")
+    reason = triton_unsupported_reason(q, k, v, block_size, allow_interpreter=want == "triton")
     if reason is None:
         _log("nsa_ops: triton path")
         return "triton"

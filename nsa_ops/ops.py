@@ -25,12 +25,12 @@ from .fakes.selection import selection_backward_fake, selection_fake
 from .indices import build_inverse_index, prepare_index
 
 
-def _use_triton(backend: str, q: Tensor, k: Tensor, v: Tensor) -> bool:
+def _use_triton(backend: str, q: Tensor, k: Tensor, v: Tensor, block_size: int) -> bool:
     if backend == "torch":
         return False
     if backend == "triton":
         return True
-    return triton_unsupported_reason(q, k, v) is None
+    return triton_unsupported_reason(q, k, v, block_size) is None
 
 
 def _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k):
@@ -53,7 +53,7 @@ def selection(
     backend: str,
 ) -> Tuple[Tensor, Tensor]:
     idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)
-    if _use_triton(backend, q, k, v):
+    if _use_triton(backend, q, k, v, block_size):
         from .kernels.forward import selection_forward
 
         return selection_forward(q, k, v, idx.sel, idx.cnt, idx.q_last, idx.block_start, block_size, scale)
@@ -81,7 +81,7 @@ def selection_backward(
     acc = torch.promote_types(q.dtype, torch.float32)
     # delta = rowsum(dO * O) - dlse: the lse output's gradient enters dS = P * (dP - delta).
     delta = (dout.to(acc) * out.to(acc)).sum(-1) - dlse.to(acc)
-    if _use_triton(backend, q, k, v):
+    if _use_triton(backend, q, k, v, block_size):
         from .kernels.backward import selection_backward as launch
 
         inv = build_inverse_index(idx.sel, idx.cnt, idx.block_start.shape[0])

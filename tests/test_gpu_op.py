@@ -5,7 +5,7 @@ forgets to write reads as NaN), bitwise-deterministic backward, torch.compile sh
 Triton kernels in Inductor's code, CUDA-graph replay equal to eager."""
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 import nsa_ops
 from nsa_ops import reference_selection, selection_attention
@@ -46,6 +46,8 @@ def gpu_problems(draw):
 @given(gpu_problems())
 def test_triton_forward_and_backward_match_reference(p):
     dtype = p.q.dtype
+    # Shapes no kernel tile fits (e.g. fp32 with D=256) take the torch path by design.
+    assume(nsa_ops.backend.triton_unsupported_reason(p.q, p.k, p.v, p.block_size) is None)
     q, k, v = (x.clone().requires_grad_() for x in (p.q, p.k, p.v))
     poison_allocator()
     with nsa_ops.use_backend("triton"):
