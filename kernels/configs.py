@@ -147,3 +147,23 @@ def dq_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
     # Same bench, whole backward token-dq vs kv-dq (ms): G16 10.62 vs 13.93, G8 7.65 vs 7.18,
     # G4 11.76 vs 7.19, G1 18.61 vs 3.85.
     return "kv" if group_size < 16 else "token"
+
+
+class DecodeTile(NamedTuple):
+    block_s: int
+    block_g: int
+    block_d: int
+    block_dv: int
+    num_warps: int
+
+
+def use_split_decode(num_query_tokens: int) -> bool:
+    """Split-KV decode (kernels/decode.py) for few query tokens: one program per selected slot
+    fills the GPU where one per (token, kv head) would not. Chosen for Tq <= 16: decode (Tq=1)
+    measured on the H100 (see notes/kernels.md); the threshold itself is a design choice."""
+    return num_query_tokens <= 16
+
+
+def decode_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int) -> DecodeTile:
+    block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
+    return DecodeTile(max(2, next_pow2(num_slots)), block_g, max(16, next_pow2(d)), max(16, next_pow2(dv)), 4)

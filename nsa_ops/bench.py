@@ -217,6 +217,12 @@ def run_bench(args) -> int:
                     print(f"  {name} failed on {case.name}: {type(e).__name__}: {str(e)[:120]}")
                 if on_cuda:
                     torch.cuda.empty_cache()
+            if on_cuda and case.kind == "decode":
+                for name in ("nsa_ops", "dense"):
+                    try:
+                        times[name + "_graph"] = timer(_graphed(impls[name], q, k, v))
+                    except Exception as e:
+                        print(f"  {name} graph capture failed on {case.name}: {type(e).__name__}: {str(e)[:120]}")
             ms = times.get("nsa_ops", float("nan"))
             fl, by = flops(case, case.kind), kv_bytes(case, q)
             rows.append(dict(
@@ -224,6 +230,8 @@ def run_bench(args) -> int:
                 target_ms=case.target_ms, dense_ms=round(times.get("dense", float("nan")), 4),
                 torch_path_ms=round(times.get("torch_path", float("nan")), 4),
                 fla_ms=round(times.get("fla", float("nan")), 4),
+                graph_ms=round(times.get("nsa_ops_graph", float("nan")), 4),
+                dense_graph_ms=round(times.get("dense_graph", float("nan")), 4),
                 speedup_vs_dense=round(times.get("dense", float("nan")) / ms, 2),
                 tflops=round(fl / ms / 1e9, 1), kv_gbps=round(by / ms / 1e6, 1),
                 max_abs_err=f"{err:.2e}", rel_fro_err=f"{fro:.2e}", check="ok" if passed else "FAIL",
@@ -232,6 +240,20 @@ def run_bench(args) -> int:
             del q, k, v, bi, out
     _write(rows, args, on_cuda)
     return 0 if ok else 1
+
+
+def _graphed(fn, q, k, v):
+    """A CUDA graph of one call; replaying it removes the Python and launch overhead."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(2):
+            fn(q, k, v)
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn(q, k, v)
+    return graph.replay
 
 
 def _torch_path(q, k, v, bi, block_size):
@@ -248,7 +270,8 @@ def _write(rows, args, on_cuda):
             w.writerows(rows)
     if args.plot and on_cuda:
         _plot(rows, args.plot)
-    cols = ["case", "dist", "distinct_per_tile", "ms", "target_ms", "dense_ms", "torch_path_ms", "fla_ms",
+    cols = ["case", "dist", "distinct_per_tile", "ms", "graph_ms", "target_ms", "dense_ms", "dense_graph_ms",
+            "torch_path_ms", "fla_ms",
             "speedup_vs_dense", "tflops", "kv_gbps", "max_abs_err", "check"]
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))

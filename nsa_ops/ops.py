@@ -52,8 +52,18 @@ def selection(
     cu_seqlens_k: Optional[Tensor],
     backend: str,
 ) -> Tuple[Tensor, Tensor]:
+    use_triton = _use_triton(backend, q, k, v, block_size)
+    if use_triton and cu_seqlens_q is None:
+        from .kernels.configs import use_split_decode
+
+        if use_split_decode(q.shape[1]):
+            # Decode / short chunks: split over the selected slots, reading the raw indices
+            # (no index preparation: two launches, CUDA-graph safe).
+            from .kernels.decode import selection_decode
+
+            return selection_decode(q, k, v, block_indices, block_counts, block_size, scale)
     idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)
-    if _use_triton(backend, q, k, v, block_size):
+    if use_triton:
         from .kernels.forward import selection_forward
 
         return selection_forward(q, k, v, idx.sel, idx.cnt, idx.q_last, idx.block_start, block_size, scale)

@@ -1,0 +1,172 @@
+"""Split-KV decode: ``selection_decode`` -> (out, lse) for few query tokens (decode, short
+chunked prefill), without cu_seqlens.
+
+The token-centric forward launches one program per (token, kv head) that walks its S blocks
+serially: at B=1 that is H programs on 132 SMs. Here every *selected slot* gets its own program
+(grid B*Tq*H x S), which loads one K/V block and writes a partial (max, sum, unnormalised out);
+a combine kernel merges the S partials of each (token, head) by log-sum-exp in slot order
+(deterministic). Two launches in all and no index preparation: each program reads the raw
+``block_indices`` row and decides in registers whether its slot counts (inside
+``block_counts``, a real block, not in the future, not a repeat of an earlier slot), so the
+call is CUDA-graph safe and needs no sort.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .configs import decode_tile, dot_precision
+
+LOG2E = 1.4426950408889634
+
+
+@triton.jit
+def _decode_split_kernel(
+    q_ptr, k_ptr, v_ptr, bi_ptr, cnt_ptr, part_o_ptr, part_ml_ptr,
+    stride_qb, stride_qt, stride_qh, stride_qd,
+    stride_kb, stride_kt, stride_kh, stride_kd,
+    stride_vb, stride_vt, stride_vh, stride_vd,
+    stride_ib, stride_it, stride_ih, stride_is,
+    stride_cb, stride_ct, stride_ch,
+    Tq, Tk, H, G, D, DV, S, NB,
+    scale_log2e,
+    HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+    BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr,
+):
+    row = tl.program_id(0)  # (b, t, h)
+    slot = tl.program_id(1)
+    head_tile = tl.program_id(2)
+    n_head_tiles = tl.num_programs(2)
+    h = row % H
+    t = (row // H) % Tq
+    b = (row // (H * Tq)).to(tl.int64)
+    t64 = t.to(tl.int64)
+    pos = Tk - Tq + t
+
+    offs_s = tl.arange(0, BLOCK_S)
+    ids = tl.load(bi_ptr + b * stride_ib + t64 * stride_it + h * stride_ih + offs_s * stride_is,
+                  mask=offs_s < S, other=-1).to(tl.int64)
+    valid = (offs_s < S) & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= pos)
+    if HAS_COUNTS:
+        n = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
+        valid = valid & (offs_s < n)
+    mine = offs_s == slot
+    blk = tl.sum(tl.where(mine, ids, 0))
+    mine_valid = tl.sum((mine & valid).to(tl.int32))
+    # A repeated id counts once: only its first valid slot uses it.
+    earlier = tl.sum(((ids == blk) & valid & (offs_s < slot)).to(tl.int32))
+    use = mine_valid - earlier  # 1 when this slot's block counts, else <= 0
+
+    heads = head_tile * BLOCK_G + tl.arange(0, BLOCK_G)
+    head_ok = heads < G
+    hq = (h * G + heads).to(tl.int64)
+    offs_d = tl.arange(0, BLOCK_D)
+    offs_dv = tl.arange(0, BLOCK_DV)
+    offs_n = tl.arange(0, BLOCK_SIZE)
+    q = tl.load(q_ptr + b * stride_qb + t64 * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd,
+                mask=head_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+    tok = blk * BLOCK_SIZE + offs_n
+    visible = (tok <= pos) & ((tl.zeros_like(offs_n) + use) > 0)
+    k = tl.load(k_ptr + b * stride_kb + h * stride_kh + tok[:, None] * stride_kt + offs_d[None, :] * stride_kd,
+                mask=visible[:, None] & (offs_d[None, :] < D), other=0.0)
+    s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
+    s = tl.where(visible[None, :], s, float("-inf"))
+    m = tl.max(s, 1)
+    m_safe = tl.where(m == float("-inf"), 0.0, m)
+    p = tl.exp2(s - m_safe[:, None])
+    l = tl.sum(p, 1)
+    v = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
+                mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
+    acc = tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
+
+    # Partials: [rows, S, head tiles * BLOCK_G, (BLOCK_DV | 2)], fp32.
+    base = (row.to(tl.int64) * S + slot) * n_head_tiles + head_tile
+    rows_g = tl.arange(0, BLOCK_G)
+    tl.store(part_o_ptr + (base * BLOCK_G + rows_g[:, None]) * BLOCK_DV + offs_dv[None, :], acc)
+    tl.store(part_ml_ptr + (base * BLOCK_G + rows_g) * 2, m)
+    tl.store(part_ml_ptr + (base * BLOCK_G + rows_g) * 2 + 1, l)
+
+
+@triton.jit
+def _decode_combine_kernel(
+    part_o_ptr, part_ml_ptr, out_ptr, lse_ptr,
+    stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
+    Tq, H, G, DV, S,
+    BLOCK_S: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_DV: tl.constexpr,
+):
+    row = tl.program_id(0)
+    head_tile = tl.program_id(1)
+    n_head_tiles = tl.num_programs(1)
+    h = row % H
+    t = ((row // H) % Tq).to(tl.int64)
+    b = (row // (H * Tq)).to(tl.int64)
+    rows_g = tl.arange(0, BLOCK_G)
+    offs_s = tl.arange(0, BLOCK_S)
+    offs_dv = tl.arange(0, BLOCK_DV)
+
+    base_s = (row.to(tl.int64) * S + offs_s) * n_head_tiles + head_tile  # [BLOCK_S]
+    ml = part_ml_ptr + (base_s[:, None] * BLOCK_G + rows_g[None, :]) * 2
+    m = tl.load(ml, mask=offs_s[:, None] < S, other=float("-inf"))  # [BLOCK_S, BLOCK_G]
+    m_max = tl.max(m, 0)
+    m_safe = tl.where(m_max == float("-inf"), 0.0, m_max)
+    acc = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
+    l_tot = tl.zeros([BLOCK_G], tl.float32)
+    for s in range(0, S):  # fixed slot order: deterministic
+        bs = (row.to(tl.int64) * S + s) * n_head_tiles + head_tile
+        m_s = tl.load(part_ml_ptr + (bs * BLOCK_G + rows_g) * 2)
+        l_s = tl.load(part_ml_ptr + (bs * BLOCK_G + rows_g) * 2 + 1)
+        w = tl.exp2(m_s - m_safe)  # 0 for slots that saw nothing (m_s = -inf)
+        o_s = tl.load(part_o_ptr + (bs * BLOCK_G + rows_g[:, None]) * BLOCK_DV + offs_dv[None, :])
+        acc += w[:, None] * o_s
+        l_tot += w * l_s
+    has_key = l_tot > 0.0
+    out = acc / tl.where(has_key, l_tot, 1.0)[:, None]
+    lse = tl.where(has_key, (m_safe + tl.log2(tl.where(has_key, l_tot, 1.0))) * 0.6931471805599453, float("-inf"))
+    heads = head_tile * BLOCK_G + rows_g
+    head_ok = heads < G
+    hq = (h * G + heads).to(tl.int64)
+    tl.store(out_ptr + b * stride_ob + t * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
+             out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))
+    tl.store(lse_ptr + b * stride_lb + t * stride_lt + hq, lse, mask=head_ok)
+
+
+def selection_decode(q, k, v, block_indices, block_counts, block_size: int, scale: float):
+    """q [B,Tq,HQ,D], k [B,Tk,H,D], v [B,Tk,H,Dv] (any strides, e.g. a prefix view of a larger
+    cache), raw ``block_indices`` [B,Tq,H,S] (int32/int64) and optional ``block_counts``
+    [B,Tq,H]. Returns out [B,Tq,HQ,Dv] (q.dtype) and lse [B,Tq,HQ] fp32."""
+    B, Tq, HQ, D = q.shape
+    Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
+    G = HQ // H
+    S = block_indices.shape[-1]
+    tile = decode_tile(G, D, Dv, block_size, S)
+    n_head_tiles = triton.cdiv(G, tile.block_g)
+    rows = B * Tq * H
+    out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
+    lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
+    part_o = torch.empty((rows * S * n_head_tiles * tile.block_g * tile.block_dv,), device=q.device, dtype=torch.float32)
+    part_ml = torch.empty((rows * S * n_head_tiles * tile.block_g * 2,), device=q.device, dtype=torch.float32)
+    counts = block_counts if block_counts is not None else block_indices  # placeholder pointer
+    cstr = (counts.stride(0), counts.stride(1), counts.stride(2)) if block_counts is not None else (0, 0, 0)
+    NB = (Tk + block_size - 1) // block_size
+    if S > 0:
+        torch.library.wrap_triton(_decode_split_kernel)[(rows, S, n_head_tiles)](
+            q, k, v, block_indices, counts, part_o, part_ml,
+            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+            block_indices.stride(0), block_indices.stride(1), block_indices.stride(2), block_indices.stride(3),
+            *cstr,
+            Tq, Tk, H, G, D, Dv, S, NB,
+            scale * LOG2E,
+            HAS_COUNTS=block_counts is not None, BLOCK_S=tile.block_s, BLOCK_SIZE=block_size,
+            BLOCK_G=tile.block_g, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
+            PRECISION=dot_precision(q.dtype), num_warps=tile.num_warps, num_stages=1,
+        )
+    torch.library.wrap_triton(_decode_combine_kernel)[(rows, n_head_tiles)](
+        part_o, part_ml, out, lse,
+        out.stride(0), out.stride(1), out.stride(2), lse.stride(0), lse.stride(1),
+        Tq, H, G, Dv, S,
+        BLOCK_S=tile.block_s, BLOCK_G=tile.block_g, BLOCK_DV=tile.block_dv, num_warps=4,
+    )
+    return out, lse
