@@ -23,6 +23,14 @@ class Problem:
     scale: Optional[float] = None
     cu_seqlens: object = None
 
+    def __repr__(self):  # shapes, not tensor dumps, in hypothesis' falsifying examples
+        counts = self.block_counts if not torch.is_tensor(self.block_counts) else "tensor"
+        cu = None if self.cu_seqlens is None else (
+            self.cu_seqlens.tolist() if torch.is_tensor(self.cu_seqlens) else [c.tolist() for c in self.cu_seqlens])
+        return (f"Problem(q={tuple(self.q.shape)}, k={tuple(self.k.shape)}, v={tuple(self.v.shape)}, "
+                f"S={self.block_indices.shape[-1]}, dtype={self.q.dtype}, block_size={self.block_size}, "
+                f"block_counts={counts}, cu_seqlens={cu})")
+
     def kwargs(self):
         return dict(block_counts=self.block_counts, block_size=self.block_size, scale=self.scale,
                     cu_seqlens=self.cu_seqlens)

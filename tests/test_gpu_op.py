@@ -42,7 +42,7 @@ def gpu_problems(draw):
     return p
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(gpu_problems())
 def test_triton_forward_and_backward_match_reference(p):
     dtype = p.q.dtype
