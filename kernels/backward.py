@@ -309,14 +309,9 @@ def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, i
     kt = dkv_tile(G, D, Dv, block_size, q.element_size())
     piece = dkv_piece_tokens(G)
     n_rows = B * H * NB
-    lengths = (inv_offsets[1:] - inv_offsets[:-1]).to(torch.int64)
-    pieces = (lengths + (piece - 1)) // piece
-    row_first_item = torch.zeros(n_rows + 1, device=q.device, dtype=torch.int64)
-    row_first_item[1:] = torch.cumsum(pieces, 0)
-    n_items = n_rows + (B * Tq * H * S + piece - 1) // piece
-    item_row = torch.searchsorted(row_first_item[1:], torch.arange(n_items, device=q.device, dtype=torch.int64),
-                                  right=True).to(torch.int32)
-    row_first_item = row_first_item.to(torch.int32)
+    from nsa_ops.indices import split_into_pieces
+
+    row_first_item, item_row, n_items = split_into_pieces(inv_offsets, B * Tq * H * S, piece)
     dk_part = torch.empty((n_items, block_size, kt.block_d), device=q.device, dtype=torch.float32)
     dv_part = torch.empty((n_items, block_size, kt.block_dv), device=q.device, dtype=torch.float32)
     group_tile = min(G, kt.rows)

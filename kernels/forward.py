@@ -253,7 +253,7 @@ def _selection_fwd_combine_kernel(
 
 def _selection_forward_kv(q, k, v, sel, cnt, q_last, block_start, block_size: int, scale: float):
     """KV-centric forward (see the section comment); same contract as ``selection_forward``."""
-    from nsa_ops.indices import build_inverse_index
+    from nsa_ops.indices import build_inverse_index, split_into_pieces
 
     B, Tq, HQ, D = q.shape
     H = k.shape[2]
@@ -265,13 +265,7 @@ def _selection_forward_kv(q, k, v, sel, cnt, q_last, block_start, block_size: in
     inv_offsets, inv_tokens = build_inverse_index(sel, cnt, NB)
     piece = tile.piece_tokens
     n_rows = B * H * NB
-    lengths = (inv_offsets[1:] - inv_offsets[:-1]).to(torch.int64)
-    row_first_item = torch.zeros(n_rows + 1, device=q.device, dtype=torch.int64)
-    row_first_item[1:] = torch.cumsum((lengths + (piece - 1)) // piece, 0)
-    n_items = n_rows + (B * Tq * H * S + piece - 1) // piece
-    item_row = torch.searchsorted(row_first_item[1:], torch.arange(n_items, device=q.device, dtype=torch.int64),
-                                  right=True).to(torch.int32)
-    row_first_item = row_first_item.to(torch.int32)
+    row_first_item, item_row, n_items = split_into_pieces(inv_offsets, B * Tq * H * S, piece)
     n_part = B * Tq * H * S * G
     m_part = torch.empty(n_part, device=q.device, dtype=torch.float32)
     l_part = torch.empty(n_part, device=q.device, dtype=torch.float32)

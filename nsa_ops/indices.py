@@ -84,7 +84,9 @@ def prepare_index(
         cu_k = cu_seqlens_k.to(device=device, dtype=torch.int64)
         N = cu_q.shape[0] - 1
         NB = num_global_blocks(Tk, block_size, N)
-        seq = torch.searchsorted(cu_q[1:], t, right=True).clamp(max=N - 1)  # [Tq]
+        # Sequence of each query: how many sequence ends lie at or before it. (A comparison,
+        # not searchsorted: Inductor's searchsorted lowering fails on sliced inputs on CUDA.)
+        seq = (t[:, None] >= cu_q[None, 1:]).sum(-1).clamp(max=N - 1)  # [Tq]
         len_q = (cu_q[1:] - cu_q[:-1])
         len_k = (cu_k[1:] - cu_k[:-1])
         nblk = (len_k + block_size - 1) // block_size  # [N]
@@ -94,7 +96,7 @@ def prepare_index(
         num_blocks = nblk[seq][:, None, None]
         block_offset = boff[seq][:, None, None]
         g = torch.arange(NB, device=device, dtype=torch.int64)
-        gseq = torch.searchsorted(boff + nblk, g, right=True).clamp(max=N - 1)
+        gseq = (g[:, None] >= (boff + nblk)[None, :]).sum(-1).clamp(max=N - 1)
         block_start = cu_k[gseq] + (g - boff[gseq]) * block_size
 
     pos_b = pos[:, None, None]  # broadcast over [B, Tq, H, S]
@@ -124,7 +126,37 @@ def build_inverse_index(sel: torch.Tensor, cnt: torch.Tensor, num_blocks: int) -
     valid = torch.arange(S, device=device) < cnt[..., None].to(torch.int64)
     key = torch.where(valid, (b * H + h) * num_blocks + sel.to(torch.int64), rows)
     # Stable sort keeps tokens ascending inside each block (flatten order is b, t, h, s).
-    key, order = torch.sort(key.reshape(-1), stable=True)
+    key = key.reshape(-1)
+    # Offsets from per-row counts (integer scatter-add: exact and order-independent); the
+    # sentinel row ``rows`` collects the invalid slots and is dropped.
+    counts = torch.zeros(rows + 1, dtype=torch.int64, device=device).scatter_add_(0, key, torch.ones_like(key))
+    offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts[:rows], 0)])
+    order = torch.sort(key, stable=True).indices
     tokens = t.expand(B, Tq, H, S).reshape(-1)[order]
-    offsets = torch.searchsorted(key, torch.arange(rows + 1, device=device, dtype=torch.int64))
     return InverseIndex(offsets.to(torch.int32), tokens.contiguous())
+
+
+class Pieces(NamedTuple):
+    """Work items over the CSR rows: row r's list is cut into ceil(len / piece) pieces, items
+    of row r are ``row_first_item[r] : row_first_item[r+1]``. ``n_items`` is a static upper bound
+    (rows + entries / piece); surplus items have ``item_row == n_rows`` and do nothing."""
+
+    row_first_item: torch.Tensor  # int32 [n_rows + 1]
+    item_row: torch.Tensor  # int32 [n_items]
+    n_items: int
+
+
+def split_into_pieces(offsets: torch.Tensor, num_entries: int, piece: int) -> Pieces:
+    n_rows = offsets.shape[0] - 1
+    device = offsets.device
+    lengths = (offsets[1:] - offsets[:-1]).to(torch.int64)
+    row_first_item = torch.zeros(n_rows + 1, device=device, dtype=torch.int64)
+    row_first_item[1:] = torch.cumsum((lengths + (piece - 1)) // piece, 0)
+    n_items = n_rows + (num_entries + piece - 1) // piece
+    # item_row[i] = number of rows whose items end at or before i: a searchsorted of the row
+    # ends, written as scatter-add + cumsum (Inductor's searchsorted lowering fails on a sliced
+    # input on CUDA, torch 2.11).
+    ends = torch.zeros(n_items + 1, device=device, dtype=torch.int64)
+    ends.scatter_add_(0, row_first_item[1:].clamp(max=n_items), torch.ones_like(row_first_item[1:]))
+    item_row = torch.cumsum(ends, 0)[:n_items].to(torch.int32)
+    return Pieces(row_first_item.to(torch.int32), item_row, n_items)
