@@ -94,7 +94,9 @@ def test_compile_shows_triton_kernels_and_matches_eager():
 
     kernel_names = [n for n, obj in vars(forward).items() if type(obj).__name__ in ("JITFunction", "Autotuner")]
     assert any(n in src for n in kernel_names), kernel_names
-    torch.testing.assert_close(out, f(p.q, p.k, p.v))
+    # Same kernels, but Inductor compiles user Triton kernels with its own options: allow bf16
+    # rounding differences (1 ulp = 2**-8 relative), far inside the 2e-2 parity bound.
+    torch.testing.assert_close(out, f(p.q, p.k, p.v), atol=2e-3, rtol=2 ** -7)
 
 
 def test_cuda_graph_replay_with_new_indices_equals_eager():
