@@ -34,10 +34,16 @@ def _selection_fwd_kernel(
     stride_cb, stride_ct, stride_ch,
     H, G, D, DV,
     scale_log2e,
+    Tq, Tk, NB, S,
     BLOCK_SIZE: tl.constexpr, BLOCK_G: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr,
+    RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
 ):
+    """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing):
+    sel is the user's block_indices and cnt the optional block_counts; the row is cleaned in
+    registers (validity, causality, first occurrence of each id, compacted by a prefix sum),
+    which saves the index-preparation kernels."""
     t = tl.program_id(0)
     bh = tl.program_id(1)
     head_tile = tl.program_id(2)
@@ -55,9 +61,21 @@ def _selection_fwd_kernel(
     q_ptrs = q_ptr + b * stride_qb + t64 * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd
     q = tl.load(q_ptrs, mask=head_ok[:, None] & (offs_d[None, :] < D), other=0.0)
 
-    n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
-    last = tl.load(q_last_ptr + t)
     sel_base = sel_ptr + b * stride_sb + t64 * stride_st + h * stride_sh
+    if RAW:
+        last = Tk - Tq + t
+        offs_s = tl.arange(0, BLOCK_S)
+        ids = tl.load(sel_base + offs_s * stride_ss, mask=offs_s < S, other=-1).to(tl.int64)
+        valid = (offs_s < S) & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= last)
+        if HAS_COUNTS:
+            valid = valid & (offs_s < tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch))
+        same_earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs_s[None, :] < offs_s[:, None])
+        keep = valid & (tl.sum(same_earlier.to(tl.int32), 1) == 0)
+        rank = tl.cumsum(keep.to(tl.int32), 0) - 1  # position among kept slots
+        n_sel = tl.sum(keep.to(tl.int32), 0)
+    else:
+        n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
+        last = tl.load(q_last_ptr + t)
     k_base = k_ptr + b * stride_kb + h * stride_kh
     v_base = v_ptr + b * stride_vb + h * stride_vh
 
@@ -65,8 +83,11 @@ def _selection_fwd_kernel(
     l_i = tl.zeros([BLOCK_G], tl.float32)
     acc = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
     for i in range(0, n_sel):
-        g = tl.load(sel_base + i * stride_ss)
-        tok = tl.load(block_start_ptr + g) + offs_n
+        if RAW:
+            tok = tl.sum(tl.where(keep & (rank == i), ids, 0), 0) * BLOCK_SIZE + offs_n
+        else:
+            g = tl.load(sel_base + i * stride_ss)
+            tok = tl.load(block_start_ptr + g) + offs_n
         visible = tok <= last
         tok64 = tok.to(tl.int64)
         k = tl.load(k_base + tok64[:, None] * stride_kt + offs_d[None, :] * stride_kd,
@@ -103,7 +124,29 @@ def selection_forward(q, k, v, sel, cnt, q_last, block_start, block_size: int, s
     G = HQ // H
     if forward_schedule(G, D, Dv, block_size) == "kv":
         return _selection_forward_kv(q, k, v, sel, cnt, q_last, block_start, block_size, scale)
-    tile = forward_tile(G, D, Dv, block_size, q.element_size())
+    return _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, scale, raw=False)
+
+
+def selection_forward_raw(q, k, v, block_indices, block_counts, block_size: int, scale: float):
+    """Like ``selection_forward`` for unpacked inputs, but on the user's raw ``block_indices``
+    [B,Tq,H,S] and optional ``block_counts`` [B,Tq,H]: the token-centric kernel cleans each row
+    in registers, so no index preparation runs. Only for the token-centric schedule."""
+    counts = block_counts if block_counts is not None else block_indices  # unused pointer
+    return _launch_token_forward(q, k, v, block_indices, counts, block_indices, block_indices,
+                                 block_size, scale, raw=True, has_counts=block_counts is not None)
+
+
+def uses_raw_forward(group_size: int, d: int, dv: int, block_size: int) -> bool:
+    return forward_schedule(group_size, d, dv, block_size) == "token"
+
+
+def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, scale, raw, has_counts=True,
+                          tile=None):
+    B, Tq, HQ, D = q.shape
+    Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
+    G = HQ // H
+    S = sel.shape[-1]
+    tile = tile or forward_tile(G, D, Dv, block_size, q.element_size())  # override: bench sweeps
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
@@ -119,9 +162,11 @@ def selection_forward(q, k, v, sel, cnt, q_last, block_start, block_size: int, s
         cnt.stride(0), cnt.stride(1), cnt.stride(2),
         H, G, D, Dv,
         scale * LOG2E,
+        Tq, Tk, (Tk + block_size - 1) // block_size, S,
         BLOCK_SIZE=block_size, BLOCK_G=tile.block_g,
         BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
         PRECISION=dot_precision(q.dtype),
+        RAW=raw, HAS_COUNTS=has_counts, BLOCK_S=max(2, next_pow2(S)),
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     return out, lse

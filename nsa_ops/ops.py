@@ -62,6 +62,11 @@ def selection(
             from .kernels.decode import selection_decode
 
             return selection_decode(q, k, v, block_indices, block_counts, block_size, scale)
+        from .kernels.forward import selection_forward_raw, uses_raw_forward
+
+        if uses_raw_forward(q.shape[2] // k.shape[2], q.shape[-1], v.shape[-1], block_size):
+            # Token-centric schedule: the kernel cleans each raw row in registers.
+            return selection_forward_raw(q, k, v, block_indices, block_counts, block_size, scale)
     idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)
     if use_triton:
         from .kernels.forward import selection_forward
