@@ -167,3 +167,23 @@ def use_split_decode(num_query_tokens: int) -> bool:
 def decode_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int) -> DecodeTile:
     block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
     return DecodeTile(max(2, next_pow2(num_slots)), block_g, max(16, next_pow2(d)), max(16, next_pow2(dv)), 4)
+
+
+class SharedTile(NamedTuple):
+    """Multi-token forward (kernels/forward.py, ``_selection_fwd_shared_kernel``)."""
+
+    tokens: int  # neighbouring query tokens per program (rows = tokens * padded group)
+    max_union: int  # a tile takes the shared kernel when its union has at most this many blocks
+    num_warps: int
+    num_stages: int
+
+
+def shared_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int, elem: int):
+    """None when the shared schedule does not apply. Rows = 64 (4 tokens at G16, 8 at G8): the
+    token-centric tile's 16 rows times 4, the K/V reuse factor for fully overlapping selections.
+    max_union = 1.5 * S: a union that size costs 1.5x the token-centric MMA work but a third of
+    its K/V loads (design choice; the H100 bench of the random and local selections checks it)."""
+    if group_size not in (8, 16) or max(d, dv) > 128 or num_slots == 0 or num_slots > 32:
+        return None
+    tokens = 64 // group_size
+    return SharedTile(tokens, num_slots + num_slots // 2, 4, 2)

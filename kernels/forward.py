@@ -15,10 +15,112 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import dot_precision, forward_kv_tile, forward_schedule, forward_tile, next_pow2
+from .configs import dot_precision, forward_kv_tile, forward_schedule, forward_tile, next_pow2, shared_tile
 
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
+
+
+@triton.jit
+def _tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S,
+                HAS_COUNTS: tl.constexpr, TQ: tl.constexpr, BLOCK_S: tl.constexpr,
+                BLOCK_SIZE: tl.constexpr):
+    """The raw selections of tokens t0 .. t0+TQ-1 (one kv head) as one vector of TQ*BLOCK_S
+    entries: ids, which entries are valid for their token, which are the first occurrence of
+    their id in the whole tile (``first``, ranked by a prefix sum) and the size of the union."""
+    offs = tl.arange(0, TQ * BLOCK_S)
+    tok_local = offs // BLOCK_S
+    slot = offs % BLOCK_S
+    t = t0 + tok_local
+    ok_t = t < Tq
+    ids = tl.load(bi_base + t.to(tl.int64) * stride_st + slot * stride_ss, mask=ok_t & (slot < S),
+                  other=-1).to(tl.int64)
+    valid = ok_t & (slot < S) & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= Tk - Tq + t)
+    if HAS_COUNTS:
+        valid = valid & (slot < tl.load(cnt_base + t.to(tl.int64) * stride_ct, mask=ok_t, other=0))
+    earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs[None, :] < offs[:, None])
+    first = valid & (tl.sum(earlier.to(tl.int32), 1) == 0)
+    rank = tl.cumsum(first.to(tl.int32), 0) - 1
+    n_union = tl.sum(first.to(tl.int32), 0)
+    return ids, valid, first, rank, n_union, tok_local
+
+
+@triton.jit
+def _selection_fwd_shared_kernel(
+    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr,
+    stride_qb, stride_qt, stride_qh, stride_qd,
+    stride_kb, stride_kt, stride_kh, stride_kd,
+    stride_vb, stride_vt, stride_vh, stride_vd,
+    stride_ob, stride_ot, stride_oh,
+    stride_lb, stride_lt,
+    stride_sb, stride_st, stride_sh, stride_ss,
+    stride_cb, stride_ct, stride_ch,
+    H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union,
+    TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
+):
+    """K/V shared across TQ neighbouring tokens: rows are (token, head) pairs of TQ tokens of one
+    kv head; the program walks the *union* of their selected blocks, loading each block once,
+    and masks the rows whose token did not select it. Runs only for tiles whose union has at
+    most ``max_union`` blocks (correlated selections); the token-centric kernel skips exactly
+    those tiles and does the rest."""
+    tile = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = (bh // H).to(tl.int64)
+    h = bh % H
+    t0 = tile * TQ
+    ids, valid, first, rank, n_union, tok_local = _tile_union(
+        bi_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
+        stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+    mine = (n_union <= max_union).to(tl.int32)
+    n_iter = n_union * mine
+
+    r = tl.arange(0, TQ * BLOCK_G)
+    r_tok = r // BLOCK_G
+    r_head = r % BLOCK_G
+    t_r = (t0 + r_tok).to(tl.int64)
+    row_ok = (t0 + r_tok < Tq) & (r_head < G) & ((tl.zeros_like(r) + mine) > 0)
+    hq = (h * G + r_head).to(tl.int64)
+    last_r = Tk - Tq + t0 + r_tok
+    offs_d = tl.arange(0, BLOCK_D)
+    offs_dv = tl.arange(0, BLOCK_DV)
+    offs_n = tl.arange(0, BLOCK_SIZE)
+    q = tl.load(q_ptr + b * stride_qb + t_r[:, None] * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd,
+                mask=row_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+    k_base = k_ptr + b * stride_kb + h * stride_kh
+    v_base = v_ptr + b * stride_vb + h * stride_vh
+
+    m_i = tl.full([TQ * BLOCK_G], float("-inf"), tl.float32)
+    l_i = tl.zeros([TQ * BLOCK_G], tl.float32)
+    acc = tl.zeros([TQ * BLOCK_G, BLOCK_DV], tl.float32)
+    for i in range(0, n_iter):
+        blk = tl.sum(tl.where(first & (rank == i), ids, 0), 0)
+        # Rows whose token selected blk (valid entries only: causality is in ``valid``).
+        hit = (ids[None, :] == blk) & valid[None, :] & (tok_local[None, :] == r_tok[:, None])
+        row_sel = tl.sum(hit.to(tl.int32), 1) > 0
+        tok = blk * BLOCK_SIZE + offs_n
+        in_seq = tok < Tk
+        tok64 = tok.to(tl.int64)
+        k = tl.load(k_base + tok64[:, None] * stride_kt + offs_d[None, :] * stride_kd,
+                    mask=in_seq[:, None] & (offs_d[None, :] < D), other=0.0)
+        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
+        s = tl.where(row_sel[:, None] & (tok[None, :] <= last_r[:, None]), s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        p = tl.exp2(s - m_safe[:, None])
+        alpha = tl.exp2(m_i - m_safe)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        v = tl.load(v_base + tok64[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
+                    mask=in_seq[:, None] & (offs_dv[None, :] < DV), other=0.0)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
+        m_i = m_new
+
+    has_key = l_i > 0.0
+    out = acc / tl.where(has_key, l_i, 1.0)[:, None]
+    lse = tl.where(has_key, (m_i + tl.log2(tl.where(has_key, l_i, 1.0))) * 0.6931471805599453, float("-inf"))
+    tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
+             out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
+    tl.store(lse_ptr + b * stride_lb + t_r * stride_lt + hq, lse, mask=row_ok)
 
 
 @triton.jit
@@ -39,6 +141,7 @@ def _selection_fwd_kernel(
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr,
     RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
+    max_union=0, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing):
     sel is the user's block_indices and cnt the optional block_counts; the row is cleaned in
@@ -73,6 +176,15 @@ def _selection_fwd_kernel(
         keep = valid & (tl.sum(same_earlier.to(tl.int32), 1) == 0)
         rank = tl.cumsum(keep.to(tl.int32), 0) - 1  # position among kept slots
         n_sel = tl.sum(keep.to(tl.int32), 0)
+        if SKIP_SHARED:
+            # The shared kernel owns this token's tile when its union is small: same test.
+            _, _, _, _, n_union, _ = _tile_union(
+                sel_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
+                stride_st, stride_ss, stride_ct, (t // TQ_SHARED) * TQ_SHARED, Tq, Tk, NB, S,
+                HAS_COUNTS, TQ_SHARED, BLOCK_S, BLOCK_SIZE)
+            owned_elsewhere = (n_union <= max_union).to(tl.int32)
+            n_sel = n_sel * (1 - owned_elsewhere)
+            head_ok = head_ok & ((tl.zeros_like(heads) + owned_elsewhere) == 0)
     else:
         n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
         last = tl.load(q_last_ptr + t)
@@ -141,12 +253,13 @@ def uses_raw_forward(group_size: int, d: int, dv: int, block_size: int) -> bool:
 
 
 def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, scale, raw, has_counts=True,
-                          tile=None):
+                          tile=None, use_shared=True):
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
     S = sel.shape[-1]
     tile = tile or forward_tile(G, D, Dv, block_size, q.element_size())  # override: bench sweeps
+    shared = shared_tile(G, D, Dv, block_size, S, q.element_size()) if raw and use_shared else None
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
@@ -167,8 +280,25 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
         PRECISION=dot_precision(q.dtype),
         RAW=raw, HAS_COUNTS=has_counts, BLOCK_S=max(2, next_pow2(S)),
+        max_union=shared.max_union if shared else 0, SKIP_SHARED=bool(shared),
+        TQ_SHARED=shared.tokens if shared else 1,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
+    if shared:
+        torch.library.wrap_triton(_selection_fwd_shared_kernel)[(triton.cdiv(Tq, shared.tokens), B * H)](
+            q, k, v, out, lse, sel, cnt,
+            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+            out.stride(0), out.stride(1), out.stride(2),
+            lse.stride(0), lse.stride(1),
+            sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
+            cnt.stride(0), cnt.stride(1), cnt.stride(2),
+            H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
+            TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
+            BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
+            HAS_COUNTS=has_counts, num_warps=shared.num_warps, num_stages=shared.num_stages,
+        )
     return out, lse
 
 

@@ -256,3 +256,27 @@ def test_op_dispatch_on_triton_backend(G, Tq, counts):
     assert_close_to_reference(out, ref, 1e-4, 1e-4)
     for name, a, b in zip("qkv", grads, ref_grads):
         assert_close_to_reference(a, b, 1e-3, 1e-3, f"d{name}")
+
+
+@pytest.mark.parametrize("G", [8, 16])
+def test_shared_and_token_tiles_mix_correctly(G):
+    """Tiles with a small union take the multi-token (shared K/V) kernel, the others the
+    token-centric one; every (token, head) is written exactly once and equals the reference.
+    Half the tiles copy one token's row to all its neighbours (union = S), the rest are random
+    (union > 1.5 S). fp32, 1e-4 max-abs."""
+    from problems import assert_close_to_reference, make_problem
+
+    from nsa_ops.kernels.configs import shared_tile
+    from nsa_ops.kernels.forward import selection_forward_raw
+
+    tokens = shared_tile(G, 16, 16, 16, 6, 4).tokens
+    p = make_problem(77, B=1, Tq=8 * tokens, Tk=300, H=1, G=G, D=16, Dv=16, S=6, block_size=16,
+                     dtype=torch.float32, pad=False, device=DEVICE)
+    bi = p.block_indices.clone()
+    for tile in range(0, 8, 2):  # even tiles: one shared row (clamped causal for all tokens)
+        rows = slice(tile * tokens, (tile + 1) * tokens)
+        bi[:, rows] = torch.randint(0, (300 - 8 * tokens) // 16, (1, 1, 1, 6)).to(bi)
+    out, lse = selection_forward_raw(p.q, p.k, p.v, bi, None, 16, 0.3)
+    ref, ref_lse = reference_selection(p.q.double(), p.k.double(), p.v.double(), bi, block_size=16, scale=0.3)
+    assert_close_to_reference(out, ref, 1e-4, 1e-4)
+    assert_close_to_reference(lse, ref_lse, 1e-3, 1e-3, "lse")
