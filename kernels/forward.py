@@ -47,7 +47,7 @@ def _tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, 
 
 @triton.jit
 def _selection_fwd_shared_kernel(
-    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr,
+    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, owned_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
@@ -74,6 +74,8 @@ def _selection_fwd_shared_kernel(
         stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
     mine = (n_union <= max_union).to(tl.int32)
     n_iter = n_union * mine
+    # Tell the token-centric kernel (launched next, same stream) which tiles are taken.
+    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, mine.to(tl.int8))
 
     r = tl.arange(0, TQ * BLOCK_G)
     r_tok = r // BLOCK_G
@@ -141,7 +143,7 @@ def _selection_fwd_kernel(
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr,
     RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
-    max_union=0, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
+    owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing):
     sel is the user's block_indices and cnt the optional block_counts; the row is cleaned in
@@ -177,12 +179,9 @@ def _selection_fwd_kernel(
         rank = tl.cumsum(keep.to(tl.int32), 0) - 1  # position among kept slots
         n_sel = tl.sum(keep.to(tl.int32), 0)
         if SKIP_SHARED:
-            # The shared kernel owns this token's tile when its union is small: same test.
-            _, _, _, _, n_union, _ = _tile_union(
-                sel_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
-                stride_st, stride_ss, stride_ct, (t // TQ_SHARED) * TQ_SHARED, Tq, Tk, NB, S,
-                HAS_COUNTS, TQ_SHARED, BLOCK_S, BLOCK_SIZE)
-            owned_elsewhere = (n_union <= max_union).to(tl.int32)
+            # Tiles the shared kernel took (it ran first and wrote one flag per tile).
+            n_tiles = (Tq + TQ_SHARED - 1) // TQ_SHARED
+            owned_elsewhere = tl.load(owned_ptr + bh * n_tiles + t // TQ_SHARED).to(tl.int32)
             n_sel = n_sel * (1 - owned_elsewhere)
             head_ok = head_ok & ((tl.zeros_like(heads) + owned_elsewhere) == 0)
     else:
@@ -262,6 +261,23 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     shared = shared_tile(G, D, Dv, block_size, S, q.element_size()) if raw and use_shared else None
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
+    owned = None
+    if shared:
+        owned = torch.empty((B * H * triton.cdiv(Tq, shared.tokens),), device=q.device, dtype=torch.int8)
+        torch.library.wrap_triton(_selection_fwd_shared_kernel)[(triton.cdiv(Tq, shared.tokens), B * H)](
+            q, k, v, out, lse, sel, cnt, owned,
+            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+            out.stride(0), out.stride(1), out.stride(2),
+            lse.stride(0), lse.stride(1),
+            sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
+            cnt.stride(0), cnt.stride(1), cnt.stride(2),
+            H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
+            TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
+            BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
+            HAS_COUNTS=has_counts, num_warps=shared.num_warps, num_stages=shared.num_stages,
+        )
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
     torch.library.wrap_triton(_selection_fwd_kernel)[grid](
         q, k, v, out, lse,
@@ -280,25 +296,10 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
         PRECISION=dot_precision(q.dtype),
         RAW=raw, HAS_COUNTS=has_counts, BLOCK_S=max(2, next_pow2(S)),
-        max_union=shared.max_union if shared else 0, SKIP_SHARED=bool(shared),
+        owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
         TQ_SHARED=shared.tokens if shared else 1,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
-    if shared:
-        torch.library.wrap_triton(_selection_fwd_shared_kernel)[(triton.cdiv(Tq, shared.tokens), B * H)](
-            q, k, v, out, lse, sel, cnt,
-            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
-            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
-            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
-            out.stride(0), out.stride(1), out.stride(2),
-            lse.stride(0), lse.stride(1),
-            sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
-            cnt.stride(0), cnt.stride(1), cnt.stride(2),
-            H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
-            TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
-            BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
-            HAS_COUNTS=has_counts, num_warps=shared.num_warps, num_stages=shared.num_stages,
-        )
     return out, lse
 
 
