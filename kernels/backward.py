@@ -29,6 +29,7 @@ import triton
 import triton.language as tl
 
 from .configs import dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2
+from .primitives import load_block_kv, piece_of_item
 
 LOG2E = 1.4426950408889634
 
@@ -124,32 +125,20 @@ def _selection_dkv_piece_kernel(
     PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr, BLOCK_S: tl.constexpr,
 ):
     item = tl.program_id(0)
-    row = tl.load(item_row_ptr + item)
-    item_ok = row < n_rows  # the grid is an upper bound on the number of pieces
-    row = tl.minimum(row, n_rows - 1)
-    piece = item - tl.load(row_first_item_ptr + row)
-    b = (row // (H * NB)).to(tl.int64)
-    h = (row // NB) % H
-    g = row % NB
-    list_end = tl.load(inv_offsets_ptr + row + 1)
-    lo = tl.load(inv_offsets_ptr + row) + piece * piece_tokens
-    hi = tl.where(item_ok, tl.minimum(list_end, lo + piece_tokens), lo)
+    item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
+                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens)
 
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
     offs_r = tl.arange(0, ROWS)
     tok = tl.load(block_start_ptr + g) + offs_n
-    tok64 = tok.to(tl.int64)
     # Keys past the owning sequence are masked for every query below by tok <= q_last;
     # loading only tokens the row can reach keeps reads in bounds.
     last_tok = tl.load(inv_tokens_ptr + tl.maximum(hi - 1, lo), mask=hi > lo, other=0)
     max_last = tl.load(q_last_ptr + last_tok, mask=hi > lo, other=-1)
-    kv_ok = tok <= max_last
-    k = tl.load(k_ptr + b * stride_kb + h * stride_kh + tok64[:, None] * stride_kt + offs_d[None, :] * stride_kd,
-                mask=kv_ok[:, None] & (offs_d[None, :] < D), other=0.0)
-    v = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok64[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
-                mask=kv_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+    k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
+                         stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
 
     dk = tl.zeros([BLOCK_SIZE, BLOCK_D], tl.float32)
     dv = tl.zeros([BLOCK_SIZE, BLOCK_DV], tl.float32)

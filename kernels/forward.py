@@ -16,6 +16,7 @@ import triton
 import triton.language as tl
 
 from .configs import dot_precision, forward_kv_tile, forward_schedule, forward_tile, next_pow2, shared_tile
+from .primitives import finish_softmax, load_block_kv, online_softmax_step, piece_of_item
 
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
@@ -89,8 +90,6 @@ def _selection_fwd_shared_kernel(
     offs_n = tl.arange(0, BLOCK_SIZE)
     q = tl.load(q_ptr + b * stride_qb + t_r[:, None] * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd,
                 mask=row_ok[:, None] & (offs_d[None, :] < D), other=0.0)
-    k_base = k_ptr + b * stride_kb + h * stride_kh
-    v_base = v_ptr + b * stride_vb + h * stride_vh
 
     m_i = tl.full([TQ * BLOCK_G], float("-inf"), tl.float32)
     l_i = tl.zeros([TQ * BLOCK_G], tl.float32)
@@ -101,25 +100,12 @@ def _selection_fwd_shared_kernel(
         hit = (ids[None, :] == blk) & valid[None, :] & (tok_local[None, :] == r_tok[:, None])
         row_sel = tl.sum(hit.to(tl.int32), 1) > 0
         tok = blk * BLOCK_SIZE + offs_n
-        in_seq = tok < Tk
-        tok64 = tok.to(tl.int64)
-        k = tl.load(k_base + tok64[:, None] * stride_kt + offs_d[None, :] * stride_kd,
-                    mask=in_seq[:, None] & (offs_d[None, :] < D), other=0.0)
-        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
-        s = tl.where(row_sel[:, None] & (tok[None, :] <= last_r[:, None]), s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = tl.exp2(s - m_safe[:, None])
-        alpha = tl.exp2(m_i - m_safe)
-        l_i = l_i * alpha + tl.sum(p, 1)
-        v = tl.load(v_base + tok64[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
-                    mask=in_seq[:, None] & (offs_dv[None, :] < DV), other=0.0)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
-        m_i = m_new
+        k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh, stride_kd,
+                             stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
+        visible = row_sel[:, None] & (tok[None, :] <= last_r[:, None])
+        m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION)
 
-    has_key = l_i > 0.0
-    out = acc / tl.where(has_key, l_i, 1.0)[:, None]
-    lse = tl.where(has_key, (m_i + tl.log2(tl.where(has_key, l_i, 1.0))) * 0.6931471805599453, float("-inf"))
+    out, lse = finish_softmax(acc, m_i, l_i)
     tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
              out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
     tl.store(lse_ptr + b * stride_lb + t_r * stride_lt + hq, lse, mask=row_ok)
@@ -187,8 +173,6 @@ def _selection_fwd_kernel(
     else:
         n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
         last = tl.load(q_last_ptr + t)
-    k_base = k_ptr + b * stride_kb + h * stride_kh
-    v_base = v_ptr + b * stride_vb + h * stride_vh
 
     m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_G], tl.float32)
@@ -200,26 +184,11 @@ def _selection_fwd_kernel(
             g = tl.load(sel_base + i * stride_ss)
             tok = tl.load(block_start_ptr + g) + offs_n
         visible = tok <= last
-        tok64 = tok.to(tl.int64)
-        k = tl.load(k_base + tok64[:, None] * stride_kt + offs_d[None, :] * stride_kd,
-                    mask=visible[:, None] & (offs_d[None, :] < D), other=0.0)
-        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
-        s = tl.where(visible[None, :], s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        # A row that has seen no visible key yet keeps m = -inf; subtract 0 there, not -inf.
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = tl.exp2(s - m_safe[:, None])
-        alpha = tl.exp2(m_i - m_safe)
-        l_i = l_i * alpha + tl.sum(p, 1)
-        v = tl.load(v_base + tok64[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
-                    mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
-        m_i = m_new
+        k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
+                             stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
+        m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e, PRECISION)
 
-    has_key = l_i > 0.0
-    out = acc / tl.where(has_key, l_i, 1.0)[:, None]
-    lse = tl.where(has_key, (m_i + tl.log2(tl.where(has_key, l_i, 1.0))) * 0.6931471805599453,
-                   float("-inf"))
+    out, lse = finish_softmax(acc, m_i, l_i)
     o_ptrs = out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :]
     tl.store(o_ptrs, out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))
     tl.store(lse_ptr + b * stride_lb + t64 * stride_lt + hq, lse, mask=head_ok)
@@ -329,17 +298,8 @@ def _selection_fwd_gather_kernel(
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
-    item = tl.program_id(0)
-    row = tl.load(item_row_ptr + item)
-    item_ok = row < n_rows  # the grid is an upper bound on the number of pieces
-    row = tl.minimum(row, n_rows - 1)
-    piece = item - tl.load(row_first_item_ptr + row)
-    b = (row // (H * NB)).to(tl.int64)
-    h = (row // NB) % H
-    g = row % NB
-    list_end = tl.load(inv_offsets_ptr + row + 1)
-    lo = tl.load(inv_offsets_ptr + row) + piece * piece_tokens
-    hi = tl.where(item_ok, tl.minimum(list_end, lo + piece_tokens), lo)
+    item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
+                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens)
 
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
@@ -347,14 +307,10 @@ def _selection_fwd_gather_kernel(
     offs_r = tl.arange(0, ROWS)
     offs_s = tl.arange(0, BLOCK_S)
     tok = tl.load(block_start_ptr + g) + offs_n
-    tok64 = tok.to(tl.int64)
     last_tok = tl.load(inv_tokens_ptr + tl.maximum(hi - 1, lo), mask=hi > lo, other=0)
     max_last = tl.load(q_last_ptr + last_tok, mask=hi > lo, other=-1)
-    kv_ok = tok <= max_last
-    k = tl.load(k_ptr + b * stride_kb + h * stride_kh + tok64[:, None] * stride_kt + offs_d[None, :] * stride_kd,
-                mask=kv_ok[:, None] & (offs_d[None, :] < D), other=0.0)
-    v = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok64[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
-                mask=kv_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+    k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
+                         stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
 
     tok_of_row = offs_r // group_tile
     for head0 in range(0, G, group_tile):

@@ -6,7 +6,7 @@ only; shape/dtype/device checks run always.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Union
 
 import torch
 

@@ -11,7 +11,6 @@ random non-zero tensors, and at these sizes q/k/v exceed the 50 MB L2 of an H100
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime
 import math
@@ -19,7 +18,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -196,14 +195,15 @@ def run_bench(args) -> int:
         for dist in dists:
             q, k, v, bi = make_inputs(case, dist, dtype, device)
             overlap = distinct_blocks_per_tile(bi) if case.T >= 64 else float("nan")
-            impls = {"nsa_ops": lambda q, k, v: nsa_ops.selection_attention(q, k, v, bi, block_size=case.block_size)}
+            bs = case.block_size
+            impls = {"nsa_ops": lambda q, k, v, bi=bi: nsa_ops.selection_attention(q, k, v, bi, block_size=bs)}
             impls["dense"] = dense_sdpa(case)
             if on_cuda:
                 if case.T <= 16384 and case.kind != "fwd+bwd":
-                    impls["torch_path"] = lambda q, k, v: _torch_path(q, k, v, bi, case.block_size)
+                    impls["torch_path"] = lambda q, k, v, bi=bi: _torch_path(q, k, v, bi, bs)
                 fla = fla_runner(case)
                 if fla is not None:
-                    impls["fla"] = lambda q, k, v, fla=fla: fla(q, k, v, bi)
+                    impls["fla"] = lambda q, k, v, fla=fla, bi=bi: fla(q, k, v, bi)
             out = impls["nsa_ops"](q, k, v)
             err, fro = check_rows(case, q, k, v, bi, out)
             tol = (2e-2, 1e-2) if dtype != torch.float32 else (1e-3, 1e-3)
