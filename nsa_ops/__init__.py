@@ -5,6 +5,7 @@ operator ``torch.ops.nsa.selection`` (see ``nsa_ops.ops``), which runs Triton ke
 and a torch path elsewhere.
 """
 from . import ops  # noqa: F401  (registers torch.ops.nsa.*)
+from . import selections  # noqa: F401
 from .api import selection_attention, selection_attention_ranges
 from .backend import BACKENDS, SUPPORTED_BLOCK_SIZES, use_backend
 from .reference import reference_selection

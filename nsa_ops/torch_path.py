@@ -15,10 +15,11 @@ import torch
 
 from .indices import PreparedIndex
 
-# Gathered K+V bytes per chunk. Large chunks run several times slower on CPU (page faults on
-# fresh multi-GB buffers): 2-core dev box, 2026-11-22, T=2048 HQ=16 H=4 S=16 D=128 fp32
-# forward took 18 s at 256 MiB and 1-3 s at 8-64 MiB (timings noisy on the shared box).
-GATHER_BUDGET_BYTES = 32 << 20
+# Gathered K+V bytes per chunk. Measured on the 2-core dev box, 2026-11-22, T=8192 HQ=16 H=4
+# S=16 D=128 fp32 fwd+bwd: 32 MiB chunks peaked at 15.7 GB RSS (allocations under glibc's
+# 32 MiB mmap threshold fragment the heap), 128 MiB chunks at 0.93 GB and ran faster (69 s vs
+# 89 s); 256 MiB forward was slower again (page faults on fresh buffers).
+GATHER_BUDGET_BYTES = 128 << 20
 
 
 def _chunks(Tq, per_token_bytes):
