@@ -6,6 +6,10 @@ the locality-correlated selections, nsa_ops (auto backend) next to dense causal 
 path (16k cases only) and FLA's parallel_nsa when importable; each output checked against the
 reference on sampled query rows; CSV and a PNG plot written.
 
+The varlen case packs 8 documents (32k tokens) with cu_seqlens; the padded case holds the same
+documents as a B=8 batch padded to 8k, so both process the same real tokens and their ms
+compare per token directly.
+
 Timing on CUDA: ``triton.testing.do_bench`` (CUDA events, warm-up, median); inputs are fresh
 random non-zero tensors, and at these sizes q/k/v exceed the 50 MB L2 of an H100.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import itertools
 import math
 import os
 import platform
@@ -43,6 +48,7 @@ class Case:
     block_size: int = 64
     target_ms: Optional[float] = None
     peers: dict = field(default_factory=dict)  # TARGETS.md figures, for the table
+    doc_lens: Optional[tuple] = None  # packed documents (cu_seqlens, B=1); None: unpacked
 
 
 def cuda_cases() -> List[Case]:
@@ -61,6 +67,11 @@ def cuda_cases() -> List[Case]:
     c.append(Case("decode B=16 Tk=64k G16", "decode", 16, 1, 65536, 64, 4, target_ms=0.030))
     c.append(Case("decode B=1 Tk=64k G16", "decode", 1, 1, 65536, 64, 4, target_ms=0.015))
     c.append(Case("decode B=16 Tk=64k G4", "decode", 16, 1, 65536, 32, 8, target_ms=0.040))
+    # Varlen training (issue 5): 8 documents of mixed lengths packed into 32k tokens, against the
+    # padded batch holding the same documents (B=8, each padded to the longest, 8k).
+    docs = (8192, 2048, 6144, 1024, 4096, 3072, 5120, 3072)
+    c.append(Case("fwd+bwd varlen 8 docs 32k G16", "fwd+bwd", 1, 32768, 32768, 64, 4, doc_lens=docs))
+    c.append(Case("fwd+bwd padded B=8 T=8k G16", "fwd+bwd", 8, 8192, 8192, 64, 4))
     return c
 
 
@@ -69,6 +80,8 @@ def cpu_cases() -> List[Case]:
         Case("fwd G4 T=1k", "fwd", 1, 1024, 1024, 16, 4, D=64, Dv=64, S=8, block_size=32),
         Case("fwd+bwd G4 T=1k", "fwd+bwd", 1, 1024, 1024, 16, 4, D=64, Dv=64, S=8, block_size=32),
         Case("decode B=2 Tk=4k G4", "decode", 2, 1, 4096, 16, 4, D=64, Dv=64, S=8, block_size=32),
+        Case("fwd varlen 3 docs 1k G4", "fwd", 1, 1024, 1024, 16, 4, D=64, Dv=64, S=8, block_size=32,
+             doc_lens=(512, 256, 256)),
     ]
 
 
@@ -78,8 +91,18 @@ def make_inputs(case: Case, dist: str, dtype, device, seed=0):
     k = torch.randn(case.B, case.Tk, case.H, case.D, generator=g, device=device, dtype=dtype)
     v = torch.randn(case.B, case.Tk, case.H, case.Dv, generator=g, device=device, dtype=dtype)
     make = random_selection if dist == "random" else local_selection
-    bi = make(case.B, case.T, case.H, case.S, case.block_size, Tk=case.Tk, device=device, generator=g)
+    if case.doc_lens is None:
+        bi = make(case.B, case.T, case.H, case.S, case.block_size, Tk=case.Tk, device=device, generator=g)
+    else:  # block ids count from each document's start
+        bi = torch.cat([make(1, n, case.H, case.S, case.block_size, device=device, generator=g)
+                        for n in case.doc_lens], 1)
     return q, k, v, bi
+
+
+def cu_seqlens_of(case: Case, device):
+    if case.doc_lens is None:
+        return None
+    return torch.tensor((0,) + tuple(itertools.accumulate(case.doc_lens)), dtype=torch.int32, device=device)
 
 
 def check_rows(case, q, k, v, bi, out, rows=16, seed=0):
@@ -88,11 +111,14 @@ def check_rows(case, q, k, v, bi, out, rows=16, seed=0):
     g = torch.Generator().manual_seed(seed)
     ts = torch.randint(0, case.T, (rows,), generator=g).tolist()
     bs = torch.randint(0, case.B, (rows,), generator=g).tolist()
+    starts = [0] + list(itertools.accumulate(case.doc_lens or ()))
     num = den = err = 0.0
     for b, t in zip(bs, ts):
-        pos = case.Tk - case.T + t
+        # Keys of the row's own problem: its document (packed) or the whole sequence.
+        lo = max(s for s in starts if s <= t) if case.doc_lens else 0
+        pos = t if case.doc_lens else case.Tk - case.T + t
         ref, _ = reference_selection(
-            q[b:b + 1, t:t + 1].double(), k[b:b + 1, : pos + 1].double(), v[b:b + 1, : pos + 1].double(),
+            q[b:b + 1, t:t + 1].double(), k[b:b + 1, lo: pos + 1].double(), v[b:b + 1, lo: pos + 1].double(),
             bi[b:b + 1, t:t + 1], block_size=case.block_size,
         )
         d = out[b:b + 1, t:t + 1].double() - ref
@@ -125,7 +151,10 @@ def _timer(device):
 
 def flops(case: Case, kind: str) -> float:
     """Useful flops: causal keys actually attended (S blocks, fewer for early tokens)."""
-    pos = torch.arange(case.T, dtype=torch.float64) + (case.Tk - case.T)
+    if case.doc_lens:
+        pos = torch.cat([torch.arange(n, dtype=torch.float64) for n in case.doc_lens])
+    else:
+        pos = torch.arange(case.T, dtype=torch.float64) + (case.Tk - case.T)
     keys = torch.clamp(pos + 1, max=case.S * case.block_size).sum().item()
     f = 2 * case.B * case.HQ * keys * (case.D + case.Dv)
     return f * (3 if kind == "fwd+bwd" else 1)
@@ -196,8 +225,11 @@ def run_bench(args) -> int:
             q, k, v, bi = make_inputs(case, dist, dtype, device)
             overlap = distinct_blocks_per_tile(bi) if case.T >= 64 else float("nan")
             bs = case.block_size
-            impls = {"nsa_ops": lambda q, k, v, bi=bi: nsa_ops.selection_attention(q, k, v, bi, block_size=bs)}
-            impls["dense"] = dense_sdpa(case)
+            cu = cu_seqlens_of(case, device)
+            impls = {"nsa_ops": lambda q, k, v, bi=bi, cu=cu: nsa_ops.selection_attention(
+                q, k, v, bi, block_size=bs, cu_seqlens=cu)}
+            if case.doc_lens is None:  # causal SDPA over a packed batch would cross documents
+                impls["dense"] = dense_sdpa(case)
             if on_cuda:
                 if case.T <= 16384 and case.kind != "fwd+bwd":
                     impls["torch_path"] = lambda q, k, v, bi=bi: _torch_path(q, k, v, bi, bs)
