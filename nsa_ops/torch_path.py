@@ -15,17 +15,19 @@ import torch
 
 from .indices import PreparedIndex
 
-# Gathered K+V bytes per chunk. Measured on the 2-core dev box, 2026-11-22, T=8192 HQ=16 H=4
-# S=16 D=128 fp32 fwd+bwd: 32 MiB chunks peaked at 15.7 GB RSS (allocations under glibc's
-# 32 MiB mmap threshold fragment the heap), 128 MiB chunks at 0.93 GB and ran faster (69 s vs
-# 89 s); 256 MiB forward was slower again (page faults on fresh buffers).
-GATHER_BUDGET_BYTES = 128 << 20
+# Gathered K+V bytes per chunk (the backward's fp32 gathers and their dK/dV contributions get
+# twice this). Every large per-chunk tensor is then ~128 MiB, above glibc's mmap threshold
+# (32 MiB at most), so it is returned to the OS when freed. Smaller chunks put such tensors on
+# the heap, where they fragmented it: 2-core dev box, 2026-11-22, T=8192 HQ=16 H=4 S=16 D=128
+# fp32 fwd+bwd peaked at 15.7 GB RSS with 32 MiB chunks and 0.9-5.2 GB with 128 MiB (dK/dV
+# contributions of 21 MB); 256 MiB kept it at 1.2 GB.
+GATHER_BUDGET_BYTES = 256 << 20
 
 
-def _chunks(Tq, per_token_bytes):
+def _chunks(Tq, per_token_bytes, budget=None):
     if not isinstance(Tq, int):
         return [(0, Tq)]
-    step = max(1, GATHER_BUDGET_BYTES // max(1, per_token_bytes))
+    step = max(1, (budget or GATHER_BUDGET_BYTES) // max(1, per_token_bytes))
     return [(t0, min(Tq, t0 + step)) for t0 in range(0, Tq, step)]
 
 
@@ -114,7 +116,8 @@ def backward(do, q, k, v, lse, delta, idx: PreparedIndex, block_size: int, scale
     dq_parts = []
     dk = torch.zeros(B, Tk, H, D, dtype=acc, device=q.device)
     dv = torch.zeros(B, Tk, H, Dv, dtype=acc, device=q.device)
-    for t0, t1 in _chunks(Tq, B * H * L * (D + Dv) * 4 * 3):
+    # kg, vg, their dK/dV contributions: four fp32 tensors of ~GATHER_BUDGET_BYTES / 2 each.
+    for t0, t1 in _chunks(Tq, B * H * L * (D + Dv) * acc.itemsize * 2, 2 * GATHER_BUDGET_BYTES):
         kg, vg, visible, where = _gather(k, v, idx, t0, t1, block_size)
         Tc = kg.shape[1]
         kg, vg = kg.to(acc), vg.to(acc)  # [B, Tc, H, L, D]

@@ -1,5 +1,5 @@
 """The CPU torch path keeps memory bounded: T=8192, HQ=16, H=4, S=16, D=128 forward and
-backward must stay under 4 GiB of peak RSS (the issue's "a few GB"; 0.93 GB measured on a
+backward must stay under 4 GiB of peak RSS (the issue's "a few GB"; 1.35 GB measured on a
 2-core machine, 2026-11-22). Runs in a child process so the peak is its own."""
 import subprocess
 import sys
