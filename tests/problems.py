@@ -73,8 +73,8 @@ def problems(draw, max_T=72, dtype=torch.float64, counts=True):
 
 
 def assert_close_to_reference(out, ref, atol, rtol_fro, what="out"):
-    """Max-abs error <= atol and relative Frobenius error <= rtol_fro (TARGETS.md's measures);
-    NaN never passes; -inf must match exactly."""
+    """Max-abs error <= atol and relative Frobenius error <= rtol_fro (TARGETS.md's measures;
+    the latter where the reference exceeds atol); NaN never passes; -inf must match exactly."""
     out64, ref64 = out.double(), ref.double()
     assert not torch.isnan(out64).any(), f"{what}: NaN in output"
     inf_out, inf_ref = torch.isinf(out64), torch.isinf(ref64)
@@ -87,4 +87,9 @@ def assert_close_to_reference(out, ref, atol, rtol_fro, what="out"):
     err = (a - b).abs().max().item()
     fro = ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
     assert err <= atol, f"{what}: max abs error {err:.3e} > {atol:.1e}"
-    assert fro <= rtol_fro or err <= atol * 1e-3, f"{what}: relative Frobenius error {fro:.3e} > {rtol_fro:.1e}"
+    # A relative error means nothing when the whole reference lies within the absolute
+    # tolerance of zero: e.g. dK of a query with a single visible key is exactly 0 in float64
+    # while a kernel returns rounding noise (~1e-6), a "relative error" of 1e24 (seen once on the
+    # H100, reproduced in the interpreter with Tk=1). The max-abs bound above still applies.
+    if b.abs().max().item() > atol:
+        assert fro <= rtol_fro, f"{what}: relative Frobenius error {fro:.3e} > {rtol_fro:.1e}"
