@@ -29,7 +29,7 @@ import triton
 import triton.language as tl
 
 from .configs import dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2
-from .primitives import load_block_kv, piece_of_item
+from .primitives import load_block_kv, piece_of_item, slot_partials
 
 LOG2E = 1.4426950408889634
 
@@ -238,18 +238,9 @@ def _selection_dq_reduce_kernel(
     Tq, H, G, D, S,
     BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    t = tl.program_id(0)
-    bhq = tl.program_id(1)
-    HQ = H * G
-    b = (bhq // HQ).to(tl.int64)
-    hq = bhq % HQ
-    h = hq // G
-    head = hq % G
-    t64 = t.to(tl.int64)
-    n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
-    offs_s = tl.arange(0, BLOCK_S)
+    b, hq, t64, n_sel, offs_s, part = slot_partials(tl.program_id(0), tl.program_id(1), cnt_ptr,
+                                                    stride_cb, stride_ct, stride_ch, Tq, H, G, S, BLOCK_S)
     offs_d = tl.arange(0, BLOCK_D)
-    part = ((b * Tq + t64) * H + h) * S * G + offs_s.to(tl.int64) * G + head
     dq = tl.load(dq_part_ptr + part[:, None] * BLOCK_D + offs_d[None, :], mask=(offs_s < n_sel)[:, None], other=0.0)
     dq = tl.sum(dq, 0)  # fixed-shape tree reduction: deterministic
     tl.store(dq_ptr + b * stride_dqb + t64 * stride_dqt + hq * stride_dqh + offs_d,

@@ -16,7 +16,7 @@ import triton
 import triton.language as tl
 
 from .configs import dot_precision, forward_kv_tile, forward_schedule, forward_tile, next_pow2, shared_tile
-from .primitives import finish_softmax, load_block_kv, online_softmax_step, piece_of_item
+from .primitives import finish_softmax, load_block_kv, online_softmax_step, piece_of_item, slot_partials
 
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
@@ -353,19 +353,10 @@ def _selection_fwd_combine_kernel(
     Tq, H, G, DV, S,
     BLOCK_S: tl.constexpr, BLOCK_DV: tl.constexpr,
 ):
-    t = tl.program_id(0)
-    bhq = tl.program_id(1)
-    HQ = H * G
-    b = (bhq // HQ).to(tl.int64)
-    hq = bhq % HQ
-    h = hq // G
-    head = hq % G
-    t64 = t.to(tl.int64)
-    n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
-    offs_s = tl.arange(0, BLOCK_S)
+    b, hq, t64, n_sel, offs_s, part = slot_partials(tl.program_id(0), tl.program_id(1), cnt_ptr,
+                                                    stride_cb, stride_ct, stride_ch, Tq, H, G, S, BLOCK_S)
     offs_dv = tl.arange(0, BLOCK_DV)
     s_ok = offs_s < n_sel
-    part = ((b * Tq + t64) * H + h) * S * G + offs_s.to(tl.int64) * G + head
     m = tl.load(m_part_ptr + part, mask=s_ok, other=float("-inf"))
     l = tl.load(l_part_ptr + part, mask=s_ok, other=0.0)
     o = tl.load(o_part_ptr + part[:, None] * DV + offs_dv[None, :],
