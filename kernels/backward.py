@@ -29,7 +29,7 @@ import triton
 import triton.language as tl
 
 from .configs import dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2
-from .primitives import load_block_kv, piece_of_item, slot_partials
+from .primitives import load_block_kv, load_group_q, piece_of_item, slot_partials
 
 LOG2E = 1.4426950408889634
 
@@ -60,15 +60,12 @@ def _selection_dq_kernel(
     h = bh % H
     t64 = t.to(tl.int64)
 
-    heads = head_tile * BLOCK_G + tl.arange(0, BLOCK_G)
-    head_ok = heads < G
-    hq = (h * G + heads).to(tl.int64)
+    q, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
+                                         stride_qd, BLOCK_G, BLOCK_D)
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
 
-    q = tl.load(q_ptr + b * stride_qb + t64 * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd,
-                mask=head_ok[:, None] & (offs_d[None, :] < D), other=0.0)
     do = tl.load(do_ptr + b * stride_dob + t64 * stride_dot + hq[:, None] * stride_doh + offs_dv[None, :] * stride_dod,
                  mask=head_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
     lse = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq * stride_lh, mask=head_ok, other=0.0)

@@ -17,6 +17,7 @@ import triton
 import triton.language as tl
 
 from .configs import decode_tile, dot_precision
+from .primitives import load_group_q
 
 LOG2E = 1.4426950408889634
 
@@ -58,14 +59,11 @@ def _decode_split_kernel(
     earlier = tl.sum(((ids == blk) & valid & (offs_s < slot)).to(tl.int32))
     use = mine_valid - earlier  # 1 when this slot's block counts, else <= 0
 
-    heads = head_tile * BLOCK_G + tl.arange(0, BLOCK_G)
-    head_ok = heads < G
-    hq = (h * G + heads).to(tl.int64)
+    q, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
+                                         stride_qd, BLOCK_G, BLOCK_D)
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
-    q = tl.load(q_ptr + b * stride_qb + t64 * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd,
-                mask=head_ok[:, None] & (offs_d[None, :] < D), other=0.0)
     tok = blk * BLOCK_SIZE + offs_n
     visible = (tok <= pos) & ((tl.zeros_like(offs_n) + use) > 0)
     k = tl.load(k_ptr + b * stride_kb + h * stride_kh + tok[:, None] * stride_kt + offs_d[None, :] * stride_kd,

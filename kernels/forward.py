@@ -16,7 +16,8 @@ import triton
 import triton.language as tl
 
 from .configs import dot_precision, forward_kv_tile, forward_schedule, forward_tile, next_pow2, shared_tile
-from .primitives import finish_softmax, load_block_kv, online_softmax_step, piece_of_item, slot_partials
+from .primitives import (finish_softmax, load_block_kv, load_group_q, online_softmax_step, piece_of_item,
+                         slot_partials)
 
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
@@ -142,15 +143,11 @@ def _selection_fwd_kernel(
     h = bh % H
     t64 = t.to(tl.int64)
 
-    heads = head_tile * BLOCK_G + tl.arange(0, BLOCK_G)
-    head_ok = heads < G
-    hq = (h * G + heads).to(tl.int64)
-    offs_d = tl.arange(0, BLOCK_D)
+    q, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
+                                         stride_qd, BLOCK_G, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
 
-    q_ptrs = q_ptr + b * stride_qb + t64 * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd
-    q = tl.load(q_ptrs, mask=head_ok[:, None] & (offs_d[None, :] < D), other=0.0)
 
     sel_base = sel_ptr + b * stride_sb + t64 * stride_st + h * stride_sh
     if RAW:

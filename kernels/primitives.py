@@ -78,3 +78,17 @@ def slot_partials(t, bhq, cnt_ptr, stride_cb, stride_ct, stride_ch, Tq, H, G, S,
     offs_s = tl.arange(0, BLOCK_S)
     part = ((b * Tq + t64) * H + h) * S * G + offs_s.to(tl.int64) * G + hq % G
     return b, hq, t64, n_sel, offs_s, part
+
+
+@triton.jit
+def load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh, stride_qd,
+                 BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr):
+    """The query rows of one GQA group (a tile of BLOCK_G heads of kv head h) at token t:
+    returns q [BLOCK_G, BLOCK_D] (zero-padded), which rows are real heads, and their head ids."""
+    heads = head_tile * BLOCK_G + tl.arange(0, BLOCK_G)
+    head_ok = heads < G
+    hq = (h * G + heads).to(tl.int64)
+    offs_d = tl.arange(0, BLOCK_D)
+    q = tl.load(q_ptr + b * stride_qb + t64 * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd,
+                mask=head_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+    return q, heads, head_ok, hq
