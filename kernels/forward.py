@@ -20,7 +20,6 @@ from .primitives import (finish_softmax, load_block_kv, load_group_q, online_sof
                          slot_partials)
 
 LOG2E = 1.4426950408889634
-LN2 = 0.6931471805599453
 
 
 @triton.jit
