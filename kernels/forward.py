@@ -1,8 +1,8 @@
 """Forward kernels of selection attention: ``selection_forward`` -> (out, lse).
 
 Two schedules, picked from the group size by ``configs.forward_schedule`` (measured there):
-the token-centric one below (G >= 8) and the KV-centric gather + combine at the end of this
-file (small G). Token-centric: one program per (query token, batch x kv head, head tile); its rows are
+the token-centric one below (G >= 8) and the KV-centric gather + combine of
+``kernels/forward_kv.py`` (small G). Token-centric: one program per (query token, batch x kv head, head tile); its rows are
 the query heads of one GQA group (padded to >= 16 rows so ``tl.dot`` can run). It walks the
 ``cnt`` selected blocks of its (token, kv head) in ascending order with an online softmax in
 fp32 (base-2 exponent, scores pre-scaled by ``scale * log2(e)``). Only the block holding the
@@ -15,9 +15,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import dot_precision, forward_kv_tile, forward_schedule, forward_tile, next_pow2, shared_tile
-from .primitives import (finish_softmax, load_block_kv, load_group_q, online_softmax_step, piece_of_item,
-                         slot_partials)
+from .configs import dot_precision, forward_schedule, forward_tile, next_pow2, shared_tile
+from .primitives import finish_softmax, load_block_kv, load_group_q, online_softmax_step
 
 LOG2E = 1.4426950408889634
 
@@ -199,7 +198,12 @@ def selection_forward(q, k, v, sel, cnt, q_last, block_start, block_size: int, s
     Dv = v.shape[-1]
     G = HQ // H
     if forward_schedule(G, D, Dv, block_size) == "kv":
-        return _selection_forward_kv(q, k, v, sel, cnt, q_last, block_start, block_size, scale)
+        from nsa_ops.indices import PreparedIndex
+
+        from .forward_kv import selection_forward_kv
+
+        prepared = PreparedIndex(sel, cnt, q_last, block_start)
+        return selection_forward_kv(q, k, v, sel, None, block_size, scale, prepared=prepared)
     return _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, scale, raw=False)
 
 
@@ -264,158 +268,5 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
         TQ_SHARED=shared.tokens if shared else 1,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
-    )
-    return out, lse
-
-
-# ---------------------------------------------------------------------------------------------
-# KV-centric schedule (small groups). Token-centric programs pad the G query heads of a group to
-# 16 rows, so at G=1 fifteen of every sixteen tensor-core rows are wasted and each selected block
-# is fetched once per (token, kv head). Here one program owns a piece of one inverse-index row
-# (the tokens that selected global block g for kv head h), loads the block once and gathers
-# (token, head) rows in chunks. Each (token, head, slot) gets a partial (max, sum, normalised
-# out); a combine kernel merges a query's slots by log-sum-exp in slot order (deterministic).
-# ---------------------------------------------------------------------------------------------
-
-
-@triton.jit
-def _selection_fwd_gather_kernel(
-    q_ptr, k_ptr, v_ptr, m_part_ptr, l_part_ptr, o_part_ptr,
-    sel_ptr, q_last_ptr, block_start_ptr, inv_offsets_ptr, inv_tokens_ptr,
-    item_row_ptr, row_first_item_ptr,
-    stride_qb, stride_qt, stride_qh, stride_qd,
-    stride_kb, stride_kt, stride_kh, stride_kd,
-    stride_vb, stride_vt, stride_vh, stride_vd,
-    stride_sb, stride_st, stride_sh, stride_ss,
-    Tq, H, G, D, DV, S, NB, n_rows,
-    group_tile, chunk_tokens, piece_tokens,
-    scale_log2e,
-    BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr, BLOCK_S: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-    PRECISION: tl.constexpr,
-):
-    item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
-                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens)
-
-    offs_d = tl.arange(0, BLOCK_D)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    offs_n = tl.arange(0, BLOCK_SIZE)
-    offs_r = tl.arange(0, ROWS)
-    offs_s = tl.arange(0, BLOCK_S)
-    tok = tl.load(block_start_ptr + g) + offs_n
-    last_tok = tl.load(inv_tokens_ptr + tl.maximum(hi - 1, lo), mask=hi > lo, other=0)
-    max_last = tl.load(q_last_ptr + last_tok, mask=hi > lo, other=-1)
-    k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
-                         stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
-
-    tok_of_row = offs_r // group_tile
-    for head0 in range(0, G, group_tile):
-        head = head0 + offs_r % group_tile
-        hq = (h * G + head).to(tl.int64)
-        for c in range(lo, hi, chunk_tokens):
-            r_ok = (tok_of_row < chunk_tokens) & (c + tok_of_row < hi) & (head < G)
-            t_row = tl.load(inv_tokens_ptr + c + tok_of_row, mask=r_ok, other=0)
-            t64 = t_row.to(tl.int64)
-            last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
-            q = tl.load(q_ptr + b * stride_qb + t64[:, None] * stride_qt + hq[:, None] * stride_qh
-                        + offs_d[None, :] * stride_qd,
-                        mask=r_ok[:, None] & (offs_d[None, :] < D), other=0.0)
-            visible = r_ok[:, None] & (tok[None, :] <= last[:, None])
-            s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
-            s = tl.where(visible, s, float("-inf"))
-            m = tl.max(s, 1)
-            m_safe = tl.where(m == float("-inf"), 0.0, m)
-            p = tl.exp2(s - m_safe[:, None])
-            l = tl.sum(p, 1)
-            o = tl.dot(p.to(v.dtype), v, input_precision=PRECISION) / tl.where(l > 0.0, l, 1.0)[:, None]
-            # slot of block g in the query's ascending selection = number of selected ids < g
-            sel_row = tl.load(sel_ptr + b * stride_sb + t64[:, None] * stride_st + h * stride_sh
-                              + offs_s[None, :] * stride_ss,
-                              mask=r_ok[:, None] & (offs_s[None, :] < S), other=-1)
-            slot = tl.sum(((sel_row >= 0) & (sel_row < g)).to(tl.int32), 1)
-            part = ((b * Tq + t64) * H + h) * S * G + slot.to(tl.int64) * G + head
-            tl.store(m_part_ptr + part, m, mask=r_ok)
-            tl.store(l_part_ptr + part, l, mask=r_ok)
-            tl.store(o_part_ptr + part[:, None] * DV + offs_dv[None, :], o.to(o_part_ptr.dtype.element_ty),
-                     mask=r_ok[:, None] & (offs_dv[None, :] < DV))
-
-
-@triton.jit
-def _selection_fwd_combine_kernel(
-    m_part_ptr, l_part_ptr, o_part_ptr, out_ptr, lse_ptr, cnt_ptr,
-    stride_ob, stride_ot, stride_oh,
-    stride_lb, stride_lt,
-    stride_cb, stride_ct, stride_ch,
-    Tq, H, G, DV, S,
-    BLOCK_S: tl.constexpr, BLOCK_DV: tl.constexpr,
-):
-    b, hq, t64, n_sel, offs_s, part = slot_partials(tl.program_id(0), tl.program_id(1), cnt_ptr,
-                                                    stride_cb, stride_ct, stride_ch, Tq, H, G, S, BLOCK_S)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    s_ok = offs_s < n_sel
-    m = tl.load(m_part_ptr + part, mask=s_ok, other=float("-inf"))
-    l = tl.load(l_part_ptr + part, mask=s_ok, other=0.0)
-    o = tl.load(o_part_ptr + part[:, None] * DV + offs_dv[None, :],
-                mask=s_ok[:, None] & (offs_dv[None, :] < DV), other=0.0).to(tl.float32)
-    m_max = tl.max(m, 0)
-    m_safe = tl.where(m_max == float("-inf"), 0.0, m_max)
-    w = tl.exp2(m - m_safe) * l
-    total = tl.sum(w, 0)
-    has_key = total > 0.0
-    out = tl.sum(w[:, None] * o, 0) / tl.where(has_key, total, 1.0)
-    lse = tl.where(has_key, (m_safe + tl.log2(tl.where(has_key, total, 1.0))) * 0.6931471805599453,
-                   float("-inf"))
-    tl.store(out_ptr + b * stride_ob + t64 * stride_ot + hq * stride_oh + offs_dv,
-             out.to(out_ptr.dtype.element_ty), mask=offs_dv < DV)
-    tl.store(lse_ptr + b * stride_lb + t64 * stride_lt + hq, lse)
-
-
-def _selection_forward_kv(q, k, v, sel, cnt, q_last, block_start, block_size: int, scale: float):
-    """KV-centric forward (see the section comment); same contract as ``selection_forward``."""
-    from nsa_ops.indices import build_inverse_index, split_into_pieces
-
-    B, Tq, HQ, D = q.shape
-    H = k.shape[2]
-    Dv = v.shape[-1]
-    S = sel.shape[-1]
-    G = HQ // H
-    NB = block_start.shape[0]
-    tile = forward_kv_tile(G, D, Dv, block_size, q.element_size())
-    inv_offsets, inv_tokens = build_inverse_index(sel, cnt, NB)
-    piece = tile.piece_tokens
-    n_rows = B * H * NB
-    row_first_item, item_row, n_items = split_into_pieces(inv_offsets, B * Tq * H * S, piece)
-    n_part = B * Tq * H * S * G
-    m_part = torch.empty(n_part, device=q.device, dtype=torch.float32)
-    l_part = torch.empty(n_part, device=q.device, dtype=torch.float32)
-    o_part = torch.empty((n_part, Dv), device=q.device, dtype=q.dtype)  # normalised: |o| <= max|v|
-    group_tile = min(G, tile.rows)
-    block_s = max(2, next_pow2(S))
-    torch.library.wrap_triton(_selection_fwd_gather_kernel)[(n_items,)](
-        q, k, v, m_part, l_part, o_part,
-        sel, q_last, block_start, inv_offsets, inv_tokens,
-        item_row, row_first_item,
-        q.stride(0), q.stride(1), q.stride(2), q.stride(3),
-        k.stride(0), k.stride(1), k.stride(2), k.stride(3),
-        v.stride(0), v.stride(1), v.stride(2), v.stride(3),
-        sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
-        Tq, H, G, D, Dv, S, NB, n_rows,
-        group_tile, tile.rows // group_tile, piece,
-        scale * LOG2E,
-        BLOCK_SIZE=block_size, ROWS=tile.rows, BLOCK_S=block_s,
-        BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
-        PRECISION=dot_precision(q.dtype),
-        num_warps=tile.num_warps, num_stages=tile.num_stages,
-    )
-    out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
-    lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
-    torch.library.wrap_triton(_selection_fwd_combine_kernel)[(Tq, B * HQ)](
-        m_part, l_part, o_part, out, lse, cnt,
-        out.stride(0), out.stride(1), out.stride(2),
-        lse.stride(0), lse.stride(1),
-        cnt.stride(0), cnt.stride(1), cnt.stride(2),
-        Tq, H, G, Dv, S,
-        BLOCK_S=block_s, BLOCK_DV=tile.block_dv,
-        num_warps=4 if tile.block_dv >= 128 else 2,
     )
     return out, lse

@@ -67,6 +67,10 @@ def selection(
         if uses_raw_forward(q.shape[2] // k.shape[2], q.shape[-1], v.shape[-1], block_size):
             # Token-centric schedule: the kernel cleans each raw row in registers.
             return selection_forward_raw(q, k, v, block_indices, block_counts, block_size, scale)
+        from .kernels.forward_kv import selection_forward_kv
+
+        # KV-centric schedule: the entry-key kernel cleans the raw rows while building the CSR.
+        return selection_forward_kv(q, k, v, block_indices, block_counts, block_size, scale)
     idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)
     if use_triton:
         from .kernels.forward import selection_forward

@@ -215,20 +215,24 @@ def test_gpu_backward_is_bitwise_deterministic(G):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-@pytest.mark.parametrize("G,counts", [(8, "none"), (16, "tensor"), (3, "tensor")])
-def test_raw_index_forward_matches_reference(dtype, G, counts):
-    """The token-centric kernel on raw block_indices (validity, causality and duplicates
-    handled in registers) equals the reference; 16-bit 2e-2, fp32 1e-4 max-abs."""
+@pytest.mark.parametrize("G,counts,schedule", [(8, "none", "token"), (16, "tensor", "token"), (3, "tensor", "token"),
+                                               (1, "tensor", "kv"), (3, "none", "kv"), (4, "tensor", "kv")])
+def test_raw_index_forward_matches_reference(dtype, G, counts, schedule):
+    """The token-centric kernel (rows cleaned in registers) and the KV-centric pipeline (rows
+    cleaned by the entry-key kernel while building the CSR) on raw block_indices (validity,
+    causality and duplicates) equal the reference; 16-bit 2e-2, fp32 1e-4 max-abs."""
     from problems import assert_close_to_reference, make_problem
 
     from nsa_ops.kernels.forward import selection_forward_raw
+    from nsa_ops.kernels.forward_kv import selection_forward_kv
 
     p = make_problem(21 + G, B=2, Tq=20, Tk=45, H=2, G=G, D=48, Dv=32, S=6, block_size=16,
                      dtype=dtype, counts=counts, device=DEVICE)
     bi = p.block_indices.clone()
     bi[..., 3] = bi[..., 1]  # duplicates
     bi[0, 2] = -1  # empty rows
-    out, lse = selection_forward_raw(p.q, p.k, p.v, bi, p.block_counts, 16, 0.2)
+    launch = selection_forward_raw if schedule == "token" else selection_forward_kv
+    out, lse = launch(p.q, p.k, p.v, bi, p.block_counts, 16, 0.2)
     ref, ref_lse = reference_selection(p.q.double(), p.k.double(), p.v.double(), bi,
                                        block_counts=p.block_counts, block_size=16, scale=0.2)
     tol = (1e-4, 1e-4) if dtype == torch.float32 else (2e-2, 1e-2)
@@ -305,3 +309,37 @@ def test_single_visible_key_gradients(dtype):
     dv_tol = 1e-4 if dtype == torch.float32 else 2e-2  # dV = P dO with P recomputed from lse
     for name, a, b in zip("qkv", grads, ref_grads):
         assert_close_to_reference(a, b, 1e-4 if name != "v" else dv_tol, 1e-2, f"d{name}")
+
+
+@pytest.mark.parametrize("counts", [False, True])
+def test_entry_csr_lists_each_kept_slot_once(counts):
+    """The entry CSR (kernels/csr.py) against a direct construction: the kept slots (in range,
+    causal, inside block_counts, first of their id in the row), listed under their block in
+    ascending entry order, with exact row offsets."""
+    from nsa_ops.kernels.csr import build_entry_csr
+
+    gen = torch.Generator().manual_seed(9)
+    B, Tq, Tk, H, S, bs = 2, 11, 40, 3, 5, 8
+    NB = 5
+    ids = torch.randint(-2, NB + 2, (B, Tq, H, S), generator=gen)
+    ids[..., 2] = ids[..., 0]
+    cnt = torch.randint(0, S + 1, (B, Tq, H), generator=gen) if counts else None
+    csr = build_entry_csr(ids.to(DEVICE), None if cnt is None else cnt.to(DEVICE), bs, Tk, NB)
+    expected = {}
+    for b in range(B):
+        for t in range(Tq):
+            for h in range(H):
+                seen = set()
+                for s in range(S):
+                    i = int(ids[b, t, h, s])
+                    ok = 0 <= i < NB and i * bs <= Tk - Tq + t and (cnt is None or s < cnt[b, t, h])
+                    if ok and i not in seen:
+                        seen.add(i)
+                        expected.setdefault((b * H + h) * NB + i, []).append(((b * Tq + t) * H + h) * S + s)
+    offsets, entries = csr.offsets.cpu().tolist(), csr.entries.cpu().tolist()
+    assert csr.sentinel == B * H * NB and len(offsets) == B * H * NB + 1
+    for r in range(B * H * NB):
+        assert entries[offsets[r]:offsets[r + 1]] == expected.get(r, []), f"row {r}"
+    n_kept = sum(len(x) for x in expected.values())
+    assert offsets[-1] == n_kept
+    assert int((csr.keys != csr.sentinel).sum()) == n_kept

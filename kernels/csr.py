@@ -1,0 +1,121 @@
+"""Entry-level inverse index (CSR) for the KV-centric kernels, built straight from the user's
+``block_indices`` on the GPU without host syncs.
+
+An *entry* is one slot of one row of ``block_indices``: ``e = ((b * Tq + t) * H + h) * S + s``.
+``entry_keys`` gives every entry a key: ``(b * H + h) * NB + id`` when the slot is kept
+(in range, causal, inside ``block_counts``, first occurrence of its id in the row), else the
+sentinel ``B * H * NB``. Sorting the keys (stable, one radix sort of int32) groups the kept
+entries by KV block: ``entries[offsets[r]:offsets[r + 1]]`` are the entries that selected
+block ``r = (b * H + h) * NB + g``, ascending (so ascending in query token). An entry id carries
+its token, head and slot, so a kernel walking a block's list needs no other lookup: the slot
+of a partial result is the entry's own slot, and ``e * G + head`` addresses per-(query head,
+slot) scratch.
+
+With ``prepared=True`` the input is already the prepared index of ``nsa_ops.indices`` (global
+block ids, -1 for unused slots; packed sequences): a slot is kept iff its id is >= 0.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+import triton
+import triton.language as tl
+
+from .configs import next_pow2
+
+
+class EntryCSR(NamedTuple):
+    keys: torch.Tensor  # int32 [B, Tq, H, S]: block row of each entry, or ``sentinel``
+    offsets: torch.Tensor  # int32 [B * H * NB + 1]
+    entries: torch.Tensor  # int32 (int64 past 2^31 entries) [B * Tq * H * S]; kept ones first
+    sentinel: int  # B * H * NB
+
+
+@triton.jit
+def _entry_keys_kernel(
+    bi_ptr, cnt_ptr, keys_ptr,
+    stride_bb, stride_bt, stride_bh, stride_bs,
+    stride_cb, stride_ct, stride_ch,
+    Tq, Tk, H, S, NB, n_groups,
+    BLOCK_SIZE: tl.constexpr, BLOCK_S: tl.constexpr, GROUPS: tl.constexpr,
+    HAS_COUNTS: tl.constexpr, PREPARED: tl.constexpr,
+):
+    """GROUPS rows (b, t, h) per program; keys written contiguously as [n_groups, S]."""
+    grp = tl.program_id(0) * GROUPS + tl.arange(0, GROUPS)
+    g_ok = grp < n_groups
+    grp64 = tl.minimum(grp, n_groups - 1).to(tl.int64)
+    h = grp64 % H
+    t = (grp64 // H) % Tq
+    b = grp64 // (H * Tq)
+    offs_s = tl.arange(0, BLOCK_S)
+    s_ok = g_ok[:, None] & (offs_s[None, :] < S)
+    ids = tl.load(bi_ptr + b[:, None] * stride_bb + t[:, None] * stride_bt + h[:, None] * stride_bh
+                  + offs_s[None, :] * stride_bs, mask=s_ok, other=-1).to(tl.int64)
+    if PREPARED:
+        keep = s_ok & (ids >= 0)
+    else:
+        last = Tk - Tq + t
+        valid = s_ok & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= last[:, None])
+        if HAS_COUNTS:
+            n = tl.load(cnt_ptr + b * stride_cb + t * stride_ct + h * stride_ch, mask=g_ok, other=0)
+            valid = valid & (offs_s[None, :] < n[:, None])
+        # First occurrence of each id in its row: no equal valid id in an earlier slot.
+        earlier = ((ids[:, :, None] == ids[:, None, :]) & valid[:, None, :]
+                   & (offs_s[None, None, :] < offs_s[None, :, None]))
+        keep = valid & (tl.sum(earlier.to(tl.int32), 2) == 0)
+    sentinel = (n_groups // Tq) * NB  # B * H * NB
+    key = tl.where(keep, (b * H + h)[:, None] * NB + ids, sentinel)
+    tl.store(keys_ptr + grp64[:, None] * S + offs_s[None, :], key.to(tl.int32), mask=s_ok)
+
+
+@triton.jit
+def _lower_bound_kernel(sorted_ptr, out_ptr, n, n_out, BLOCK: tl.constexpr):
+    """out[r] = number of sorted keys < r, for r in [0, n_out): the CSR row offsets."""
+    r = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    lo = tl.zeros([BLOCK], tl.int64)
+    hi = tl.zeros([BLOCK], tl.int64) + n
+    for _i in range(0, 33):  # 2^33 > any entry count: the search has converged by then
+        active = lo < hi
+        mid = (lo + hi) // 2
+        val = tl.load(sorted_ptr + tl.minimum(mid, n - 1), mask=active, other=0)
+        go_right = active & (val < r)
+        lo = tl.where(go_right, mid + 1, lo)
+        hi = tl.where(active & ~go_right, mid, hi)
+    tl.store(out_ptr + r, lo.to(tl.int32), mask=r < n_out)
+
+
+def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
+               num_blocks: int, prepared: bool = False) -> torch.Tensor:
+    B, Tq, H, S = block_indices.shape
+    keys = torch.empty((B, Tq, H, S), device=block_indices.device, dtype=torch.int32)
+    n_groups = B * Tq * H
+    block_s = max(2, next_pow2(S))
+    groups = max(1, 256 // block_s)
+    cnt = block_counts if block_counts is not None else block_indices  # unused pointer
+    torch.library.wrap_triton(_entry_keys_kernel)[(triton.cdiv(n_groups, groups),)](
+        block_indices, cnt, keys,
+        block_indices.stride(0), block_indices.stride(1), block_indices.stride(2), block_indices.stride(3),
+        cnt.stride(0), cnt.stride(1), cnt.stride(2),
+        Tq, Tk, H, S, num_blocks, n_groups,
+        BLOCK_SIZE=block_size, BLOCK_S=block_s, GROUPS=groups,
+        HAS_COUNTS=block_counts is not None, PREPARED=prepared,
+        num_warps=4,
+    )
+    return keys
+
+
+def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
+                    num_blocks: int, prepared: bool = False) -> EntryCSR:
+    """See the module docstring. ``num_blocks``: NB, the (global) block count."""
+    B, Tq, H, S = block_indices.shape
+    keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared)
+    sentinel = B * H * num_blocks
+    n = B * Tq * H * S
+    srt, order = torch.sort(keys.view(-1), stable=True)
+    offsets = torch.empty(sentinel + 1, device=keys.device, dtype=torch.int32)
+    torch.library.wrap_triton(_lower_bound_kernel)[(triton.cdiv(sentinel + 1, 1024),)](
+        srt, offsets, n, sentinel + 1, BLOCK=1024, num_warps=4,
+    )
+    entries = order.to(torch.int32) if n < 2 ** 31 else order
+    return EntryCSR(keys, offsets, entries, sentinel)

@@ -1,0 +1,191 @@
+"""KV-centric forward for small GQA groups: ``selection_forward_kv`` -> (out, lse).
+
+Why: a token-centric program pads the G query heads of a group to 16 MMA rows, so at G=1
+fifteen of every sixteen tensor-core rows are wasted, and each selected block is fetched once
+per (token, kv head). Here one program owns a piece of one KV block's list in the entry CSR
+(``kernels/csr.py``: the (token, slot) entries that selected block g of kv head h), loads the
+block's K and V once and gathers (token, head) rows in chunks of 64, so every K/V tile feeds a
+full MMA. Each (entry, head) gets a partial: the block-local log2-sum-exp (fp32) and the
+normalised block-local output (q.dtype, |o| <= max|v|). A combine kernel merges a query's
+slots by log-sum-exp in slot order, so the result does not depend on scheduling.
+
+Input: the raw ``block_indices`` / ``block_counts`` (cleaned by the entry-key kernel: no index
+preparation), or, for packed sequences, the prepared index of ``nsa_ops.indices``.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import triton
+import triton.language as tl
+
+from .configs import dot_precision, forward_kv_tile, next_pow2
+from .csr import build_entry_csr
+from .primitives import load_block_kv, piece_of_item
+
+LOG2E = 1.4426950408889634
+
+
+@triton.jit
+def _fwd_kv_gather_kernel(
+    q_ptr, k_ptr, v_ptr, lse_part_ptr, o_part_ptr,
+    inv_offsets_ptr, entries_ptr, item_row_ptr, row_first_item_ptr, q_last_ptr, block_start_ptr,
+    stride_qb, stride_qt, stride_qh, stride_qd,
+    stride_kb, stride_kt, stride_kh, stride_kd,
+    stride_vb, stride_vt, stride_vh, stride_vd,
+    Tq, Tk, H, G, D, DV, S, NB, n_rows,
+    group_tile, chunk_tokens, piece_tokens,
+    scale_log2e,
+    BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+    PRECISION: tl.constexpr, PACKED: tl.constexpr,
+):
+    item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
+                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens)
+    offs_d = tl.arange(0, BLOCK_D)
+    offs_dv = tl.arange(0, BLOCK_DV)
+    offs_n = tl.arange(0, BLOCK_SIZE)
+    offs_r = tl.arange(0, ROWS)
+    # The entries are ascending, so the piece's last entry has its latest query: no key past
+    # that query's position is loaded.
+    last_e = tl.load(entries_ptr + tl.maximum(hi - 1, lo), mask=hi > lo, other=0).to(tl.int64)
+    last_t = (last_e // (H * S)) % Tq
+    if PACKED:
+        tok = tl.load(block_start_ptr + g) + offs_n
+        max_last = tl.load(q_last_ptr + last_t, mask=hi > lo, other=-1)
+    else:
+        tok = g * BLOCK_SIZE + offs_n
+        max_last = tl.where(hi > lo, Tk - Tq + last_t, -1)
+    k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
+                         stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
+
+    tok_of_row = offs_r // group_tile
+    for head0 in range(0, G, group_tile):
+        head = head0 + offs_r % group_tile
+        hq = (h * G + head).to(tl.int64)
+        for c in range(lo, hi, chunk_tokens):
+            r_ok = (tok_of_row < chunk_tokens) & (c + tok_of_row < hi) & (head < G)
+            e = tl.load(entries_ptr + c + tok_of_row, mask=r_ok, other=0).to(tl.int64)
+            t = (e // (H * S)) % Tq
+            if PACKED:
+                last = tl.load(q_last_ptr + t, mask=r_ok, other=-1)
+            else:
+                last = tl.where(r_ok, Tk - Tq + t, -1)
+            q = tl.load(q_ptr + b * stride_qb + t[:, None] * stride_qt + hq[:, None] * stride_qh
+                        + offs_d[None, :] * stride_qd,
+                        mask=r_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+            s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
+            s = tl.where(r_ok[:, None] & (tok[None, :] <= last[:, None]), s, float("-inf"))
+            # A kept entry's block starts at or before its query: every row has a visible key.
+            m = tl.max(s, 1)
+            m_safe = tl.where(m == float("-inf"), 0.0, m)
+            p = tl.exp2(s - m_safe[:, None])
+            l = tl.sum(p, 1)
+            l_safe = tl.where(l > 0.0, l, 1.0)
+            o = tl.dot(p.to(v.dtype), v, input_precision=PRECISION) / l_safe[:, None]
+            part = e * G + head
+            tl.store(lse_part_ptr + part, m_safe + tl.log2(l_safe), mask=r_ok)
+            tl.store(o_part_ptr + part[:, None] * DV + offs_dv[None, :], o.to(o_part_ptr.dtype.element_ty),
+                     mask=r_ok[:, None] & (offs_dv[None, :] < DV))
+
+
+@triton.jit
+def _fwd_kv_combine_kernel(
+    lse_part_ptr, o_part_ptr, keys_ptr, out_ptr, lse_ptr,
+    n_groups, G, DV, S, sentinel,
+    R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, BLOCK_DV: tl.constexpr,
+):
+    """R / BLOCK_GP consecutive (b, t, kv head) groups per program, all G heads of each: rows
+    r = (group, head). Slots are merged SLOTS at a time, in slot order, by log-sum-exp."""
+    r = tl.arange(0, R)
+    grp = tl.program_id(0) * (R // BLOCK_GP) + r // BLOCK_GP
+    head = r % BLOCK_GP
+    r_ok = (grp < n_groups) & (head < G)
+    grp64 = grp.to(tl.int64)
+    offs_s = tl.arange(0, SLOTS)
+    offs_dv = tl.arange(0, BLOCK_DV)
+    m_run = tl.full([R], float("-inf"), tl.float32)
+    w_run = tl.zeros([R], tl.float32)
+    acc = tl.zeros([R, BLOCK_DV], tl.float32)
+    for s0 in range(0, S, SLOTS):
+        slot = s0 + offs_s
+        e = grp64[:, None] * S + slot[None, :]  # [R, SLOTS]
+        ok = r_ok[:, None] & (slot[None, :] < S)
+        key = tl.load(keys_ptr + e, mask=ok, other=sentinel)
+        ok = ok & (key != sentinel)
+        part = e * G + head[:, None]
+        lse2 = tl.load(lse_part_ptr + part, mask=ok, other=float("-inf"))
+        o = tl.load(o_part_ptr + part[:, :, None] * DV + offs_dv[None, None, :],
+                    mask=ok[:, :, None] & (offs_dv[None, None, :] < DV), other=0.0).to(tl.float32)
+        m_new = tl.maximum(m_run, tl.max(lse2, 1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        w = tl.exp2(lse2 - m_safe[:, None])
+        alpha = tl.exp2(m_run - m_safe)
+        w_run = w_run * alpha + tl.sum(w, 1)
+        acc = acc * alpha[:, None] + tl.sum(w[:, :, None] * o, 1)
+        m_run = m_new
+    has_key = w_run > 0.0
+    out = acc / tl.where(has_key, w_run, 1.0)[:, None]
+    lse = tl.where(has_key, (m_run + tl.log2(tl.where(has_key, w_run, 1.0))) * 0.6931471805599453,
+                   float("-inf"))
+    row = grp64 * G + head  # out [B, Tq, HQ, Dv] and lse [B, Tq, HQ] are contiguous
+    tl.store(out_ptr + row[:, None] * DV + offs_dv[None, :], out.to(out_ptr.dtype.element_ty),
+             mask=r_ok[:, None] & (offs_dv[None, :] < DV))
+    tl.store(lse_ptr + row, lse, mask=r_ok)
+
+
+def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Tensor], block_size: int,
+                         scale: float, prepared=None):
+    """q [B,Tq,HQ,D], k [B,Tk,H,D], v [B,Tk,H,Dv] (any strides). Without ``prepared``:
+    ``block_indices`` [B,Tq,H,S] raw (and optional ``block_counts``), no packing. With
+    ``prepared`` (``nsa_ops.indices.PreparedIndex``, packed sequences): its ``sel`` is used and
+    ``block_indices``/``block_counts`` are ignored. Returns out [B,Tq,HQ,Dv] (q.dtype) and lse
+    [B,Tq,HQ] fp32 (natural log; -inf and out = 0 where a query sees no key)."""
+    from nsa_ops.indices import split_into_pieces
+
+    B, Tq, HQ, D = q.shape
+    Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
+    G = HQ // H
+    if prepared is not None:
+        sel, NB = prepared.sel, prepared.block_start.shape[0]
+        csr = build_entry_csr(sel, None, block_size, Tk, NB, prepared=True)
+        q_last, block_start = prepared.q_last, prepared.block_start
+    else:
+        sel, NB = block_indices, (Tk + block_size - 1) // block_size
+        csr = build_entry_csr(sel, block_counts, block_size, Tk, NB)
+        q_last = block_start = csr.offsets  # unused pointers
+    S = sel.shape[-1]
+    tile = forward_kv_tile(G, D, Dv, block_size, q.element_size())
+    n_entries = B * Tq * H * S
+    pieces = split_into_pieces(csr.offsets, n_entries, tile.piece_tokens)
+    lse_part = torch.empty(n_entries * G, device=q.device, dtype=torch.float32)
+    o_part = torch.empty((n_entries * G, Dv), device=q.device, dtype=q.dtype)
+    group_tile = min(G, tile.rows)
+    torch.library.wrap_triton(_fwd_kv_gather_kernel)[(pieces.n_items,)](
+        q, k, v, lse_part, o_part,
+        csr.offsets, csr.entries, pieces.item_row, pieces.row_first_item, q_last, block_start,
+        q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+        k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+        v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+        Tq, Tk, H, G, D, Dv, S, NB, B * H * NB,
+        group_tile, tile.rows // group_tile, tile.piece_tokens,
+        scale * LOG2E,
+        BLOCK_SIZE=block_size, ROWS=tile.rows, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
+        PRECISION=dot_precision(q.dtype), PACKED=prepared is not None,
+        num_warps=tile.num_warps, num_stages=tile.num_stages,
+    )
+    out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
+    lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
+    block_gp = next_pow2(G)
+    slots = min(16, max(2, next_pow2(S)))
+    # About 8K partial elements in flight per program (4 groups of 16 slots x 128 at G=1).
+    rows = max(block_gp, next_pow2(max(1, 8192 // (slots * tile.block_dv))))
+    n_groups = B * Tq * H
+    torch.library.wrap_triton(_fwd_kv_combine_kernel)[(triton.cdiv(n_groups, rows // block_gp),)](
+        lse_part, o_part, csr.keys, out, lse,
+        n_groups, G, Dv, S, csr.sentinel,
+        R=rows, BLOCK_GP=block_gp, SLOTS=slots, BLOCK_DV=tile.block_dv,
+        num_warps=4,
+    )
+    return out, lse
