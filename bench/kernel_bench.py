@@ -21,6 +21,7 @@ import nsa_ops.kernels.backward as bwd_mod  # noqa: E402
 import nsa_ops.kernels.forward as fwd_mod  # noqa: E402
 from nsa_ops.kernels.backward import selection_backward  # noqa: E402
 from nsa_ops.kernels.configs import KVTile  # noqa: E402
+from nsa_ops.kernels.csr import build_entry_csr  # noqa: E402
 from nsa_ops.kernels.forward import selection_forward  # noqa: E402
 
 
@@ -63,7 +64,7 @@ def run_case(B, T, HQ, H, D, Dv, S, bs, dtype, kind, device):
     bi = make_selection(B, T, H, S, bs, kind, device)
     idx = indices.prepare_index(bi, None, bs, T, T)
     NB = idx.block_start.shape[0]
-    inv = indices.build_inverse_index(idx.sel, idx.cnt, NB)
+    inv = build_entry_csr(idx.sel, None, bs, T, NB, prepared=True)
     scale = D ** -0.5
     return q, k, v, bi, idx, inv, scale
 
@@ -85,8 +86,8 @@ def parity(device, schedule, tile=None):
         do = torch.randn_like(out)
         dlse = torch.randn_like(lse)
         delta = (do.float() * out.float()).sum(-1) - dlse
-        grads = selection_backward(do, q, k, v, lse, delta, *idx, *inv, bs, scale)
-        grads2 = selection_backward(do, q, k, v, lse, delta, *idx, *inv, bs, scale)
+        grads = selection_backward(do, q, k, v, lse, delta, idx.q_last, idx.block_start, inv, bs, scale, sel=idx.sel, cnt=idx.cnt)
+        grads2 = selection_backward(do, q, k, v, lse, delta, idx.q_last, idx.block_start, inv, bs, scale, sel=idx.sel, cnt=idx.cnt)
         det = all(torch.equal(a, b) for a, b in zip(grads, grads2))
         qd, kd, vd = [x.double().requires_grad_() for x in (q, k, v)]
         ro, rl = reference.reference_selection(qd, kd, vd, bi, None, bs, scale)
@@ -121,9 +122,9 @@ def bench(device, quick):
             do = torch.randn_like(out)
             delta = (do.float() * out.float()).sum(-1)
             f = lambda: selection_forward(q, k, v, *idx, 64, scale)
-            bw = lambda: selection_backward(do, q, k, v, lse, delta, *idx, *inv, 64, scale)
+            bw = lambda: selection_backward(do, q, k, v, lse, delta, idx.q_last, idx.block_start, inv, 64, scale, sel=idx.sel, cnt=idx.cnt)
             prep = lambda: indices.prepare_index(bi, None, 64, T, T)
-            invb = lambda: indices.build_inverse_index(idx.sel, idx.cnt, idx.block_start.shape[0])
+            invb = lambda: build_entry_csr(idx.sel, None, 64, T, idx.block_start.shape[0], prepared=True)
             with_schedule("kv")
             t_fk, t_bk = do_bench(f), do_bench(bw)
             with_schedule("token")

@@ -6,9 +6,10 @@ caller), ``dS = P * (dP - delta)``.
 - dQ (``configs.dq_schedule``): for G >= 16 token-centric, scheduled like the forward: one
   program per (query token, batch x kv head, head tile) walking that token's selected blocks.
   For smaller G the dK/dV kernel below also computes dS @ K for its gathered rows and stores it
-  per (token, head, slot) in fp32; a reduce kernel sums a query's slots (fixed order).
-- dK/dV is KV-centric: a program owns one piece of one row of the inverse index (the query
-  tokens that selected global block g for kv head h), gathers (token, head) rows from it in
+  per (entry, head) (an entry is one (token, slot), ``kernels/csr.py``), in the input dtype for
+  16-bit inputs; a reduce kernel sums a query's kept slots in fp32 in slot order.
+- dK/dV is KV-centric: a program owns one piece of one row of the entry CSR (the (token,
+  slot) entries that selected global block g for kv head h), gathers (token, head) rows from it in
   chunks and accumulates the block's dk/dv in registers. A row's list is cut into pieces of at
   most ``dkv_piece_tokens`` tokens so that block 0 (selected by every query) does not serialise
   the tail; each piece writes an fp32 partial, and a second kernel sums a row's pieces in
@@ -29,7 +30,7 @@ import triton
 import triton.language as tl
 
 from .configs import dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2
-from .primitives import load_block_kv, load_group_q, piece_of_item, slot_partials
+from .primitives import load_block_kv, load_group_q, piece_of_item
 
 LOG2E = 1.4426950408889634
 
@@ -103,10 +104,9 @@ def _selection_dq_kernel(
 @triton.jit
 def _selection_dkv_piece_kernel(
     q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr,
-    dk_part_ptr, dv_part_ptr, dq_part_ptr, sel_ptr,
-    q_last_ptr, block_start_ptr, inv_offsets_ptr, inv_tokens_ptr,
+    dk_part_ptr, dv_part_ptr, dq_part_ptr,
+    q_last_ptr, block_start_ptr, inv_offsets_ptr, entries_ptr,
     item_row_ptr, row_first_item_ptr,
-    stride_sb, stride_st, stride_sh, stride_ss,
     Tq, S,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
@@ -119,7 +119,7 @@ def _selection_dkv_piece_kernel(
     scale, scale_log2e,
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-    PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr, BLOCK_S: tl.constexpr,
+    PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr,
 ):
     item = tl.program_id(0)
     item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
@@ -132,7 +132,9 @@ def _selection_dkv_piece_kernel(
     tok = tl.load(block_start_ptr + g) + offs_n
     # Keys past the owning sequence are masked for every query below by tok <= q_last;
     # loading only tokens the row can reach keeps reads in bounds.
-    last_tok = tl.load(inv_tokens_ptr + tl.maximum(hi - 1, lo), mask=hi > lo, other=0)
+    # Entries ascend, so the piece's last one has its latest query (entry ids: kernels/csr.py).
+    last_e = tl.load(entries_ptr + tl.maximum(hi - 1, lo), mask=hi > lo, other=0)
+    last_tok = ((last_e // (H * S)) % Tq).to(tl.int32)
     max_last = tl.load(q_last_ptr + last_tok, mask=hi > lo, other=-1)
     k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
                          stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
@@ -145,7 +147,8 @@ def _selection_dkv_piece_kernel(
         hq = (h * G + head).to(tl.int64)
         for c in range(lo, hi, chunk_tokens):
             r_ok = (tok_of_row < chunk_tokens) & (c + tok_of_row < hi) & (head < G)
-            t_row = tl.load(inv_tokens_ptr + c + tok_of_row, mask=r_ok, other=0)
+            e = tl.load(entries_ptr + c + tok_of_row, mask=r_ok, other=0)
+            t_row = ((e // (H * S)) % Tq).to(tl.int32)
             t64 = t_row.to(tl.int64)
             last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
             q = tl.load(q_ptr + b * stride_qb + t64[:, None] * stride_qt + hq[:, None] * stride_qh
@@ -165,16 +168,12 @@ def _selection_dkv_piece_kernel(
             ds = p * (dp - delta[:, None])
             dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision=PRECISION)
             if DQ_PARTIAL:
-                # dq of this (token, head) from block g, stored at the block's slot in the
-                # token's ascending selection (= number of selected ids < g); summed later.
+                # dq of this (token, head) from block g, stored under its entry (token, slot)
+                # and head; the reduce kernel sums a query's slots in slot order.
                 dq_rows = tl.dot(ds.to(k.dtype), k, input_precision=PRECISION) * scale
-                offs_s = tl.arange(0, BLOCK_S)
-                sel_row = tl.load(sel_ptr + b * stride_sb + t64[:, None] * stride_st + h * stride_sh
-                                  + offs_s[None, :] * stride_ss,
-                                  mask=r_ok[:, None] & (offs_s[None, :] < S), other=-1)
-                slot = tl.sum(((sel_row >= 0) & (sel_row < g)).to(tl.int32), 1)
-                part = ((b * Tq + t64) * H + h) * S * G + slot.to(tl.int64) * G + head
-                tl.store(dq_part_ptr + part[:, None] * BLOCK_D + offs_d[None, :], dq_rows, mask=r_ok[:, None])
+                part = e.to(tl.int64) * G + head
+                tl.store(dq_part_ptr + part[:, None] * BLOCK_D + offs_d[None, :],
+                         dq_rows.to(dq_part_ptr.dtype.element_ty), mask=r_ok[:, None])
 
     item64 = item.to(tl.int64)
     dk_ptrs = dk_part_ptr + item64 * (BLOCK_SIZE * BLOCK_D) + offs_n[:, None] * BLOCK_D + offs_d[None, :]
@@ -229,31 +228,44 @@ def _selection_dkv_reduce_kernel(
 
 @triton.jit
 def _selection_dq_reduce_kernel(
-    dq_part_ptr, dq_ptr, cnt_ptr,
-    stride_dqb, stride_dqt, stride_dqh,
-    stride_cb, stride_ct, stride_ch,
-    Tq, H, G, D, S,
-    BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr,
+    dq_part_ptr, keys_ptr, dq_ptr,
+    n_groups, G, D, S, sentinel,
+    R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    b, hq, t64, n_sel, offs_s, part = slot_partials(tl.program_id(0), tl.program_id(1), cnt_ptr,
-                                                    stride_cb, stride_ct, stride_ch, Tq, H, G, S, BLOCK_S)
+    """dq of R / BLOCK_GP consecutive (b, t, kv head) groups, all G heads of each: the sum of
+    the kept slots' partials, SLOTS at a time in slot order (fixed shape: deterministic)."""
+    r = tl.arange(0, R)
+    grp = tl.program_id(0) * (R // BLOCK_GP) + r // BLOCK_GP
+    head = r % BLOCK_GP
+    r_ok = (grp < n_groups) & (head < G)
+    grp64 = grp.to(tl.int64)
+    offs_s = tl.arange(0, SLOTS)
     offs_d = tl.arange(0, BLOCK_D)
-    dq = tl.load(dq_part_ptr + part[:, None] * BLOCK_D + offs_d[None, :], mask=(offs_s < n_sel)[:, None], other=0.0)
-    dq = tl.sum(dq, 0)  # fixed-shape tree reduction: deterministic
-    tl.store(dq_ptr + b * stride_dqb + t64 * stride_dqt + hq * stride_dqh + offs_d,
-             dq.to(dq_ptr.dtype.element_ty), mask=offs_d < D)
+    dq = tl.zeros([R, BLOCK_D], tl.float32)
+    for s0 in range(0, S, SLOTS):
+        slot = s0 + offs_s
+        e = grp64[:, None] * S + slot[None, :]
+        ok = r_ok[:, None] & (slot[None, :] < S)
+        ok = ok & (tl.load(keys_ptr + e, mask=ok, other=sentinel) != sentinel)
+        part = e * G + head[:, None]
+        dq += tl.sum(tl.load(dq_part_ptr + part[:, :, None] * BLOCK_D + offs_d[None, None, :],
+                             mask=ok[:, :, None], other=0.0).to(tl.float32), 1)
+    row = grp64 * G + head  # dq [B, Tq, HQ, D] is contiguous
+    tl.store(dq_ptr + row[:, None] * D + offs_d[None, :], dq.to(dq_ptr.dtype.element_ty),
+             mask=r_ok[:, None] & (offs_d[None, :] < D))
 
 
-def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, inv_offsets, inv_tokens,
-                       block_size: int, scale: float):
+def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_size: int, scale: float,
+                       sel=None, cnt=None):
     """do [B,Tq,HQ,Dv]; lse, delta fp32 [B,Tq,HQ] with delta = sum(do * out, -1) - dlse.
-    inv_offsets / inv_tokens: ``nsa_ops.indices.build_inverse_index(sel, cnt, NB)`` with
-    NB = block_start.shape[0]. Returns dq [B,Tq,HQ,D], dk [B,Tk,H,D], dv [B,Tk,H,Dv] in the
-    input dtypes (accumulated in fp32)."""
+    ``csr``: the entry CSR of ``kernels/csr.py`` over the NB = block_start.shape[0] (global)
+    blocks; q_last / block_start as in ``nsa_ops.indices``. ``sel``/``cnt`` (the prepared index)
+    are needed only by the token-centric dQ kernel (``needs_prepared_index``). Returns
+    dq [B,Tq,HQ,D], dk [B,Tk,H,D], dv [B,Tk,H,Dv] in the input dtypes (accumulated in fp32)."""
     B, Tq, HQ, D = q.shape
     Tk, H = k.shape[1], k.shape[2]
     Dv = v.shape[-1]
-    S = sel.shape[-1]
+    S = csr.keys.shape[-1]
     G = HQ // H
     NB = block_start.shape[0]
     precision = dot_precision(q.dtype)
@@ -263,6 +275,8 @@ def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, i
     kv_dq = dq_schedule(G, D, Dv, block_size) == "kv"
     qt = dq_tile(G, D, Dv, block_size, q.element_size())
     if not kv_dq:
+        if sel is None:
+            raise ValueError("the token-centric dQ kernel needs the prepared index (sel, cnt)")
         torch.library.wrap_triton(_selection_dq_kernel)[(Tq, B * H, triton.cdiv(G, qt.block_g))](
             q, k, v, do, lse, delta, dq,
             sel, cnt, q_last, block_start,
@@ -288,18 +302,19 @@ def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, i
     n_rows = B * H * NB
     from nsa_ops.indices import split_into_pieces
 
-    row_first_item, item_row, n_items = split_into_pieces(inv_offsets, B * Tq * H * S, piece)
+    row_first_item, item_row, n_items = split_into_pieces(csr.offsets, B * Tq * H * S, piece)
     dk_part = torch.empty((n_items, block_size, kt.block_d), device=q.device, dtype=torch.float32)
     dv_part = torch.empty((n_items, block_size, kt.block_dv), device=q.device, dtype=torch.float32)
     group_tile = min(G, kt.rows)
-    block_s = max(2, next_pow2(S))
-    dq_part = torch.empty((B * Tq * H * S * G if kv_dq else 1, kt.block_d), device=q.device, dtype=torch.float32)
+    # dq partials in the input dtype for 16-bit inputs (half the traffic of fp32; a query sums
+    # at most S of them in fp32), fp32 otherwise.
+    part_dtype = q.dtype if q.element_size() == 2 else torch.float32
+    dq_part = torch.empty((B * Tq * H * S * G if kv_dq else 1, kt.block_d), device=q.device, dtype=part_dtype)
     torch.library.wrap_triton(_selection_dkv_piece_kernel)[(n_items,)](
         q, k, v, do, lse, delta,
-        dk_part, dv_part, dq_part, sel,
-        q_last, block_start, inv_offsets, inv_tokens,
+        dk_part, dv_part, dq_part,
+        q_last, block_start, csr.offsets, csr.entries,
         item_row, row_first_item,
-        sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
         Tq, S,
         q.stride(0), q.stride(1), q.stride(2), q.stride(3),
         k.stride(0), k.stride(1), k.stride(2), k.stride(3),
@@ -311,17 +326,19 @@ def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, i
         group_tile, kt.rows // group_tile, piece,
         scale, scale_log2e,
         BLOCK_SIZE=block_size, ROWS=kt.rows, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
-        PRECISION=precision, DQ_PARTIAL=kv_dq, BLOCK_S=block_s,
+        PRECISION=precision, DQ_PARTIAL=kv_dq,
         num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:
-        torch.library.wrap_triton(_selection_dq_reduce_kernel)[(Tq, B * HQ)](
-            dq_part, dq, cnt,
-            dq.stride(0), dq.stride(1), dq.stride(2),
-            cnt.stride(0), cnt.stride(1), cnt.stride(2),
-            Tq, H, G, D, S,
-            BLOCK_S=block_s, BLOCK_D=kt.block_d,
-            num_warps=4 if kt.block_d >= 128 else 2,
+        block_gp = next_pow2(G)
+        slots = min(16, max(2, next_pow2(S)))
+        rows = max(block_gp, next_pow2(max(1, 8192 // (slots * kt.block_d))))
+        n_groups = B * Tq * H
+        torch.library.wrap_triton(_selection_dq_reduce_kernel)[(triton.cdiv(n_groups, rows // block_gp),)](
+            dq_part, csr.keys, dq,
+            n_groups, G, D, S, csr.sentinel,
+            R=rows, BLOCK_GP=block_gp, SLOTS=slots, BLOCK_D=kt.block_d,
+            num_warps=4,
         )
 
     dk = torch.zeros((B, Tk, H, D), device=k.device, dtype=k.dtype)
@@ -336,3 +353,8 @@ def selection_backward(do, q, k, v, lse, delta, sel, cnt, q_last, block_start, i
         num_warps=4,
     )
     return dq, dk, dv
+
+
+def needs_prepared_index(group_size: int, d: int, dv: int, block_size: int) -> bool:
+    """Whether ``selection_backward`` needs ``sel``/``cnt`` (token-centric dQ)."""
+    return dq_schedule(group_size, d, dv, block_size) != "kv"

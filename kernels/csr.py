@@ -42,23 +42,29 @@ def _entry_keys_kernel(
     HAS_COUNTS: tl.constexpr, PREPARED: tl.constexpr,
 ):
     """GROUPS rows (b, t, h) per program; keys written contiguously as [n_groups, S]."""
+    # int32 arithmetic: group counts, block ids and keys all stay below 2^31.
     grp = tl.program_id(0) * GROUPS + tl.arange(0, GROUPS)
     g_ok = grp < n_groups
-    grp64 = tl.minimum(grp, n_groups - 1).to(tl.int64)
-    h = grp64 % H
-    t = (grp64 // H) % Tq
-    b = grp64 // (H * Tq)
+    grp = tl.minimum(grp, n_groups - 1)
+    h = grp % H
+    t = (grp // H) % Tq
+    b = grp // (H * Tq)
+    grp64 = grp.to(tl.int64)
     offs_s = tl.arange(0, BLOCK_S)
     s_ok = g_ok[:, None] & (offs_s[None, :] < S)
-    ids = tl.load(bi_ptr + b[:, None] * stride_bb + t[:, None] * stride_bt + h[:, None] * stride_bh
-                  + offs_s[None, :] * stride_bs, mask=s_ok, other=-1).to(tl.int64)
+    ids = tl.load(bi_ptr + b.to(tl.int64)[:, None] * stride_bb + t.to(tl.int64)[:, None] * stride_bt
+                  + h[:, None] * stride_bh + offs_s[None, :] * stride_bs, mask=s_ok, other=-1)
+    # Range-check in the input's own dtype (int64 ids must not wrap), then go to int32.
+    in_range = (ids >= 0) & (ids < NB)
+    ids = tl.where(in_range, ids, -1).to(tl.int32)
     if PREPARED:
-        keep = s_ok & (ids >= 0)
+        keep = s_ok & in_range
     else:
         last = Tk - Tq + t
-        valid = s_ok & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= last[:, None])
+        valid = s_ok & in_range & (ids * BLOCK_SIZE <= last[:, None])
         if HAS_COUNTS:
-            n = tl.load(cnt_ptr + b * stride_cb + t * stride_ct + h * stride_ch, mask=g_ok, other=0)
+            n = tl.load(cnt_ptr + b.to(tl.int64) * stride_cb + t.to(tl.int64) * stride_ct + h * stride_ch,
+                        mask=g_ok, other=0)
             valid = valid & (offs_s[None, :] < n[:, None])
         # First occurrence of each id in its row: no equal valid id in an earlier slot.
         earlier = ((ids[:, :, None] == ids[:, None, :]) & valid[:, None, :]

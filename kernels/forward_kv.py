@@ -49,8 +49,9 @@ def _fwd_kv_gather_kernel(
     offs_r = tl.arange(0, ROWS)
     # The entries are ascending, so the piece's last entry has its latest query: no key past
     # that query's position is loaded.
-    last_e = tl.load(entries_ptr + tl.maximum(hi - 1, lo), mask=hi > lo, other=0).to(tl.int64)
-    last_t = (last_e // (H * S)) % Tq
+    # Entry ids below 2^31 are stored and decoded in int32 (a 64-bit division costs far more).
+    last_e = tl.load(entries_ptr + tl.maximum(hi - 1, lo), mask=hi > lo, other=0)
+    last_t = ((last_e // (H * S)) % Tq).to(tl.int32)
     if PACKED:
         tok = tl.load(block_start_ptr + g) + offs_n
         max_last = tl.load(q_last_ptr + last_t, mask=hi > lo, other=-1)
@@ -66,13 +67,14 @@ def _fwd_kv_gather_kernel(
         hq = (h * G + head).to(tl.int64)
         for c in range(lo, hi, chunk_tokens):
             r_ok = (tok_of_row < chunk_tokens) & (c + tok_of_row < hi) & (head < G)
-            e = tl.load(entries_ptr + c + tok_of_row, mask=r_ok, other=0).to(tl.int64)
-            t = (e // (H * S)) % Tq
+            e = tl.load(entries_ptr + c + tok_of_row, mask=r_ok, other=0)
+            t = ((e // (H * S)) % Tq).to(tl.int32)
+            t64 = t.to(tl.int64)
             if PACKED:
                 last = tl.load(q_last_ptr + t, mask=r_ok, other=-1)
             else:
                 last = tl.where(r_ok, Tk - Tq + t, -1)
-            q = tl.load(q_ptr + b * stride_qb + t[:, None] * stride_qt + hq[:, None] * stride_qh
+            q = tl.load(q_ptr + b * stride_qb + t64[:, None] * stride_qt + hq[:, None] * stride_qh
                         + offs_d[None, :] * stride_qd,
                         mask=r_ok[:, None] & (offs_d[None, :] < D), other=0.0)
             s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
@@ -84,7 +86,7 @@ def _fwd_kv_gather_kernel(
             l = tl.sum(p, 1)
             l_safe = tl.where(l > 0.0, l, 1.0)
             o = tl.dot(p.to(v.dtype), v, input_precision=PRECISION) / l_safe[:, None]
-            part = e * G + head
+            part = e.to(tl.int64) * G + head
             tl.store(lse_part_ptr + part, m_safe + tl.log2(l_safe), mask=r_ok)
             tl.store(o_part_ptr + part[:, None] * DV + offs_dv[None, :], o.to(o_part_ptr.dtype.element_ty),
                      mask=r_ok[:, None] & (offs_dv[None, :] < DV))
@@ -136,7 +138,7 @@ def _fwd_kv_combine_kernel(
 
 
 def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Tensor], block_size: int,
-                         scale: float, prepared=None):
+                         scale: float, prepared=None, tile=None):
     """q [B,Tq,HQ,D], k [B,Tk,H,D], v [B,Tk,H,Dv] (any strides). Without ``prepared``:
     ``block_indices`` [B,Tq,H,S] raw (and optional ``block_counts``), no packing. With
     ``prepared`` (``nsa_ops.indices.PreparedIndex``, packed sequences): its ``sel`` is used and
@@ -156,7 +158,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         csr = build_entry_csr(sel, block_counts, block_size, Tk, NB)
         q_last = block_start = csr.offsets  # unused pointers
     S = sel.shape[-1]
-    tile = forward_kv_tile(G, D, Dv, block_size, q.element_size())
+    tile = tile or forward_kv_tile(G, D, Dv, block_size, q.element_size())  # override: bench sweeps
     n_entries = B * Tq * H * S
     pieces = split_into_pieces(csr.offsets, n_entries, tile.piece_tokens)
     lse_part = torch.empty(n_entries * G, device=q.device, dtype=torch.float32)

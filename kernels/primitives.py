@@ -65,22 +65,6 @@ def load_block_kv(k_ptr, v_ptr, b, h, tok, kv_ok, stride_kb, stride_kt, stride_k
 
 
 @triton.jit
-def slot_partials(t, bhq, cnt_ptr, stride_cb, stride_ct, stride_ch, Tq, H, G, S, BLOCK_S: tl.constexpr):
-    """For query token t and (batch, query head) bhq: the batch b, query head hq, t as int64, the
-    number of selected slots, and the row index of each slot's partial in the per-(token, kv
-    head, slot, head) scratch layout written by the KV-centric kernels."""
-    HQ = H * G
-    b = (bhq // HQ).to(tl.int64)
-    hq = bhq % HQ
-    h = hq // G
-    t64 = t.to(tl.int64)
-    n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
-    offs_s = tl.arange(0, BLOCK_S)
-    part = ((b * Tq + t64) * H + h) * S * G + offs_s.to(tl.int64) * G + hq % G
-    return b, hq, t64, n_sel, offs_s, part
-
-
-@triton.jit
 def load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh, stride_qd,
                  BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr):
     """The query rows of one GQA group (a tile of BLOCK_G heads of kv head h) at token t:

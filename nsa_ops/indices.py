@@ -108,36 +108,8 @@ def prepare_index(
     return PreparedIndex(sel, cnt, q_last.to(torch.int32), block_start.to(torch.int32))
 
 
-class InverseIndex(NamedTuple):
-    """CSR of queries per KV block: entries ``offsets[r]:offsets[r+1]`` of ``tokens`` are the
-    query tokens (ascending) that selected KV block ``r = (b * H + h) * NB + global_id``."""
-
-    offsets: torch.Tensor  # int32 [B * H * NB + 1]
-    tokens: torch.Tensor  # int32 [B * Tq * H * S]; entries past offsets[-1] are padding
-
-
-def build_inverse_index(sel: torch.Tensor, cnt: torch.Tensor, num_blocks: int) -> InverseIndex:
-    B, Tq, H, S = sel.shape
-    device = sel.device
-    rows = B * H * num_blocks
-    b = torch.arange(B, device=device).view(B, 1, 1, 1)
-    h = torch.arange(H, device=device).view(1, 1, H, 1)
-    t = torch.arange(Tq, device=device, dtype=torch.int32).view(1, Tq, 1, 1)
-    valid = torch.arange(S, device=device) < cnt[..., None].to(torch.int64)
-    key = torch.where(valid, (b * H + h) * num_blocks + sel.to(torch.int64), rows)
-    # Stable sort keeps tokens ascending inside each block (flatten order is b, t, h, s).
-    key = key.reshape(-1)
-    # Offsets from per-row counts (integer scatter-add: exact and order-independent); the
-    # sentinel row ``rows`` collects the invalid slots and is dropped.
-    counts = torch.zeros(rows + 1, dtype=torch.int64, device=device).scatter_add_(0, key, torch.ones_like(key))
-    offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts[:rows], 0)])
-    order = torch.sort(key, stable=True).indices
-    tokens = t.expand(B, Tq, H, S).reshape(-1)[order]
-    return InverseIndex(offsets.to(torch.int32), tokens.contiguous())
-
-
 class Pieces(NamedTuple):
-    """Work items over the CSR rows: row r's list is cut into ceil(len / piece) pieces, items
+    """Work items over the rows of a CSR (``nsa_ops.kernels.csr``): row r's list is cut into ceil(len / piece) pieces, items
     of row r are ``row_first_item[r] : row_first_item[r+1]``. ``n_items`` is a static upper bound
     (rows + entries / piece); surplus items have ``item_row == n_rows`` and do nothing."""
 

@@ -22,7 +22,7 @@ from torch import Tensor
 from . import torch_path
 from .backend import triton_unsupported_reason
 from .fakes.selection import selection_backward_fake, selection_fake
-from .indices import build_inverse_index, prepare_index
+from .indices import prepare_index
 
 
 def _use_triton(backend: str, q: Tensor, k: Tensor, v: Tensor, block_size: int) -> bool:
@@ -96,18 +96,29 @@ def selection_backward(
     cu_seqlens_k: Optional[Tensor],
     backend: str,
 ) -> Tuple[Tensor, Tensor, Tensor]:
-    idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)
     acc = torch.promote_types(q.dtype, torch.float32)
     # delta = rowsum(dO * O) - dlse: the lse output's gradient enters dS = P * (dP - delta).
     delta = (dout.to(acc) * out.to(acc)).sum(-1) - dlse.to(acc)
     if _use_triton(backend, q, k, v, block_size):
-        from .kernels.backward import selection_backward as launch
+        from .kernels.backward import needs_prepared_index, selection_backward as launch
+        from .kernels.csr import build_entry_csr
 
-        inv = build_inverse_index(idx.sel, idx.cnt, idx.block_start.shape[0])
-        return launch(
-            dout, q, k, v, lse.float(), delta.float(), idx.sel, idx.cnt, idx.q_last, idx.block_start,
-            inv.offsets, inv.tokens, block_size, scale,
-        )
+        B, Tq, HQ, D = q.shape
+        Tk, H = k.shape[1], k.shape[2]
+        if cu_seqlens_q is None and not needs_prepared_index(HQ // H, D, v.shape[-1], block_size):
+            # Unpacked, KV-centric dQ: the entry CSR cleans the raw rows; no index preparation.
+            NB = (Tk + block_size - 1) // block_size
+            csr = build_entry_csr(block_indices, block_counts, block_size, Tk, NB)
+            q_last = torch.arange(Tk - Tq, Tk, device=q.device, dtype=torch.int32)
+            block_start = torch.arange(0, NB * block_size, block_size, device=q.device, dtype=torch.int32)
+            sel = cnt = None
+        else:
+            idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)
+            csr = build_entry_csr(idx.sel, None, block_size, Tk, idx.block_start.shape[0], prepared=True)
+            q_last, block_start, sel, cnt = idx.q_last, idx.block_start, idx.sel, idx.cnt
+        return launch(dout, q, k, v, lse.float(), delta.float(), q_last, block_start, csr, block_size, scale,
+                      sel=sel, cnt=cnt)
+    idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)
     return torch_path.backward(dout, q, k, v, lse, delta, idx, block_size, scale)
 
 

@@ -1,10 +1,11 @@
 """The prepared index every backend walks: per row the sorted set of valid, non-future block
-ids, then -1; and the inverse (CSR) index of queries per KV block. Checked against plain Python
+ids, then -1; and the entry CSR (kernels/csr.py) of queries per KV block built from it. Checked against plain Python
 sets."""
 import torch
-from hypothesis import given, strategies as st
+import pytest
+from hypothesis import given, settings, strategies as st
 
-from nsa_ops.indices import build_inverse_index, prepare_index
+from nsa_ops.indices import prepare_index
 
 
 @st.composite
@@ -39,21 +40,28 @@ def test_prepared_rows_are_sorted_distinct_valid_sets(case):
                 assert row == want + [-1] * (S - len(want))
 
 
+@settings(max_examples=25)  # each example launches two kernels (the interpreter on CPU)
 @given(raw_indices())
-def test_inverse_index_lists_every_selecting_query(case):
+def test_entry_csr_of_prepared_index_lists_every_selecting_query(case):
+    """The entry CSR built from the prepared index: block row r lists, in token order, exactly
+    the queries whose prepared row holds block g (and the slot holding it)."""
+    pytest.importorskip("triton")
+    from nsa_ops.kernels.csr import build_entry_csr
+
     bi, counts, bs, Tq, Tk = case
     idx = prepare_index(bi, counts, bs, Tq, Tk)
     NB = idx.block_start.shape[0]
-    inv = build_inverse_index(idx.sel, idx.cnt, NB)
-    B, _, H, _ = bi.shape
-    off = inv.offsets.tolist()
+    csr = build_entry_csr(idx.sel, None, bs, Tk, NB, prepared=True)
+    B, _, H, S = bi.shape
+    off = csr.offsets.tolist()
     assert len(off) == B * H * NB + 1 and off[0] == 0
     for b in range(B):
         for h in range(H):
             for g in range(NB):
                 r = (b * H + h) * NB + g
-                want = [t for t in range(Tq) if g in idx.sel[b, t, h, : idx.cnt[b, t, h]].tolist()]
-                assert inv.tokens[off[r]:off[r + 1]].tolist() == want
+                want = [((b * Tq + t) * H + h) * S + idx.sel[b, t, h].tolist().index(g)
+                        for t in range(Tq) if g in idx.sel[b, t, h, : idx.cnt[b, t, h]].tolist()]
+                assert csr.entries[off[r]:off[r + 1]].tolist() == want
 
 
 def test_packed_block_table_and_positions():
