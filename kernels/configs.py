@@ -136,9 +136,20 @@ def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
 
 
 def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> KVForwardTile:
-    t = dkv_tile(group_size, d, dv, block_size, elem)
-    return KVForwardTile(t.rows, t.block_d, t.block_dv, t.num_warps, t.num_stages,
-                         dkv_piece_tokens(group_size))
+    # H100 bf16 D=128 S=16x64 T=16k random, bench/sweep_kv.py 2026-11-22 (whole KV forward, ms;
+    # rows x warps x stages x piece over 64/128 x 4/8 x 1/2/3 x 1024/4096): G1 best 128 rows,
+    # 4 warps, 2 stages, piece 1024: 1.65 (the former 64/8/2/4096: 2.55); G4 best 64 rows,
+    # 4 warps, 3 stages, piece 1024: 3.01 (64/8/2/1024: 4.22). 8 warps lost everywhere.
+    # Other G take the G4 entry (not measured); large tiles drop stages to fit shared memory.
+    # Wider heads keep at most 2 stages (headroom for Triton's own shared-memory buffers).
+    want_rows, want_stages = (128, 2) if group_size == 1 else (64, 3 if max(d, dv) <= 128 else 2)
+    block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
+    width = (block_d + block_dv) * elem  # K/V resident, gathered q rows pipelined
+    for rows in (want_rows, 64):
+        for stages in range(want_stages, 0, -1):
+            if block_size * width + stages * rows * width <= SMEM_BUDGET:
+                return KVForwardTile(rows, block_d, block_dv, 4, stages, 1024)
+    return KVForwardTile(64, block_d, block_dv, 4, 1, 1024)  # too big: unsupported_reason routes to torch
 
 
 def dq_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
