@@ -1,4 +1,6 @@
-"""Index preparation shared by every backend.
+"""Index preparation: the clean form of the selections used by the torch path, by packed
+sequences on every backend and by the token-centric dQ kernel (the other Triton kernels clean
+raw rows themselves, see ``nsa_ops.kernels``).
 
 Turns the user's ``block_indices`` (padding, duplicates, any order, future blocks, an optional
 ``block_counts``) and the optional packed-sequence layout into one clean form that kernels can

@@ -5,8 +5,9 @@
 
 Both are ``triton_op``s: under torch.compile Inductor re-traces their bodies, so the device
 choice is made *inside* the body (a ``register_kernel("cpu")`` would be bypassed there). The
-body prepares the index with tensor ops, then launches the Triton kernels through
-``wrap_triton`` or runs the torch path. Fakes live in ``nsa_ops.fakes``; autograd is a thin
+body launches the Triton kernels through ``wrap_triton`` (on unpacked inputs they read the raw
+``block_indices``; packed sequences go through the prepared index) or prepares the index and
+runs the torch path. Fakes live in ``nsa_ops.fakes``; autograd is a thin
 layer that calls the backward op; a flop formula feeds ``FlopCounterMode``.
 
 Arguments reach these ops already validated by ``nsa_ops.api`` (the public entry point);
