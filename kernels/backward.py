@@ -29,10 +29,9 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2
+from .configs import LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2
 from .primitives import load_block_kv, load_group_q, piece_of_item
 
-LOG2E = 1.4426950408889634
 
 
 @triton.jit

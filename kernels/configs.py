@@ -11,6 +11,10 @@ from typing import NamedTuple
 import torch
 
 
+# Launchers pass scale * LOG2E: the kernels' softmax runs in base 2 (exp2, log2).
+LOG2E = 1.4426950408889634
+
+
 def next_pow2(n: int) -> int:
     return 1 << max(int(n) - 1, 0).bit_length()
 

@@ -16,10 +16,9 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import decode_tile, dot_precision
+from .configs import LOG2E, decode_tile, dot_precision
 from .primitives import load_group_q
 
-LOG2E = 1.4426950408889634
 
 
 @triton.jit

@@ -15,10 +15,9 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import dot_precision, forward_schedule, forward_tile, next_pow2, shared_tile
+from .configs import LOG2E, dot_precision, forward_schedule, forward_tile, next_pow2, shared_tile
 from .primitives import finish_softmax, load_block_kv, load_group_q, online_softmax_step
 
-LOG2E = 1.4426950408889634
 
 
 @triton.jit

@@ -20,11 +20,10 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import dot_precision, forward_kv_tile, next_pow2
+from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
 from .csr import build_entry_csr
 from .primitives import load_block_kv, piece_of_item
 
-LOG2E = 1.4426950408889634
 
 
 @triton.jit
