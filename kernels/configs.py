@@ -35,6 +35,7 @@ class TokenTile(NamedTuple):
     block_dv: int
     num_warps: int
     num_stages: int
+    keys_major: bool = False  # products as [keys, heads] (the block's keys are the MMA's M)
 
 
 class KVTile(NamedTuple):
@@ -45,6 +46,7 @@ class KVTile(NamedTuple):
     block_dv: int
     num_warps: int
     num_stages: int
+    keys_major: bool = False  # products as [keys, rows], as in Triton's fused-attention backward
 
 
 # Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
