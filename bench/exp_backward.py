@@ -103,9 +103,7 @@ def main():
         if G >= 8:
             base = ORIG["forward_tile"]
             fwd_variants += [
-                ("token keys-major w4", lambda *a, **kw: base(*a, **kw)._replace(keys_major=True), None),
-                ("token keys-major w8", lambda *a, **kw: base(*a, **kw)._replace(keys_major=True, num_warps=8), None),
-                ("token keys-major s3", lambda *a, **kw: base(*a, **kw)._replace(keys_major=True, num_stages=3), None),
+                ("token w8", lambda *a, **kw: base(*a, **kw)._replace(num_warps=8), None),
                 ("kv gather", None, "kv"),
             ]
         for label, tile_fn, sched in fwd_variants:
@@ -131,37 +129,34 @@ def main():
         restore()
 
         # --- backward variants: dq schedule x dK/dV tile ---
-        dq_modes = [("dq-token", "token", False), ("dq-token-km", "token", True), ("dq-kv", "kv", False)] \
-            if G >= 16 else [("dq-kv", "kv", False)]
-        for dq_label, dq_mode, dq_km in dq_modes:
-            for km in (False, True):
-                for rows in (64, 128):
-                    for warps in (4, 8):
-                        restore()
-                        bw.dq_schedule = lambda *a, s=dq_mode: s
-                        bw.dq_tile = lambda *a, _km=dq_km, **kw: ORIG["dq_tile"](*a, **kw)._replace(keys_major=_km)
+        dq_modes = [("dq-token", "token"), ("dq-kv", "kv")] if G >= 16 else [("dq-kv", "kv")]
+        for dq_label, dq_mode in dq_modes:
+            for rows in (64, 128):
+                for warps in (4, 8):
+                    restore()
+                    bw.dq_schedule = lambda *a, s=dq_mode: s
 
-                        def tile(*a, _r=rows, _w=warps, _km=km, **kw):
-                            t = ORIG["dkv_tile"](*a, **kw)
-                            stages = configs._kv_stages(a[1], a[2], a[3], kw.get("elem", a[4] if len(a) > 4 else 2),
-                                                        rows=_r)
-                            return t._replace(rows=_r, num_warps=_w, keys_major=_km, num_stages=max(1, stages))
-                        bw.dkv_tile = tile
-                        label = f"{dq_label} dkv rows{rows} w{warps}{' km' if km else ''}"
-                        try:
-                            g1 = bwd(q, k, v, bi, do, out, lse)
-                            g2 = bwd(q, k, v, bi, do, out, lse)
-                            same = all(torch.equal(a, b) for a, b in zip(g1, g2))
-                            diff = rel_diff(g1, ref)
-                            ms = bench(lambda: bwd(q, k, v, bi, do, out, lse))
-                            line = (f"{name} T={T} bwd {label:34s} {ms:8.3f} ms  diff {diff:.1e}  "
-                                    f"{'bitwise-same' if same else 'NOT-DETERMINISTIC'}")
-                        except Exception as e:  # noqa: BLE001
-                            line = f"{name} T={T} bwd {label:34s} FAILED {type(e).__name__}: {str(e)[:120]}"
-                        print(line, flush=True)
-                        table.append(line)
+                    def tile(*a, _r=rows, _w=warps, **kw):
+                        t = ORIG["dkv_tile"](*a, **kw)
+                        stages = configs._kv_stages(a[1], a[2], a[3], kw.get("elem", a[4] if len(a) > 4 else 2),
+                                                    rows=_r)
+                        return t._replace(rows=_r, num_warps=_w, num_stages=max(1, stages))
+                    bw.dkv_tile = tile
+                    label = f"{dq_label} dkv rows{rows} w{warps}"
+                    try:
+                        g1 = bwd(q, k, v, bi, do, out, lse)
+                        g2 = bwd(q, k, v, bi, do, out, lse)
+                        same = all(torch.equal(a, b) for a, b in zip(g1, g2))
+                        diff = rel_diff(g1, ref)
+                        ms = bench(lambda: bwd(q, k, v, bi, do, out, lse))
+                        line = (f"{name} T={T} bwd {label:34s} {ms:8.3f} ms  diff {diff:.1e}  "
+                                f"{'bitwise-same' if same else 'NOT-DETERMINISTIC'}")
+                    except Exception as e:  # noqa: BLE001
+                        line = f"{name} T={T} bwd {label:34s} FAILED {type(e).__name__}: {str(e)[:120]}"
+                    print(line, flush=True)
+                    table.append(line)
         restore()
-        del q, k, v, bi, do, out, lse, ref
+        q = k = v = bi = do = out = lse = ref = None  # free before the next shape
         torch.cuda.empty_cache()
     print("\n==== summary ====")
     for line in table:

@@ -35,7 +35,6 @@ class TokenTile(NamedTuple):
     block_dv: int
     num_warps: int
     num_stages: int
-    keys_major: bool = False  # products as [keys, heads] (the block's keys are the MMA's M)
 
 
 class KVTile(NamedTuple):
@@ -46,7 +45,6 @@ class KVTile(NamedTuple):
     block_dv: int
     num_warps: int
     num_stages: int
-    keys_major: bool = False  # products as [keys, rows], as in Triton's fused-attention backward
 
 
 # Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
@@ -107,12 +105,27 @@ def unsupported_reason(group_size: int, d: int, dv: int, block_size: int, elem: 
 
 def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> KVTile:
     block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
-    # 64 gathered (token, head) rows per step: at G16 that is 4 query tokens.
-    # 64 rows always: H100 2026-11-22, 32 rows with 8 warps gave a dk that differed run to run
-    # (Triton 3.6) at D=192 and at block 128; 64 rows was bitwise stable on every shape tried.
-    rows = 64
-    num_warps = 8 if max(block_d, block_dv) * block_size >= 128 * 64 else 4
-    return KVTile(rows, block_d, block_dv, num_warps, max(1, _kv_stages(d, dv, block_size, elem)))
+    # Never fewer than 64 gathered (token, head) rows: H100 2026-11-22, 32 rows with 8 warps gave
+    # a dk that differed run to run (Triton 3.6) at D=192 and at block 128; 64 and 128 rows were
+    # bitwise stable on every shape tried.
+    # H100 bf16 D=128 S=16x64 T=16k random, bench/exp_backward.py 2026-11-22 (whole backward op,
+    # ms, rows x warps 64/128 x 4/8; results/h100_2026-11-22_run9_backward_sweep.log):
+    #   G16: 64 x 4 10.17 (64 x 8 12.50, 128 x 8 10.74, 128 x 4 20.1);
+    #   G4: 64 x 8 6.45 (128 x 8 6.48, 128 x 4 7.43, 64 x 4 7.94);
+    #   G1: 128 x 8 3.03 (64 x 4 3.50, 128 x 4 3.52, 64 x 8 3.73).
+    # Other G take the nearest measured entry; wider heads keep 8 warps (accumulator registers).
+    wide = max(block_d, block_dv) * block_size >= 128 * 64
+    narrow = max(block_d, block_dv) <= 128 and block_size <= 64
+    if group_size == 1 and narrow:
+        rows, num_warps = 128, 8
+    elif group_size >= 16 and narrow:
+        rows, num_warps = 64, 4
+    else:
+        rows, num_warps = 64, 8 if wide else 4
+    stages = _kv_stages(d, dv, block_size, elem, rows)
+    if stages == 0 and rows > 64:
+        rows, stages = 64, _kv_stages(d, dv, block_size, elem)
+    return KVTile(rows, block_d, block_dv, num_warps, max(1, stages))
 
 
 # Longest stretch of a block's query list one dK/dV program walks before handing the rest to

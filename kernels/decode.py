@@ -65,24 +65,27 @@ def _decode_split_kernel(
     offs_n = tl.arange(0, BLOCK_SIZE)
     tok = blk * BLOCK_SIZE + offs_n
     visible = (tok <= pos) & ((tl.zeros_like(offs_n) + use) > 0)
+    # K and V are both issued before any math: one program's latency is what decode pays.
     k = tl.load(k_ptr + b * stride_kb + h * stride_kh + tok[:, None] * stride_kt + offs_d[None, :] * stride_kd,
                 mask=visible[:, None] & (offs_d[None, :] < D), other=0.0)
+    v = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
+                mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
     s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
     s = tl.where(visible[None, :], s, float("-inf"))
     m = tl.max(s, 1)
     m_safe = tl.where(m == float("-inf"), 0.0, m)
     p = tl.exp2(s - m_safe[:, None])
     l = tl.sum(p, 1)
-    v = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
-                mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
     acc = tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
 
-    # Partials: [rows, S, head tiles * BLOCK_G, (BLOCK_DV | 2)], fp32.
+    # Partials: [rows, S, head tiles * BLOCK_G, (BLOCK_DV | 2)], fp32; only the group's real
+    # heads are written (G=4 pads to 16 MMA rows: a quarter of the traffic) and read back.
     base = (row.to(tl.int64) * S + slot) * n_head_tiles + head_tile
     rows_g = tl.arange(0, BLOCK_G)
-    tl.store(part_o_ptr + (base * BLOCK_G + rows_g[:, None]) * BLOCK_DV + offs_dv[None, :], acc)
-    tl.store(part_ml_ptr + (base * BLOCK_G + rows_g) * 2, m)
-    tl.store(part_ml_ptr + (base * BLOCK_G + rows_g) * 2 + 1, l)
+    tl.store(part_o_ptr + (base * BLOCK_G + rows_g[:, None]) * BLOCK_DV + offs_dv[None, :], acc,
+             mask=head_ok[:, None])
+    tl.store(part_ml_ptr + (base * BLOCK_G + rows_g) * 2, m, mask=head_ok)
+    tl.store(part_ml_ptr + (base * BLOCK_G + rows_g) * 2 + 1, l, mask=head_ok)
 
 
 @triton.jit
@@ -99,29 +102,30 @@ def _decode_combine_kernel(
     t = ((row // H) % Tq).to(tl.int64)
     b = (row // (H * Tq)).to(tl.int64)
     rows_g = tl.arange(0, BLOCK_G)
+    heads = head_tile * BLOCK_G + rows_g
+    head_ok = heads < G
     offs_s = tl.arange(0, BLOCK_S)
     offs_dv = tl.arange(0, BLOCK_DV)
 
     base_s = (row.to(tl.int64) * S + offs_s) * n_head_tiles + head_tile  # [BLOCK_S]
     ml = part_ml_ptr + (base_s[:, None] * BLOCK_G + rows_g[None, :]) * 2
-    m = tl.load(ml, mask=offs_s[:, None] < S, other=float("-inf"))  # [BLOCK_S, BLOCK_G]
+    m = tl.load(ml, mask=(offs_s[:, None] < S) & head_ok[None, :], other=float("-inf"))  # [BLOCK_S, BLOCK_G]
     m_max = tl.max(m, 0)
     m_safe = tl.where(m_max == float("-inf"), 0.0, m_max)
     acc = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
     l_tot = tl.zeros([BLOCK_G], tl.float32)
     for s in range(0, S):  # fixed slot order: deterministic
         bs = (row.to(tl.int64) * S + s) * n_head_tiles + head_tile
-        m_s = tl.load(part_ml_ptr + (bs * BLOCK_G + rows_g) * 2)
-        l_s = tl.load(part_ml_ptr + (bs * BLOCK_G + rows_g) * 2 + 1)
+        m_s = tl.load(part_ml_ptr + (bs * BLOCK_G + rows_g) * 2, mask=head_ok, other=float("-inf"))
+        l_s = tl.load(part_ml_ptr + (bs * BLOCK_G + rows_g) * 2 + 1, mask=head_ok, other=0.0)
         w = tl.exp2(m_s - m_safe)  # 0 for slots that saw nothing (m_s = -inf)
-        o_s = tl.load(part_o_ptr + (bs * BLOCK_G + rows_g[:, None]) * BLOCK_DV + offs_dv[None, :])
+        o_s = tl.load(part_o_ptr + (bs * BLOCK_G + rows_g[:, None]) * BLOCK_DV + offs_dv[None, :],
+                      mask=head_ok[:, None], other=0.0)
         acc += w[:, None] * o_s
         l_tot += w * l_s
     has_key = l_tot > 0.0
     out = acc / tl.where(has_key, l_tot, 1.0)[:, None]
     lse = tl.where(has_key, (m_safe + tl.log2(tl.where(has_key, l_tot, 1.0))) * 0.6931471805599453, float("-inf"))
-    heads = head_tile * BLOCK_G + rows_g
-    head_ok = heads < G
     hq = (h * G + heads).to(tl.int64)
     tl.store(out_ptr + b * stride_ob + t * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
              out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))

@@ -16,7 +16,7 @@ import triton
 import triton.language as tl
 
 from .configs import LOG2E, dot_precision, forward_schedule, forward_tile, next_pow2, shared_tile
-from .primitives import finish_softmax, load_block_kv, load_group_q, online_softmax_step, online_softmax_step_t
+from .primitives import finish_softmax, load_block_kv, load_group_q, online_softmax_step
 
 
 
@@ -128,7 +128,6 @@ def _selection_fwd_kernel(
     PRECISION: tl.constexpr,
     RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
     owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
-    KEYS_MAJOR: tl.constexpr = False,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing):
     sel is the user's block_indices and cnt the optional block_counts; the row is cleaned in
@@ -171,11 +170,7 @@ def _selection_fwd_kernel(
 
     m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_G], tl.float32)
-    if KEYS_MAJOR:
-        qT = tl.trans(q)
-        accT = tl.zeros([BLOCK_DV, BLOCK_G], tl.float32)
-    else:
-        acc = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
+    acc = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
     for i in range(0, n_sel):
         if RAW:
             tok = tl.sum(tl.where(keep & (rank == i), ids, 0), 0) * BLOCK_SIZE + offs_n
@@ -185,14 +180,7 @@ def _selection_fwd_kernel(
         visible = tok <= last
         k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
                              stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
-        if KEYS_MAJOR:
-            m_i, l_i, accT = online_softmax_step_t(qT, k, v, visible[:, None], m_i, l_i, accT, scale_log2e,
-                                                   PRECISION)
-        else:
-            m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e,
-                                                PRECISION)
-    if KEYS_MAJOR:
-        acc = tl.trans(accT)
+        m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e, PRECISION)
 
     out, lse = finish_softmax(acc, m_i, l_i)
     o_ptrs = out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :]
@@ -277,7 +265,7 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         PRECISION=dot_precision(q.dtype),
         RAW=raw, HAS_COUNTS=has_counts, BLOCK_S=max(2, next_pow2(S)),
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
-        TQ_SHARED=shared.tokens if shared else 1, KEYS_MAJOR=tile.keys_major,
+        TQ_SHARED=shared.tokens if shared else 1,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     return out, lse

@@ -24,21 +24,6 @@ def online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION:
 
 
 @triton.jit
-def online_softmax_step_t(qT, k, v, visible, m_i, l_i, accT, scale_log2e, PRECISION: tl.constexpr):
-    """``online_softmax_step`` transposed: scores [keys, rows] (``visible`` [keys, rows]) and
-    accT [Dv, rows], so the block's keys are the M dimension of the score MMA."""
-    sT = tl.dot(k, qT, input_precision=PRECISION) * scale_log2e
-    sT = tl.where(visible, sT, float("-inf"))
-    m_new = tl.maximum(m_i, tl.max(sT, 0))
-    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-    pT = tl.exp2(sT - m_safe[None, :])
-    alpha = tl.exp2(m_i - m_safe)
-    l_i = l_i * alpha + tl.sum(pT, 0)
-    accT = accT * alpha[None, :] + tl.dot(tl.trans(v), pT.to(v.dtype), input_precision=PRECISION)
-    return m_new, l_i, accT
-
-
-@triton.jit
 def finish_softmax(acc, m_i, l_i):
     """(out, natural-log lse) from the running state; rows without keys give 0 and -inf."""
     has_key = l_i > 0.0

@@ -97,12 +97,12 @@ def selection_backward(
     cu_seqlens_k: Optional[Tensor],
     backend: str,
 ) -> Tuple[Tensor, Tensor, Tensor]:
-    acc = torch.promote_types(q.dtype, torch.float32)
     # delta = rowsum(dO * O) - dlse: the lse output's gradient enters dS = P * (dP - delta).
-    delta = (dout.to(acc) * out.to(acc)).sum(-1) - dlse.to(acc)
     if _use_triton(backend, q, k, v, block_size):
-        from .kernels.backward import needs_prepared_index, selection_backward as launch
+        from .kernels.backward import needs_prepared_index, selection_backward as launch, selection_delta
         from .kernels.csr import build_entry_csr
+
+        delta = selection_delta(dout, out, dlse)
 
         B, Tq, HQ, D = q.shape
         Tk, H = k.shape[1], k.shape[2]
@@ -117,8 +117,10 @@ def selection_backward(
             idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)
             csr = build_entry_csr(idx.sel, None, block_size, Tk, idx.block_start.shape[0], prepared=True)
             q_last, block_start, sel, cnt = idx.q_last, idx.block_start, idx.sel, idx.cnt
-        return launch(dout, q, k, v, lse.float(), delta.float(), q_last, block_start, csr, block_size, scale,
+        return launch(dout, q, k, v, lse.float(), delta, q_last, block_start, csr, block_size, scale,
                       sel=sel, cnt=cnt)
+    acc = torch.promote_types(q.dtype, torch.float32)
+    delta = (dout.to(acc) * out.to(acc)).sum(-1) - dlse.to(acc)
     idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)
     return torch_path.backward(dout, q, k, v, lse, delta, idx, block_size, scale)
 

@@ -179,6 +179,24 @@ def test_split_query_lists_are_exact_and_deterministic(monkeypatch):
         assert_close(name, got, r, torch.float32)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_delta_kernel_matches_torch(dtype):
+    # delta = sum(dO * O, -1) - dlse in fp32, on strided (non-contiguous) dO, O and dlse, with
+    # more rows than one program takes and a head dim that is not a power of two.
+    from nsa_ops.kernels.backward import selection_delta
+
+    gen = torch.Generator().manual_seed(11)
+    B, Tq, HQ, Dv = 2, 37, 6, 24
+    do = torch.randn(B, HQ, Tq, Dv, generator=gen).to(DEVICE, dtype).transpose(1, 2)
+    out = torch.randn(B, Tq, HQ, 2 * Dv, generator=gen).to(DEVICE, dtype)[..., ::2]
+    dlse = torch.randn(B, HQ, Tq, generator=gen).to(DEVICE).transpose(1, 2)
+    got = selection_delta(do, out, dlse)
+    want = (do.double() * out.double()).sum(-1) - dlse.double()
+    assert got.dtype == torch.float32 and got.shape == (B, Tq, HQ)
+    err = (got.double() - want).abs().max().item()
+    assert err <= 1e-5 * max(1.0, want.abs().max().item()), f"delta max-abs {err:.2e}"
+
+
 def test_fp32_follows_matmul_precision():
     # "high" selects TF32 tl.dot on a GPU; results stay within the TF32 bound either way.
     old = torch.get_float32_matmul_precision()
