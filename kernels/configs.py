@@ -75,17 +75,17 @@ def dq_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) ->
 SMEM_BUDGET = 200 * 1024
 
 
-def _stages(fixed: int, per_stage: int) -> int:
-    for stages in (2, 1):
+def _stages(fixed: int, per_stage: int, most: int = 2) -> int:
+    for stages in range(most, 0, -1):
         if fixed + stages * per_stage <= SMEM_BUDGET:
             return stages
     return 0
 
 
-def _kv_stages(d: int, dv: int, block_size: int, elem: int, rows: int = 64) -> int:
+def _kv_stages(d: int, dv: int, block_size: int, elem: int, rows: int = 64, most: int = 2) -> int:
     block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
     # K and V of the block stay resident; gathered q and dO rows are pipelined.
-    return _stages(block_size * (block_d + block_dv) * elem, rows * (block_d + block_dv) * elem)
+    return _stages(block_size * (block_d + block_dv) * elem, rows * (block_d + block_dv) * elem, most)
 
 
 def _token_stages(group_size: int, d: int, dv: int, block_size: int, elem: int) -> int:
@@ -113,6 +113,8 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
     #   G16: 64 x 4 10.17 (64 x 8 12.50, 128 x 8 10.74, 128 x 4 20.1);
     #   G4: 64 x 8 6.45 (128 x 8 6.48, 128 x 4 7.43, 64 x 4 7.94);
     #   G1: 128 x 8 3.03 (64 x 4 3.50, 128 x 4 3.52, 64 x 8 3.73).
+    # Stages (bench/exp_tiles.py, run 10, same shapes): 2 for G16 (1: +0.5%, 3: +1.3%); 3 for
+    # G4 (5.62 vs 5.76 with 2); G1 takes 3 where it fits (2.61 vs 2.67; 128 rows do not fit).
     # Other G take the nearest measured entry; wider heads keep 8 warps (accumulator registers).
     wide = max(block_d, block_dv) * block_size >= 128 * 64
     narrow = max(block_d, block_dv) <= 128 and block_size <= 64
@@ -122,7 +124,7 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
         rows, num_warps = 64, 4
     else:
         rows, num_warps = 64, 8 if wide else 4
-    stages = _kv_stages(d, dv, block_size, elem, rows)
+    stages = _kv_stages(d, dv, block_size, elem, rows, most=3 if group_size < 16 and narrow else 2)
     if stages == 0 and rows > 64:
         rows, stages = 64, _kv_stages(d, dv, block_size, elem)
     return KVTile(rows, block_d, block_dv, num_warps, max(1, stages))

@@ -33,6 +33,7 @@ def _decode_split_kernel(
     scale_log2e,
     HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr,
+    V_EARLY: tl.constexpr = False,
 ):
     row = tl.program_id(0)  # (b, t, h)
     slot = tl.program_id(1)
@@ -65,17 +66,20 @@ def _decode_split_kernel(
     offs_n = tl.arange(0, BLOCK_SIZE)
     tok = blk * BLOCK_SIZE + offs_n
     visible = (tok <= pos) & ((tl.zeros_like(offs_n) + use) > 0)
-    # K and V are both issued before any math: one program's latency is what decode pays.
     k = tl.load(k_ptr + b * stride_kb + h * stride_kh + tok[:, None] * stride_kt + offs_d[None, :] * stride_kd,
                 mask=visible[:, None] & (offs_d[None, :] < D), other=0.0)
-    v = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
-                mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
+    if V_EARLY:
+        v = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
+                    mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
     s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
     s = tl.where(visible[None, :], s, float("-inf"))
     m = tl.max(s, 1)
     m_safe = tl.where(m == float("-inf"), 0.0, m)
     p = tl.exp2(s - m_safe[:, None])
     l = tl.sum(p, 1)
+    if not V_EARLY:
+        v = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
+                    mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
     acc = tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
 
     # Partials: [rows, S, head tiles * BLOCK_G, (BLOCK_DV | 2)], fp32; only the group's real
@@ -93,10 +97,14 @@ def _decode_combine_kernel(
     part_o_ptr, part_ml_ptr, out_ptr, lse_ptr,
     stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
     Tq, H, G, DV, S,
-    BLOCK_S: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_DV: tl.constexpr,
+    BLOCK_S: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_DV: tl.constexpr, DV_CHUNK: tl.constexpr,
 ):
+    """One program per (row, head tile, DV_CHUNK columns): all S partials are loaded at once
+    (no serial walk over the slots: at B=1 the combine is a handful of programs and only its
+    latency counts) and merged by a fixed-shape reduction over the slot axis (deterministic)."""
     row = tl.program_id(0)
     head_tile = tl.program_id(1)
+    chunk = tl.program_id(2)
     n_head_tiles = tl.num_programs(1)
     h = row % H
     t = ((row // H) % Tq).to(tl.int64)
@@ -105,31 +113,30 @@ def _decode_combine_kernel(
     heads = head_tile * BLOCK_G + rows_g
     head_ok = heads < G
     offs_s = tl.arange(0, BLOCK_S)
-    offs_dv = tl.arange(0, BLOCK_DV)
+    offs_dv = chunk * DV_CHUNK + tl.arange(0, DV_CHUNK)
 
     base_s = (row.to(tl.int64) * S + offs_s) * n_head_tiles + head_tile  # [BLOCK_S]
-    ml = part_ml_ptr + (base_s[:, None] * BLOCK_G + rows_g[None, :]) * 2
-    m = tl.load(ml, mask=(offs_s[:, None] < S) & head_ok[None, :], other=float("-inf"))  # [BLOCK_S, BLOCK_G]
+    ml_ok = (offs_s[:, None] < S) & head_ok[None, :]
+    pr = base_s[:, None] * BLOCK_G + rows_g[None, :]  # [BLOCK_S, BLOCK_G] partial rows
+    m = tl.load(part_ml_ptr + pr * 2, mask=ml_ok, other=float("-inf"))
+    l = tl.load(part_ml_ptr + pr * 2 + 1, mask=ml_ok, other=0.0)
     m_max = tl.max(m, 0)
     m_safe = tl.where(m_max == float("-inf"), 0.0, m_max)
-    acc = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
-    l_tot = tl.zeros([BLOCK_G], tl.float32)
-    for s in range(0, S):  # fixed slot order: deterministic
-        bs = (row.to(tl.int64) * S + s) * n_head_tiles + head_tile
-        m_s = tl.load(part_ml_ptr + (bs * BLOCK_G + rows_g) * 2, mask=head_ok, other=float("-inf"))
-        l_s = tl.load(part_ml_ptr + (bs * BLOCK_G + rows_g) * 2 + 1, mask=head_ok, other=0.0)
-        w = tl.exp2(m_s - m_safe)  # 0 for slots that saw nothing (m_s = -inf)
-        o_s = tl.load(part_o_ptr + (bs * BLOCK_G + rows_g[:, None]) * BLOCK_DV + offs_dv[None, :],
-                      mask=head_ok[:, None], other=0.0)
-        acc += w[:, None] * o_s
-        l_tot += w * l_s
+    w = tl.exp2(m - m_safe[None, :])  # 0 for slots that saw nothing (m = -inf)
+    l_tot = tl.sum(w * l, 0)
+    o = tl.load(part_o_ptr + pr[:, :, None] * BLOCK_DV + offs_dv[None, None, :],
+                mask=ml_ok[:, :, None] & (offs_dv[None, None, :] < BLOCK_DV), other=0.0)
+    acc = tl.sum(w[:, :, None] * o, 0)  # [BLOCK_G, DV_CHUNK]
     has_key = l_tot > 0.0
     out = acc / tl.where(has_key, l_tot, 1.0)[:, None]
-    lse = tl.where(has_key, (m_safe + tl.log2(tl.where(has_key, l_tot, 1.0))) * 0.6931471805599453, float("-inf"))
     hq = (h * G + heads).to(tl.int64)
     tl.store(out_ptr + b * stride_ob + t * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
              out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))
-    tl.store(lse_ptr + b * stride_lb + t * stride_lt + hq, lse, mask=head_ok)
+    lse = tl.where(has_key, (m_safe + tl.log2(tl.where(has_key, l_tot, 1.0))) * 0.6931471805599453, float("-inf"))
+    tl.store(lse_ptr + b * stride_lb + t * stride_lt + hq, lse, mask=head_ok & ((tl.zeros_like(heads) + chunk) == 0))
+
+
+V_EARLY = False  # experiment switch (bench/exp_decode.py): issue the V load before the softmax
 
 
 def selection_decode(q, k, v, block_indices, block_counts, block_size: int, scale: float):
@@ -162,12 +169,14 @@ def selection_decode(q, k, v, block_indices, block_counts, block_size: int, scal
             scale * LOG2E,
             HAS_COUNTS=block_counts is not None, BLOCK_S=tile.block_s, BLOCK_SIZE=block_size,
             BLOCK_G=tile.block_g, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
-            PRECISION=dot_precision(q.dtype), num_warps=tile.num_warps, num_stages=1,
+            PRECISION=dot_precision(q.dtype), V_EARLY=V_EARLY, num_warps=tile.num_warps, num_stages=1,
         )
-    torch.library.wrap_triton(_decode_combine_kernel)[(rows, n_head_tiles)](
+    # ~8K partial elements per combine program (16 slots x 16 heads x 32 columns).
+    dv_chunk = min(tile.block_dv, max(16, 8192 // (tile.block_s * tile.block_g)))
+    torch.library.wrap_triton(_decode_combine_kernel)[(rows, n_head_tiles, tile.block_dv // dv_chunk)](
         part_o, part_ml, out, lse,
         out.stride(0), out.stride(1), out.stride(2), lse.stride(0), lse.stride(1),
         Tq, H, G, Dv, S,
-        BLOCK_S=tile.block_s, BLOCK_G=tile.block_g, BLOCK_DV=tile.block_dv, num_warps=4,
+        BLOCK_S=tile.block_s, BLOCK_G=tile.block_g, BLOCK_DV=tile.block_dv, DV_CHUNK=dv_chunk, num_warps=4,
     )
     return out, lse

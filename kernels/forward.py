@@ -68,9 +68,28 @@ def _selection_fwd_shared_kernel(
     b = (bh // H).to(tl.int64)
     h = bh % H
     t0 = tile * TQ
-    ids, valid, first, rank, n_union, tok_local = _tile_union(
-        bi_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
-        stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+    bi_base = bi_ptr + b * stride_sb + h * stride_sh
+    # Cheap pre-filter (H100 run 10: the full union cost 0.42 ms of 4.2 at G16 T=16k on random
+    # selections, where no tile qualifies): the tile's first and last tokens must share at
+    # least half of their slots, else the tile is left to the token-centric kernel at once.
+    offs_s = tl.arange(0, BLOCK_S)
+    t_end = tl.minimum(t0 + TQ - 1, Tq - 1).to(tl.int64)
+    ids_a = tl.load(bi_base + t0.to(tl.int64) * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-1)
+    ids_b = tl.load(bi_base + t_end * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-2)
+    common = tl.sum((tl.sum(((ids_a[:, None] == ids_b[None, :]) & (ids_a[:, None] >= 0)).to(tl.int32), 1) > 0)
+                    .to(tl.int32), 0)
+    if 2 * common >= S:
+        ids, valid, first, rank, n_union, tok_local = _tile_union(
+            bi_base, cnt_ptr + b * stride_cb + h * stride_ch,
+            stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+    else:
+        offs = tl.arange(0, TQ * BLOCK_S)
+        ids = tl.zeros([TQ * BLOCK_S], tl.int64)
+        valid = offs < 0
+        first = offs < 0
+        rank = tl.zeros([TQ * BLOCK_S], tl.int32)
+        n_union = max_union + 1
+        tok_local = offs // BLOCK_S
     mine = (n_union <= max_union).to(tl.int32)
     n_iter = n_union * mine
     # Tell the token-centric kernel (launched next, same stream) which tiles are taken.
