@@ -45,7 +45,8 @@ def _tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, 
 
 
 @triton.jit
-def _selection_fwd_shared_kernel(
+def _shared_tile(
+    tile, bh,
     q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, owned_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
@@ -54,17 +55,11 @@ def _selection_fwd_shared_kernel(
     stride_lb, stride_lt,
     stride_sb, stride_st, stride_sh, stride_ss,
     stride_cb, stride_ct, stride_ch,
-    H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union,
+    H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union, n_tiles,
     TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
 ):
-    """K/V shared across TQ neighbouring tokens: rows are (token, head) pairs of TQ tokens of one
-    kv head; the program walks the *union* of their selected blocks, loading each block once,
-    and masks the rows whose token did not select it. Runs only for tiles whose union has at
-    most ``max_union`` blocks (correlated selections); the token-centric kernel skips exactly
-    those tiles and does the rest."""
-    tile = tl.program_id(0)
-    bh = tl.program_id(1)
+    """One tile of ``_selection_fwd_shared_kernel``."""
     b = (bh // H).to(tl.int64)
     h = bh % H
     t0 = tile * TQ
@@ -93,7 +88,7 @@ def _selection_fwd_shared_kernel(
     mine = (n_union <= max_union).to(tl.int32)
     n_iter = n_union * mine
     # Tell the token-centric kernel (launched next, same stream) which tiles are taken.
-    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, mine.to(tl.int8))
+    tl.store(owned_ptr + bh * n_tiles + tile, mine.to(tl.int8))
 
     r = tl.arange(0, TQ * BLOCK_G)
     r_tok = r // BLOCK_G
@@ -126,6 +121,35 @@ def _selection_fwd_shared_kernel(
     tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
              out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
     tl.store(lse_ptr + b * stride_lb + t_r * stride_lt + hq, lse, mask=row_ok)
+
+
+@triton.jit
+def _selection_fwd_shared_kernel(
+    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, owned_ptr,
+    stride_qb, stride_qt, stride_qh, stride_qd,
+    stride_kb, stride_kt, stride_kh, stride_kd,
+    stride_vb, stride_vt, stride_vh, stride_vd,
+    stride_ob, stride_ot, stride_oh,
+    stride_lb, stride_lt,
+    stride_sb, stride_st, stride_sh, stride_ss,
+    stride_cb, stride_ct, stride_ch,
+    H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union, n_tiles,
+    TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
+    TILES_PER_PROGRAM: tl.constexpr,
+):
+    """K/V shared across TQ neighbouring tokens: rows are (token, head) pairs of TQ tokens of one
+    kv head; the program walks the *union* of their selected blocks, loading each block once,
+    and masks the rows whose token did not select it. Runs only for tiles whose union has at
+    most ``max_union`` blocks (correlated selections); the token-centric kernel skips exactly
+    those tiles and does the rest."""
+    # Several tiles per program: on selections where no tile qualifies every tile is a quick
+    # look at its indices, and one program per tile paid for occupancy and launch instead.
+    bh = tl.program_id(1)
+    for i in range(TILES_PER_PROGRAM):
+        tile = tl.program_id(0) * TILES_PER_PROGRAM + i
+        if tile < n_tiles:
+            _shared_tile(tile, bh, q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, owned_ptr, stride_qb, stride_qt, stride_qh, stride_qd, stride_kb, stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, stride_ob, stride_ot, stride_oh, stride_lb, stride_lt, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct, stride_ch, H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union, n_tiles, TQ, BLOCK_G, BLOCK_S, BLOCK_SIZE, BLOCK_D, BLOCK_DV, PRECISION, HAS_COUNTS,)
 
 
 @triton.jit
@@ -250,8 +274,9 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     owned = None
     if shared:
-        owned = torch.empty((B * H * triton.cdiv(Tq, shared.tokens),), device=q.device, dtype=torch.int8)
-        torch.library.wrap_triton(_selection_fwd_shared_kernel)[(triton.cdiv(Tq, shared.tokens), B * H)](
+        n_tiles = triton.cdiv(Tq, shared.tokens)
+        owned = torch.empty((B * H * n_tiles,), device=q.device, dtype=torch.int8)
+        torch.library.wrap_triton(_selection_fwd_shared_kernel)[(triton.cdiv(n_tiles, shared.tiles_per_program), B * H)](
             q, k, v, out, lse, sel, cnt, owned,
             q.stride(0), q.stride(1), q.stride(2), q.stride(3),
             k.stride(0), k.stride(1), k.stride(2), k.stride(3),
@@ -260,10 +285,11 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
             lse.stride(0), lse.stride(1),
             sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
             cnt.stride(0), cnt.stride(1), cnt.stride(2),
-            H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
+            H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union, n_tiles,
             TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
             BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
-            HAS_COUNTS=has_counts, num_warps=shared.num_warps, num_stages=shared.num_stages,
+            HAS_COUNTS=has_counts, TILES_PER_PROGRAM=shared.tiles_per_program,
+            num_warps=shared.num_warps, num_stages=shared.num_stages,
         )
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
     torch.library.wrap_triton(_selection_fwd_kernel)[grid](

@@ -294,12 +294,14 @@ def test_shared_and_token_tiles_mix_correctly(G):
     from nsa_ops.kernels.forward import selection_forward_raw
 
     tokens = shared_tile(G, 16, 16, 16, 6, 4).tokens
-    p = make_problem(77, B=1, Tq=8 * tokens, Tk=300, H=1, G=G, D=16, Dv=16, S=6, block_size=16,
+    # 11 tiles and one token: more tiles than one program visits, and a partial last tile.
+    Tq = 11 * tokens + 1
+    p = make_problem(77, B=1, Tq=Tq, Tk=300, H=1, G=G, D=16, Dv=16, S=6, block_size=16,
                      dtype=torch.float32, pad=False, device=DEVICE)
     bi = p.block_indices.clone()
-    for tile in range(0, 8, 2):  # even tiles: one shared row (clamped causal for all tokens)
+    for tile in range(0, 12, 2):  # even tiles: one shared row (clamped causal for all tokens)
         rows = slice(tile * tokens, (tile + 1) * tokens)
-        bi[:, rows] = torch.randint(0, (300 - 8 * tokens) // 16, (1, 1, 1, 6)).to(bi)
+        bi[:, rows] = torch.randint(0, (300 - Tq) // 16, (1, 1, 1, 6)).to(bi)
     out, lse = selection_forward_raw(p.q, p.k, p.v, bi, None, 16, 0.3)
     ref, ref_lse = reference_selection(p.q.double(), p.k.double(), p.v.double(), bi, block_size=16, scale=0.3)
     assert_close_to_reference(out, ref, 1e-4, 1e-4)
