@@ -208,7 +208,6 @@ class SharedTile(NamedTuple):
     max_union: int  # a tile takes the shared kernel when its union has at most this many blocks
     num_warps: int
     num_stages: int
-    tiles_per_program: int  # tiles one program visits in turn
 
 
 def shared_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int, elem: int):
@@ -219,6 +218,4 @@ def shared_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: in
     if group_size not in (8, 16) or max(d, dv) > 128 or num_slots == 0 or num_slots > 32:
         return None
     tokens = 64 // group_size
-    # 8 tiles per program: a design choice (H100 run 11: one tile per program cost ~0.4 ms at
-    # G16 T=16k random, where no tile qualifies); 16k tokens still give 2048 programs at H=4.
-    return SharedTile(tokens, num_slots + num_slots // 2, 4, 2, 8)
+    return SharedTile(tokens, num_slots + num_slots // 2, 4, 2)

@@ -45,8 +45,7 @@ def _tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, 
 
 
 @triton.jit
-def _shared_tile(
-    tile, bh,
+def _selection_fwd_shared_kernel(
     q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, owned_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
@@ -55,18 +54,26 @@ def _shared_tile(
     stride_lb, stride_lt,
     stride_sb, stride_st, stride_sh, stride_ss,
     stride_cb, stride_ct, stride_ch,
-    H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union, n_tiles,
+    H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union,
     TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
 ):
-    """One tile of ``_selection_fwd_shared_kernel``."""
+    """K/V shared across TQ neighbouring tokens: rows are (token, head) pairs of TQ tokens of one
+    kv head; the program walks the *union* of their selected blocks, loading each block once,
+    and masks the rows whose token did not select it. Runs only for tiles whose union has at
+    most ``max_union`` blocks (correlated selections); the token-centric kernel skips exactly
+    those tiles and does the rest."""
+    tile = tl.program_id(0)
+    bh = tl.program_id(1)
     b = (bh // H).to(tl.int64)
     h = bh % H
     t0 = tile * TQ
     bi_base = bi_ptr + b * stride_sb + h * stride_sh
-    # Cheap pre-filter (H100 run 10: the full union cost 0.42 ms of 4.2 at G16 T=16k on random
-    # selections, where no tile qualifies): the tile's first and last tokens must share at
-    # least half of their slots, else the tile is left to the token-centric kernel at once.
+    # Cheap pre-filter: the tile's first and last tokens must share at least half of their
+    # slots, else the tile is left to the token-centric kernel without building the union.
+    # (H100: the shared kernel took 0.42 ms of 4.2 at G16 T=16k random, where no tile
+    # qualifies (run 10); neither this filter alone nor 8 tiles per program cut it (runs 11,
+    # 12); see also the ``if`` around the attention part below.)
     offs_s = tl.arange(0, BLOCK_S)
     t_end = tl.minimum(t0 + TQ - 1, Tq - 1).to(tl.int64)
     ids_a = tl.load(bi_base + t0.to(tl.int64) * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-1)
@@ -86,70 +93,42 @@ def _shared_tile(
         n_union = max_union + 1
         tok_local = offs // BLOCK_S
     mine = (n_union <= max_union).to(tl.int32)
-    n_iter = n_union * mine
     # Tell the token-centric kernel (launched next, same stream) which tiles are taken.
-    tl.store(owned_ptr + bh * n_tiles + tile, mine.to(tl.int8))
+    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, mine.to(tl.int8))
 
-    r = tl.arange(0, TQ * BLOCK_G)
-    r_tok = r // BLOCK_G
-    r_head = r % BLOCK_G
-    t_r = (t0 + r_tok).to(tl.int64)
-    row_ok = (t0 + r_tok < Tq) & (r_head < G) & ((tl.zeros_like(r) + mine) > 0)
-    hq = (h * G + r_head).to(tl.int64)
-    last_r = Tk - Tq + t0 + r_tok
-    offs_d = tl.arange(0, BLOCK_D)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    offs_n = tl.arange(0, BLOCK_SIZE)
-    q = tl.load(q_ptr + b * stride_qb + t_r[:, None] * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd,
-                mask=row_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+    # Only a taken tile does the attention work (a tile left to the token kernel ends here).
+    if n_union <= max_union:
+        r = tl.arange(0, TQ * BLOCK_G)
+        r_tok = r // BLOCK_G
+        r_head = r % BLOCK_G
+        t_r = (t0 + r_tok).to(tl.int64)
+        row_ok = (t0 + r_tok < Tq) & (r_head < G)
+        hq = (h * G + r_head).to(tl.int64)
+        last_r = Tk - Tq + t0 + r_tok
+        offs_d = tl.arange(0, BLOCK_D)
+        offs_dv = tl.arange(0, BLOCK_DV)
+        offs_n = tl.arange(0, BLOCK_SIZE)
+        q = tl.load(q_ptr + b * stride_qb + t_r[:, None] * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd,
+                    mask=row_ok[:, None] & (offs_d[None, :] < D), other=0.0)
 
-    m_i = tl.full([TQ * BLOCK_G], float("-inf"), tl.float32)
-    l_i = tl.zeros([TQ * BLOCK_G], tl.float32)
-    acc = tl.zeros([TQ * BLOCK_G, BLOCK_DV], tl.float32)
-    for i in range(0, n_iter):
-        blk = tl.sum(tl.where(first & (rank == i), ids, 0), 0)
-        # Rows whose token selected blk (valid entries only: causality is in ``valid``).
-        hit = (ids[None, :] == blk) & valid[None, :] & (tok_local[None, :] == r_tok[:, None])
-        row_sel = tl.sum(hit.to(tl.int32), 1) > 0
-        tok = blk * BLOCK_SIZE + offs_n
-        k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh, stride_kd,
-                             stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
-        visible = row_sel[:, None] & (tok[None, :] <= last_r[:, None])
-        m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION)
+        m_i = tl.full([TQ * BLOCK_G], float("-inf"), tl.float32)
+        l_i = tl.zeros([TQ * BLOCK_G], tl.float32)
+        acc = tl.zeros([TQ * BLOCK_G, BLOCK_DV], tl.float32)
+        for i in range(0, n_union):
+            blk = tl.sum(tl.where(first & (rank == i), ids, 0), 0)
+            # Rows whose token selected blk (valid entries only: causality is in ``valid``).
+            hit = (ids[None, :] == blk) & valid[None, :] & (tok_local[None, :] == r_tok[:, None])
+            row_sel = tl.sum(hit.to(tl.int32), 1) > 0
+            tok = blk * BLOCK_SIZE + offs_n
+            k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh, stride_kd,
+                                 stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
+            visible = row_sel[:, None] & (tok[None, :] <= last_r[:, None])
+            m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION)
 
-    out, lse = finish_softmax(acc, m_i, l_i)
-    tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
-             out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
-    tl.store(lse_ptr + b * stride_lb + t_r * stride_lt + hq, lse, mask=row_ok)
-
-
-@triton.jit
-def _selection_fwd_shared_kernel(
-    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, owned_ptr,
-    stride_qb, stride_qt, stride_qh, stride_qd,
-    stride_kb, stride_kt, stride_kh, stride_kd,
-    stride_vb, stride_vt, stride_vh, stride_vd,
-    stride_ob, stride_ot, stride_oh,
-    stride_lb, stride_lt,
-    stride_sb, stride_st, stride_sh, stride_ss,
-    stride_cb, stride_ct, stride_ch,
-    H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union, n_tiles,
-    TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
-    TILES_PER_PROGRAM: tl.constexpr,
-):
-    """K/V shared across TQ neighbouring tokens: rows are (token, head) pairs of TQ tokens of one
-    kv head; the program walks the *union* of their selected blocks, loading each block once,
-    and masks the rows whose token did not select it. Runs only for tiles whose union has at
-    most ``max_union`` blocks (correlated selections); the token-centric kernel skips exactly
-    those tiles and does the rest."""
-    # Several tiles per program: on selections where no tile qualifies every tile is a quick
-    # look at its indices, and one program per tile paid for occupancy and launch instead.
-    bh = tl.program_id(1)
-    for i in range(TILES_PER_PROGRAM):
-        tile = tl.program_id(0) * TILES_PER_PROGRAM + i
-        if tile < n_tiles:
-            _shared_tile(tile, bh, q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, owned_ptr, stride_qb, stride_qt, stride_qh, stride_qd, stride_kb, stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, stride_ob, stride_ot, stride_oh, stride_lb, stride_lt, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct, stride_ch, H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union, n_tiles, TQ, BLOCK_G, BLOCK_S, BLOCK_SIZE, BLOCK_D, BLOCK_DV, PRECISION, HAS_COUNTS,)
+        out, lse = finish_softmax(acc, m_i, l_i)
+        tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
+                 out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
+        tl.store(lse_ptr + b * stride_lb + t_r * stride_lt + hq, lse, mask=row_ok)
 
 
 @triton.jit
@@ -274,9 +253,8 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     owned = None
     if shared:
-        n_tiles = triton.cdiv(Tq, shared.tokens)
-        owned = torch.empty((B * H * n_tiles,), device=q.device, dtype=torch.int8)
-        torch.library.wrap_triton(_selection_fwd_shared_kernel)[(triton.cdiv(n_tiles, shared.tiles_per_program), B * H)](
+        owned = torch.empty((B * H * triton.cdiv(Tq, shared.tokens),), device=q.device, dtype=torch.int8)
+        torch.library.wrap_triton(_selection_fwd_shared_kernel)[(triton.cdiv(Tq, shared.tokens), B * H)](
             q, k, v, out, lse, sel, cnt, owned,
             q.stride(0), q.stride(1), q.stride(2), q.stride(3),
             k.stride(0), k.stride(1), k.stride(2), k.stride(3),
@@ -285,11 +263,10 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
             lse.stride(0), lse.stride(1),
             sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
             cnt.stride(0), cnt.stride(1), cnt.stride(2),
-            H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union, n_tiles,
+            H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
             TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
             BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
-            HAS_COUNTS=has_counts, TILES_PER_PROGRAM=shared.tiles_per_program,
-            num_warps=shared.num_warps, num_stages=shared.num_stages,
+            HAS_COUNTS=has_counts, num_warps=shared.num_warps, num_stages=shared.num_stages,
         )
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
     torch.library.wrap_triton(_selection_fwd_kernel)[grid](
