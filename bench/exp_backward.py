@@ -67,6 +67,21 @@ def rel_diff(a, b):
                for x, y in zip(a, b))
 
 
+def time_backward_variant(prefix, label, q, k, v, bi, do, out, lse, ref):
+    """The backward as the config functions stand now: run twice (bitwise equal?), compared
+    with ``ref`` and timed; one table line."""
+    try:
+        g1 = bwd(q, k, v, bi, do, out, lse)
+        g2 = bwd(q, k, v, bi, do, out, lse)
+        same = all(torch.equal(a, b) for a, b in zip(g1, g2))
+        diff = rel_diff(g1, ref)
+        ms = bench(lambda: bwd(q, k, v, bi, do, out, lse))
+        return (f"{prefix} bwd {label:34s} {ms:8.3f} ms  diff {diff:.1e}  "
+                f"{'bitwise-same' if same else 'NOT-DETERMINISTIC'}")
+    except Exception as e:  # noqa: BLE001
+        return f"{prefix} bwd {label:34s} FAILED {type(e).__name__}: {str(e)[:120]}"
+
+
 def kernel_profile(fn, label):
     for _ in range(2):
         fn()
@@ -142,17 +157,8 @@ def main():
                                                     rows=_r)
                         return t._replace(rows=_r, num_warps=_w, num_stages=max(1, stages))
                     bw.dkv_tile = tile
-                    label = f"{dq_label} dkv rows{rows} w{warps}"
-                    try:
-                        g1 = bwd(q, k, v, bi, do, out, lse)
-                        g2 = bwd(q, k, v, bi, do, out, lse)
-                        same = all(torch.equal(a, b) for a, b in zip(g1, g2))
-                        diff = rel_diff(g1, ref)
-                        ms = bench(lambda: bwd(q, k, v, bi, do, out, lse))
-                        line = (f"{name} T={T} bwd {label:34s} {ms:8.3f} ms  diff {diff:.1e}  "
-                                f"{'bitwise-same' if same else 'NOT-DETERMINISTIC'}")
-                    except Exception as e:  # noqa: BLE001
-                        line = f"{name} T={T} bwd {label:34s} FAILED {type(e).__name__}: {str(e)[:120]}"
+                    line = time_backward_variant(f"{name} T={T}", f"{dq_label} dkv rows{rows} w{warps}",
+                                                 q, k, v, bi, do, out, lse, ref)
                     print(line, flush=True)
                     table.append(line)
         restore()

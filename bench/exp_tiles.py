@@ -23,15 +23,7 @@ import exp_backward as X  # noqa: E402
 def run_variant(name, label, fn_patch, q, k, v, bi, do, out, lse, ref, table):
     X.restore()
     fn_patch()
-    try:
-        g1 = X.bwd(q, k, v, bi, do, out, lse)
-        g2 = X.bwd(q, k, v, bi, do, out, lse)
-        same = all(torch.equal(a, b) for a, b in zip(g1, g2))
-        diff = X.rel_diff(g1, ref)
-        ms = X.bench(lambda: X.bwd(q, k, v, bi, do, out, lse))
-        line = f"{name} bwd {label:30s} {ms:8.3f} ms  diff {diff:.1e}  {'bitwise-same' if same else 'NOT-DETERMINISTIC'}"
-    except Exception as e:  # noqa: BLE001
-        line = f"{name} bwd {label:30s} FAILED {type(e).__name__}: {str(e)[:120]}"
+    line = X.time_backward_variant(name, label, q, k, v, bi, do, out, lse, ref)
     X.restore()
     print(line, flush=True)
     table.append(line)
