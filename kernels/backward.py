@@ -30,7 +30,7 @@ import triton
 import triton.language as tl
 
 from .configs import LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2
-from .primitives import load_block_kv, load_group_q, piece_of_item
+from .primitives import chunk_entries, load_block_kv, load_group_q, piece_of_item
 
 
 
@@ -76,19 +76,14 @@ def _selection_dq_kernel(
     n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
     last = tl.load(q_last_ptr + t)
     sel_base = sel_ptr + b * stride_sb + t64 * stride_st + h * stride_sh
-    k_base = k_ptr + b * stride_kb + h * stride_kh
-    v_base = v_ptr + b * stride_vb + h * stride_vh
 
     dq = tl.zeros([BLOCK_G, BLOCK_D], tl.float32)
     for i in range(0, n_sel):
         g = tl.load(sel_base + i * stride_ss)
         tok = tl.load(block_start_ptr + g) + offs_n
         visible = tok <= last
-        tok64 = tok.to(tl.int64)
-        k = tl.load(k_base + tok64[:, None] * stride_kt + offs_d[None, :] * stride_kd,
-                    mask=visible[:, None] & (offs_d[None, :] < D), other=0.0)
-        v = tl.load(v_base + tok64[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
-                    mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
+        k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
+                             stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
         s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
         p = tl.where(visible[None, :], tl.exp2(s - lse2[:, None]), 0.0)
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
@@ -145,9 +140,7 @@ def _selection_dkv_piece_kernel(
         head = head0 + offs_r % group_tile
         hq = (h * G + head).to(tl.int64)
         for c in range(lo, hi, chunk_tokens):
-            r_ok = (tok_of_row < chunk_tokens) & (c + tok_of_row < hi) & (head < G)
-            e = tl.load(entries_ptr + c + tok_of_row, mask=r_ok, other=0)
-            t_row = ((e // (H * S)) % Tq).to(tl.int32)
+            r_ok, e, t_row = chunk_entries(entries_ptr, c, tok_of_row, chunk_tokens, hi, head, G, H, S, Tq)
             t64 = t_row.to(tl.int64)
             last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
             q = tl.load(q_ptr + b * stride_qb + t64[:, None] * stride_qt + hq[:, None] * stride_qh

@@ -22,7 +22,7 @@ import triton.language as tl
 
 from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
 from .csr import build_entry_csr
-from .primitives import load_block_kv, piece_of_item
+from .primitives import chunk_entries, load_block_kv, piece_of_item
 
 
 
@@ -65,9 +65,7 @@ def _fwd_kv_gather_kernel(
         head = head0 + offs_r % group_tile
         hq = (h * G + head).to(tl.int64)
         for c in range(lo, hi, chunk_tokens):
-            r_ok = (tok_of_row < chunk_tokens) & (c + tok_of_row < hi) & (head < G)
-            e = tl.load(entries_ptr + c + tok_of_row, mask=r_ok, other=0)
-            t = ((e // (H * S)) % Tq).to(tl.int32)
+            r_ok, e, t = chunk_entries(entries_ptr, c, tok_of_row, chunk_tokens, hi, head, G, H, S, Tq)
             t64 = t.to(tl.int64)
             if PACKED:
                 last = tl.load(q_last_ptr + t, mask=r_ok, other=-1)

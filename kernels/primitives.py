@@ -76,3 +76,14 @@ def load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride
     q = tl.load(q_ptr + b * stride_qb + t64 * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd,
                 mask=head_ok[:, None] & (offs_d[None, :] < D), other=0.0)
     return q, heads, head_ok, hq
+
+
+@triton.jit
+def chunk_entries(entries_ptr, c, tok_of_row, chunk_tokens, hi, head, G, H, S, Tq):
+    """Rows of one gathered chunk of an entry-CSR piece (``kernels/csr.py``): which rows are
+    real, their entry ids and their query tokens (int32; entry ids below 2^31 are decoded in
+    int32, far cheaper than int64 division)."""
+    r_ok = (tok_of_row < chunk_tokens) & (c + tok_of_row < hi) & (head < G)
+    e = tl.load(entries_ptr + c + tok_of_row, mask=r_ok, other=0)
+    t = ((e // (H * S)) % Tq).to(tl.int32)
+    return r_ok, e, t
