@@ -30,7 +30,8 @@ import triton
 import triton.language as tl
 
 from .configs import LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2
-from .primitives import chunk_entries, load_block_kv, load_group_q, piece_of_item
+from .primitives import (chunk_entries, load_block_kv, load_group_q, load_head_dim, piece_of_item, qk_scores,
+                         store_head_dim)
 
 
 
@@ -51,7 +52,7 @@ def _selection_dq_kernel(
     scale, scale_log2e,
     BLOCK_SIZE: tl.constexpr, BLOCK_G: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-    PRECISION: tl.constexpr,
+    PRECISION: tl.constexpr, BLOCK_D2: tl.constexpr = 0,
 ):
     t = tl.program_id(0)
     bh = tl.program_id(1)
@@ -60,9 +61,8 @@ def _selection_dq_kernel(
     h = bh % H
     t64 = t.to(tl.int64)
 
-    q, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
-                                         stride_qd, BLOCK_G, BLOCK_D)
-    offs_d = tl.arange(0, BLOCK_D)
+    q, q2, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
+                                             stride_qd, BLOCK_G, BLOCK_D, BLOCK_D2)
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
 
@@ -78,21 +78,26 @@ def _selection_dq_kernel(
     sel_base = sel_ptr + b * stride_sb + t64 * stride_st + h * stride_sh
 
     dq = tl.zeros([BLOCK_G, BLOCK_D], tl.float32)
+    if BLOCK_D2 > 0:
+        dq2 = tl.zeros([BLOCK_G, BLOCK_D2], tl.float32)
+    else:
+        dq2 = dq  # placeholder (no second head-dim piece)
     for i in range(0, n_sel):
         g = tl.load(sel_base + i * stride_ss)
         tok = tl.load(block_start_ptr + g) + offs_n
         visible = tok <= last
-        k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
-                             stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
-        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
+        k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
+                                 stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+        s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
         p = tl.where(visible[None, :], tl.exp2(s - lse2[:, None]), 0.0)
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
-        ds = p * (dp - delta[:, None])
-        dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
+        ds = (p * (dp - delta[:, None])).to(k.dtype)
+        dq += tl.dot(ds, k, input_precision=PRECISION)
+        if BLOCK_D2 > 0:
+            dq2 += tl.dot(ds, k2, input_precision=PRECISION)
 
-    dq = dq * scale
-    tl.store(dq_ptr + b * stride_dqb + t64 * stride_dqt + hq[:, None] * stride_dqh + offs_d[None, :],
-             dq.to(dq_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_d[None, :] < D))
+    store_head_dim(dq_ptr + b * stride_dqb + t64 * stride_dqt + hq * stride_dqh, head_ok, dq * scale, dq2 * scale,
+                   1, D, BLOCK_D, BLOCK_D2)
 
 
 @triton.jit
@@ -113,13 +118,14 @@ def _selection_dkv_piece_kernel(
     scale, scale_log2e,
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-    PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr,
+    PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr, BLOCK_D2: tl.constexpr, PART_D: tl.constexpr,
 ):
+    """dk and dq partials are rows of PART_D = BLOCK_D + BLOCK_D2 columns, column j holding
+    head-dim column j (``kernels/configs.head_dim_blocks``)."""
     item = tl.program_id(0)
     item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
 
-    offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
     offs_r = tl.arange(0, ROWS)
@@ -130,10 +136,14 @@ def _selection_dkv_piece_kernel(
     last_e = tl.load(entries_ptr + tl.maximum(hi - 1, lo), mask=hi > lo, other=0)
     last_tok = ((last_e // (H * S)) % Tq).to(tl.int32)
     max_last = tl.load(q_last_ptr + last_tok, mask=hi > lo, other=-1)
-    k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
-                         stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
+    k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
+                             stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
 
     dk = tl.zeros([BLOCK_SIZE, BLOCK_D], tl.float32)
+    if BLOCK_D2 > 0:
+        dk2 = tl.zeros([BLOCK_SIZE, BLOCK_D2], tl.float32)
+    else:
+        dk2 = dk  # placeholder (no second head-dim piece)
     dv = tl.zeros([BLOCK_SIZE, BLOCK_DV], tl.float32)
     tok_of_row = offs_r // group_tile
     for head0 in range(0, G, group_tile):
@@ -143,9 +153,8 @@ def _selection_dkv_piece_kernel(
             r_ok, e, t_row = chunk_entries(entries_ptr, c, tok_of_row, chunk_tokens, hi, head, G, H, S, Tq)
             t64 = t_row.to(tl.int64)
             last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
-            q = tl.load(q_ptr + b * stride_qb + t64[:, None] * stride_qt + hq[:, None] * stride_qh
-                        + offs_d[None, :] * stride_qd,
-                        mask=r_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+            q, q2 = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D,
+                                  BLOCK_D, BLOCK_D2)
             do = tl.load(do_ptr + b * stride_dob + t64[:, None] * stride_dot + hq[:, None] * stride_doh
                          + offs_dv[None, :] * stride_dod,
                          mask=r_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
@@ -153,25 +162,30 @@ def _selection_dkv_piece_kernel(
             delta = tl.load(delta_ptr + b * stride_db + t64 * stride_dt + hq * stride_dh, mask=r_ok, other=0.0)
             lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
             visible = r_ok[:, None] & (tok[None, :] <= last[:, None])
-            s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
+            s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
             p = tl.where(visible, tl.exp2(s - lse2[:, None]), 0.0)
             dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PRECISION)
             dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
-            ds = p * (dp - delta[:, None])
-            dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision=PRECISION)
+            ds = (p * (dp - delta[:, None])).to(q.dtype)
+            dk += tl.dot(tl.trans(ds), q, input_precision=PRECISION)
+            if BLOCK_D2 > 0:
+                dk2 += tl.dot(tl.trans(ds), q2, input_precision=PRECISION)
             if DQ_PARTIAL:
                 # dq of this (token, head) from block g, stored under its entry (token, slot)
                 # and head; the reduce kernel sums a query's slots in slot order.
-                dq_rows = tl.dot(ds.to(k.dtype), k, input_precision=PRECISION) * scale
+                dq_rows = tl.dot(ds, k, input_precision=PRECISION) * scale
+                if BLOCK_D2 > 0:
+                    dq_rows2 = tl.dot(ds, k2, input_precision=PRECISION) * scale
+                else:
+                    dq_rows2 = dq_rows
                 part = e.to(tl.int64) * G + head
-                tl.store(dq_part_ptr + part[:, None] * BLOCK_D + offs_d[None, :],
-                         dq_rows.to(dq_part_ptr.dtype.element_ty), mask=r_ok[:, None])
+                store_head_dim(dq_part_ptr + part * PART_D, r_ok, dq_rows, dq_rows2, 1, PART_D, BLOCK_D, BLOCK_D2)
 
     item64 = item.to(tl.int64)
-    dk_ptrs = dk_part_ptr + item64 * (BLOCK_SIZE * BLOCK_D) + offs_n[:, None] * BLOCK_D + offs_d[None, :]
-    dv_ptrs = dv_part_ptr + item64 * (BLOCK_SIZE * BLOCK_DV) + offs_n[:, None] * BLOCK_DV + offs_dv[None, :]
     store_ok = offs_n < tl.where(item_ok, BLOCK_SIZE, 0)
-    tl.store(dk_ptrs, dk * scale, mask=store_ok[:, None])
+    store_head_dim(dk_part_ptr + item64 * (BLOCK_SIZE * PART_D) + offs_n * PART_D, store_ok, dk * scale,
+                   dk2 * scale, 1, PART_D, BLOCK_D, BLOCK_D2)
+    dv_ptrs = dv_part_ptr + item64 * (BLOCK_SIZE * BLOCK_DV) + offs_n[:, None] * BLOCK_DV + offs_dv[None, :]
     tl.store(dv_ptrs, dv, mask=store_ok[:, None])
 
 
@@ -182,8 +196,9 @@ def _selection_dkv_reduce_kernel(
     stride_dkb, stride_dkt, stride_dkh,
     stride_dvb, stride_dvt, stride_dvh,
     H, D, DV, NB, Tk,
-    BLOCK_SIZE: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+    BLOCK_SIZE: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PART_D: tl.constexpr,
 ):
+    """dk partial rows are PART_D wide (<= BLOCK_D, a power of two), column j = head-dim j."""
     row = tl.program_id(0)
     b = (row // (H * NB)).to(tl.int64)
     h = (row // NB) % H
@@ -201,12 +216,13 @@ def _selection_dkv_reduce_kernel(
     dk = tl.zeros([BLOCK_SIZE, BLOCK_D], tl.float32)
     dv = tl.zeros([BLOCK_SIZE, BLOCK_DV], tl.float32)
     first64 = first.to(tl.int64)
-    dk_ptrs = dk_part_ptr + first64 * (BLOCK_SIZE * BLOCK_D) + offs_n[:, None] * BLOCK_D + offs_d[None, :]
+    dk_ptrs = dk_part_ptr + first64 * (BLOCK_SIZE * PART_D) + offs_n[:, None] * PART_D + offs_d[None, :]
     dv_ptrs = dv_part_ptr + first64 * (BLOCK_SIZE * BLOCK_DV) + offs_n[:, None] * BLOCK_DV + offs_dv[None, :]
+    part_cols = (offs_n[:, None] >= 0) & (offs_d[None, :] < PART_D)
     for _ in range(first, last):  # fixed piece order: deterministic
-        dk += tl.load(dk_ptrs)
+        dk += tl.load(dk_ptrs, mask=part_cols, other=0.0)
         dv += tl.load(dv_ptrs)
-        dk_ptrs += BLOCK_SIZE * BLOCK_D
+        dk_ptrs += BLOCK_SIZE * PART_D
         dv_ptrs += BLOCK_SIZE * BLOCK_DV
 
     tok = start + offs_n
@@ -222,7 +238,7 @@ def _selection_dkv_reduce_kernel(
 def _selection_dq_reduce_kernel(
     dq_part_ptr, keys_ptr, dq_ptr,
     n_groups, G, D, S, sentinel,
-    R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, BLOCK_D: tl.constexpr,
+    R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, BLOCK_D: tl.constexpr, PART_D: tl.constexpr,
 ):
     """dq of R / BLOCK_GP consecutive (b, t, kv head) groups, all G heads of each: the sum of
     the kept slots' partials, SLOTS at a time in slot order (fixed shape: deterministic)."""
@@ -240,8 +256,8 @@ def _selection_dq_reduce_kernel(
         ok = r_ok[:, None] & (slot[None, :] < S)
         ok = ok & (tl.load(keys_ptr + e, mask=ok, other=sentinel) != sentinel)
         part = e * G + head[:, None]
-        dq += tl.sum(tl.load(dq_part_ptr + part[:, :, None] * BLOCK_D + offs_d[None, None, :],
-                             mask=ok[:, :, None], other=0.0).to(tl.float32), 1)
+        dq += tl.sum(tl.load(dq_part_ptr + part[:, :, None] * PART_D + offs_d[None, None, :],
+                             mask=ok[:, :, None] & (offs_d[None, None, :] < PART_D), other=0.0).to(tl.float32), 1)
     row = grp64 * G + head  # dq [B, Tq, HQ, D] is contiguous
     tl.store(dq_ptr + row[:, None] * D + offs_d[None, :], dq.to(dq_ptr.dtype.element_ty),
              mask=r_ok[:, None] & (offs_d[None, :] < D))
@@ -328,7 +344,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
             H, G, D, Dv,
             scale, scale_log2e,
             BLOCK_SIZE=block_size, BLOCK_G=qt.block_g, BLOCK_D=qt.block_d, BLOCK_DV=qt.block_dv,
-            PRECISION=precision, num_warps=qt.num_warps, num_stages=qt.num_stages,
+            PRECISION=precision, BLOCK_D2=qt.block_d2, num_warps=qt.num_warps, num_stages=qt.num_stages,
         )
 
     # Pieces: row r's list is cut into ceil(len / piece) pieces; the grid is the static bound
@@ -339,13 +355,14 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     from nsa_ops.indices import split_into_pieces
 
     row_first_item, item_row, n_items = split_into_pieces(csr.offsets, B * Tq * H * S, piece)
-    dk_part = torch.empty((n_items, block_size, kt.block_d), device=q.device, dtype=torch.float32)
+    part_d = kt.block_d + kt.block_d2  # partial rows: the head dim's pieces side by side
+    dk_part = torch.empty((n_items, block_size, part_d), device=q.device, dtype=torch.float32)
     dv_part = torch.empty((n_items, block_size, kt.block_dv), device=q.device, dtype=torch.float32)
     group_tile = min(G, kt.rows)
     # dq partials in the input dtype for 16-bit inputs (half the traffic of fp32; a query sums
     # at most S of them in fp32), fp32 otherwise.
     part_dtype = q.dtype if q.element_size() == 2 else torch.float32
-    dq_part = torch.empty((B * Tq * H * S * G if kv_dq else 1, kt.block_d), device=q.device, dtype=part_dtype)
+    dq_part = torch.empty((B * Tq * H * S * G if kv_dq else 1, part_d), device=q.device, dtype=part_dtype)
     torch.library.wrap_triton(_selection_dkv_piece_kernel)[(n_items,)](
         q, k, v, do, lse, delta,
         dk_part, dv_part, dq_part,
@@ -362,18 +379,18 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         group_tile, kt.rows // group_tile, piece,
         scale, scale_log2e,
         BLOCK_SIZE=block_size, ROWS=kt.rows, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
-        PRECISION=precision, DQ_PARTIAL=kv_dq,
+        PRECISION=precision, DQ_PARTIAL=kv_dq, BLOCK_D2=kt.block_d2, PART_D=part_d,
         num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:
         block_gp = next_pow2(G)
         slots = min(16, max(2, next_pow2(S)))
-        rows = max(block_gp, next_pow2(max(1, 8192 // (slots * kt.block_d))))
+        rows = max(block_gp, next_pow2(max(1, 8192 // (slots * next_pow2(part_d)))))
         n_groups = B * Tq * H
         torch.library.wrap_triton(_selection_dq_reduce_kernel)[(triton.cdiv(n_groups, rows // block_gp),)](
             dq_part, csr.keys, dq,
             n_groups, G, D, S, csr.sentinel,
-            R=rows, BLOCK_GP=block_gp, SLOTS=slots, BLOCK_D=kt.block_d,
+            R=rows, BLOCK_GP=block_gp, SLOTS=slots, BLOCK_D=next_pow2(part_d), PART_D=part_d,
             num_warps=4,
         )
 
@@ -385,7 +402,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         dk.stride(0), dk.stride(1), dk.stride(2),
         dv.stride(0), dv.stride(1), dv.stride(2),
         H, D, Dv, NB, Tk,
-        BLOCK_SIZE=block_size, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
+        BLOCK_SIZE=block_size, BLOCK_D=next_pow2(part_d), BLOCK_DV=kt.block_dv, PART_D=part_d,
         num_warps=4,
     )
     return dq, dk, dv

@@ -19,6 +19,24 @@ def next_pow2(n: int) -> int:
     return 1 << max(int(n) - 1, 0).bit_length()
 
 
+# Split a non-power-of-two head dim into two power-of-two pieces when that is narrower than
+# padding (``head_dim_blocks``). The bench's experiment switch; True is the measured default.
+SPLIT_HEAD_DIM = True
+
+
+def head_dim_blocks(d: int) -> tuple:
+    """(block_d, block_d2): the head dim as one padded power of two (block_d2 = 0) or as two
+    pieces whose sum is narrower than the padding: D=192 -> 128 + 64 (not 256), 160 -> 128 + 32,
+    96 -> 64 + 32. The kernels compute q @ k^T as the sum of the pieces' products and keep dq/dk
+    in two accumulators, so no MMA or register is spent on padding columns."""
+    full = max(16, next_pow2(d))
+    first = full // 2
+    if not SPLIT_HEAD_DIM or d <= 16 or d == full:
+        return full, 0
+    second = max(16, next_pow2(d - first))
+    return (first, second) if first + second < full else (full, 0)
+
+
 def dot_precision(dtype: torch.dtype) -> str:
     """``tl.dot`` input precision: fp32 inputs follow torch's float32 matmul precision
     ("highest" -> exact IEEE products, otherwise TF32); 16-bit inputs ignore it."""
@@ -31,20 +49,22 @@ class TokenTile(NamedTuple):
     """Token-centric kernels (forward, dQ): one program per (query token, kv head, head tile)."""
 
     block_g: int  # query-head rows per program (the group, padded to >= 16 for tl.dot)
-    block_d: int
+    block_d: int  # first (or only) piece of the head dim, ``head_dim_blocks``
     block_dv: int
     num_warps: int
     num_stages: int
+    block_d2: int = 0  # second piece of the head dim (0: none)
 
 
 class KVTile(NamedTuple):
     """KV-centric dK/dV: one program per (batch, kv head, global block, list piece)."""
 
     rows: int  # (query token, head) rows gathered per step
-    block_d: int
+    block_d: int  # first (or only) piece of the head dim, ``head_dim_blocks``
     block_dv: int
     num_warps: int
     num_stages: int
+    block_d2: int = 0  # second piece of the head dim (0: none)
 
 
 # Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
@@ -54,13 +74,14 @@ _MAX_BLOCK_G = 64
 
 def forward_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> TokenTile:
     block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
-    block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
+    (block_d, block_d2), block_dv = head_dim_blocks(d), max(16, next_pow2(dv))
     # 4 warps for <= 16 x 128 tiles, 8 once the q tile or the key block gets wide. Not swept
     # yet: the H100 bench of 2026-11-22 measured only this choice (G16 fwd 4.31 ms).
-    big = block_g * max(block_d, block_dv) >= 64 * 128 or block_size * max(block_d, block_dv) > 64 * 128
+    widest = max(block_d, block_d2, block_dv)
+    big = block_g * widest >= 64 * 128 or block_size * widest > 64 * 128
     num_warps = 8 if big else 4
     num_stages = max(1, _token_stages(group_size, d, dv, block_size, elem))
-    return TokenTile(block_g, block_d, block_dv, num_warps, num_stages)
+    return TokenTile(block_g, block_d, block_dv, num_warps, num_stages, block_d2)
 
 
 def dq_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> TokenTile:
@@ -82,17 +103,20 @@ def _stages(fixed: int, per_stage: int, most: int = 2) -> int:
     return 0
 
 
+def _width(d: int, dv: int) -> int:
+    """Columns of a q (or k) row plus a v (or dO) row as the kernels hold them."""
+    return sum(head_dim_blocks(d)) + max(16, next_pow2(dv))
+
+
 def _kv_stages(d: int, dv: int, block_size: int, elem: int, rows: int = 64, most: int = 2) -> int:
-    block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
     # K and V of the block stay resident; gathered q and dO rows are pipelined.
-    return _stages(block_size * (block_d + block_dv) * elem, rows * (block_d + block_dv) * elem, most)
+    return _stages(block_size * _width(d, dv) * elem, rows * _width(d, dv) * elem, most)
 
 
 def _token_stages(group_size: int, d: int, dv: int, block_size: int, elem: int) -> int:
     block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
-    block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
     # q (and dO for dQ) resident; K and V blocks pipelined.
-    return _stages(block_g * (block_d + block_dv) * elem, block_size * (block_d + block_dv) * elem)
+    return _stages(block_g * _width(d, dv) * elem, block_size * _width(d, dv) * elem)
 
 
 def unsupported_reason(group_size: int, d: int, dv: int, block_size: int, elem: int):
@@ -104,7 +128,7 @@ def unsupported_reason(group_size: int, d: int, dv: int, block_size: int, elem: 
 
 
 def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> KVTile:
-    block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
+    (block_d, block_d2), block_dv = head_dim_blocks(d), max(16, next_pow2(dv))
     # Never fewer than 64 gathered (token, head) rows: H100 2026-11-22, 32 rows with 8 warps gave
     # a dk that differed run to run (Triton 3.6) at D=192 and at block 128; 64 and 128 rows were
     # bitwise stable on every shape tried.
@@ -116,8 +140,9 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
     # Stages (bench/exp_tiles.py, run 10, same shapes): 2 for G16 (1: +0.5%, 3: +1.3%); 3 for
     # G4 (5.62 vs 5.76 with 2); G1 takes 3 where it fits (2.61 vs 2.67; 128 rows do not fit).
     # Other G take the nearest measured entry; wider heads keep 8 warps (accumulator registers).
-    wide = max(block_d, block_dv) * block_size >= 128 * 64
-    narrow = max(block_d, block_dv) <= 128 and block_size <= 64
+    # A split head dim (D=192: 128 + 64) counts as wide: dk holds both pieces.
+    wide = max(block_d + block_d2, block_dv) * block_size >= 128 * 64
+    narrow = max(block_d + block_d2, block_dv) <= 128 and block_size <= 64
     if group_size == 1 and narrow:
         rows, num_warps = 128, 8
     elif group_size >= 16 and narrow:
@@ -127,7 +152,7 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
     stages = _kv_stages(d, dv, block_size, elem, rows, most=3 if group_size < 16 and narrow else 2)
     if stages == 0 and rows > 64:
         rows, stages = 64, _kv_stages(d, dv, block_size, elem)
-    return KVTile(rows, block_d, block_dv, num_warps, max(1, stages))
+    return KVTile(rows, block_d, block_dv, num_warps, max(1, stages), block_d2)
 
 
 # Longest stretch of a block's query list one dK/dV program walks before handing the rest to

@@ -16,7 +16,7 @@ import triton
 import triton.language as tl
 
 from .configs import LOG2E, dot_precision, forward_schedule, forward_tile, next_pow2, shared_tile
-from .primitives import finish_softmax, load_block_kv, load_group_q, online_softmax_step
+from .primitives import finish_softmax, load_block_kv, load_group_q, load_head_dim, online_softmax_step
 
 
 
@@ -57,6 +57,7 @@ def _selection_fwd_shared_kernel(
     H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union,
     TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
+    BLOCK_D2: tl.constexpr = 0,
 ):
     """K/V shared across TQ neighbouring tokens: rows are (token, head) pairs of TQ tokens of one
     kv head; the program walks the *union* of their selected blocks, loading each block once,
@@ -105,11 +106,10 @@ def _selection_fwd_shared_kernel(
         row_ok = (t0 + r_tok < Tq) & (r_head < G)
         hq = (h * G + r_head).to(tl.int64)
         last_r = Tk - Tq + t0 + r_tok
-        offs_d = tl.arange(0, BLOCK_D)
         offs_dv = tl.arange(0, BLOCK_DV)
         offs_n = tl.arange(0, BLOCK_SIZE)
-        q = tl.load(q_ptr + b * stride_qb + t_r[:, None] * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd,
-                    mask=row_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+        q, q2 = load_head_dim(q_ptr + b * stride_qb + t_r * stride_qt + hq * stride_qh, row_ok, stride_qd, D,
+                              BLOCK_D, BLOCK_D2)
 
         m_i = tl.full([TQ * BLOCK_G], float("-inf"), tl.float32)
         l_i = tl.zeros([TQ * BLOCK_G], tl.float32)
@@ -120,10 +120,11 @@ def _selection_fwd_shared_kernel(
             hit = (ids[None, :] == blk) & valid[None, :] & (tok_local[None, :] == r_tok[:, None])
             row_sel = tl.sum(hit.to(tl.int32), 1) > 0
             tok = blk * BLOCK_SIZE + offs_n
-            k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh, stride_kd,
-                                 stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
+            k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh, stride_kd,
+                                     stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
             visible = row_sel[:, None] & (tok[None, :] <= last_r[:, None])
-            m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION)
+            m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION,
+                                                q2, k2, BLOCK_D2)
 
         out, lse = finish_softmax(acc, m_i, l_i)
         tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
@@ -150,6 +151,7 @@ def _selection_fwd_kernel(
     PRECISION: tl.constexpr,
     RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
     owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
+    BLOCK_D2: tl.constexpr = 0,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing):
     sel is the user's block_indices and cnt the optional block_counts; the row is cleaned in
@@ -162,8 +164,8 @@ def _selection_fwd_kernel(
     h = bh % H
     t64 = t.to(tl.int64)
 
-    q, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
-                                         stride_qd, BLOCK_G, BLOCK_D)
+    q, q2, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
+                                             stride_qd, BLOCK_G, BLOCK_D, BLOCK_D2)
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
 
@@ -200,9 +202,10 @@ def _selection_fwd_kernel(
             g = tl.load(sel_base + i * stride_ss)
             tok = tl.load(block_start_ptr + g) + offs_n
         visible = tok <= last
-        k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
-                             stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
-        m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e, PRECISION)
+        k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
+                                 stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+        m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e, PRECISION,
+                                            q2, k2, BLOCK_D2)
 
     out, lse = finish_softmax(acc, m_i, l_i)
     o_ptrs = out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :]
@@ -266,7 +269,7 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
             H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
             TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
             BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
-            HAS_COUNTS=has_counts, num_warps=shared.num_warps, num_stages=shared.num_stages,
+            HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
         )
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
     torch.library.wrap_triton(_selection_fwd_kernel)[grid](
@@ -287,7 +290,7 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         PRECISION=dot_precision(q.dtype),
         RAW=raw, HAS_COUNTS=has_counts, BLOCK_S=max(2, next_pow2(S)),
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
-        TQ_SHARED=shared.tokens if shared else 1,
+        TQ_SHARED=shared.tokens if shared else 1, BLOCK_D2=tile.block_d2,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     return out, lse

@@ -57,8 +57,8 @@ def _fwd_kv_gather_kernel(
     else:
         tok = g * BLOCK_SIZE + offs_n
         max_last = tl.where(hi > lo, Tk - Tq + last_t, -1)
-    k, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
-                         stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV)
+    k, _, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
+                            stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, 0)
 
     tok_of_row = offs_r // group_tile
     for head0 in range(0, G, group_tile):

@@ -9,10 +9,51 @@ LN2 = tl.constexpr(0.6931471805599453)  # a global read inside @jit must be a co
 
 
 @triton.jit
-def online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION: tl.constexpr):
+def qk_scores(q, k, q2, k2, BLOCK_D2: tl.constexpr, PRECISION: tl.constexpr):
+    """q @ k^T over a head dim held in one or two pieces (``configs.head_dim_blocks``: D=192 is
+    128 + 64 columns rather than 256 with 64 of padding). Without a second piece q2/k2 are
+    placeholders and unused."""
+    s = tl.dot(q, tl.trans(k), input_precision=PRECISION)
+    if BLOCK_D2 > 0:
+        s += tl.dot(q2, tl.trans(k2), input_precision=PRECISION)
+    return s
+
+
+@triton.jit
+def load_head_dim(row_ptr, row_ok, stride_d, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
+    """Rows [R] of a [.., D] tensor (``row_ptr`` points at each row's element 0) as the pieces
+    (x [R, BLOCK_D], x2 [R, BLOCK_D2]) of the head dim, zero past D and on rows not ``row_ok``;
+    without a second piece x2 is x (a placeholder, never used)."""
+    offs = tl.arange(0, BLOCK_D)
+    x = tl.load(row_ptr[:, None] + offs[None, :] * stride_d, mask=row_ok[:, None] & (offs[None, :] < D), other=0.0)
+    if BLOCK_D2 > 0:
+        offs2 = BLOCK_D + tl.arange(0, BLOCK_D2)
+        x2 = tl.load(row_ptr[:, None] + offs2[None, :] * stride_d, mask=row_ok[:, None] & (offs2[None, :] < D),
+                     other=0.0)
+    else:
+        x2 = x
+    return x, x2
+
+
+@triton.jit
+def store_head_dim(row_ptr, row_ok, x, x2, stride_d, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
+    """The inverse of ``load_head_dim``: stores columns < D of the pieces (cast to the target)."""
+    offs = tl.arange(0, BLOCK_D)
+    tl.store(row_ptr[:, None] + offs[None, :] * stride_d, x.to(row_ptr.dtype.element_ty),
+             mask=row_ok[:, None] & (offs[None, :] < D))
+    if BLOCK_D2 > 0:
+        offs2 = BLOCK_D + tl.arange(0, BLOCK_D2)
+        tl.store(row_ptr[:, None] + offs2[None, :] * stride_d, x2.to(row_ptr.dtype.element_ty),
+                 mask=row_ok[:, None] & (offs2[None, :] < D))
+
+
+@triton.jit
+def online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION: tl.constexpr,
+                        q2, k2, BLOCK_D2: tl.constexpr):
     """One K/V block of the base-2 online softmax. ``visible`` [rows, keys] masks scores; a row
-    that has seen no visible key yet keeps m = -inf and subtracts 0, never -inf (no NaN)."""
-    s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
+    that has seen no visible key yet keeps m = -inf and subtracts 0, never -inf (no NaN).
+    q2/k2: the second head-dim piece (``qk_scores``)."""
+    s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
     s = tl.where(visible, s, float("-inf"))
     m_new = tl.maximum(m_i, tl.max(s, 1))
     m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
@@ -52,30 +93,30 @@ def piece_of_item(item, item_row_ptr, row_first_item_ptr, inv_offsets_ptr, n_row
 @triton.jit
 def load_block_kv(k_ptr, v_ptr, b, h, tok, kv_ok, stride_kb, stride_kt, stride_kh, stride_kd,
                   stride_vb, stride_vt, stride_vh, stride_vd, D, DV,
-                  BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr):
-    """K [tokens, BLOCK_D] and V [tokens, BLOCK_DV] of one block, zero where not ``kv_ok``."""
-    offs_d = tl.arange(0, BLOCK_D)
+                  BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_D2: tl.constexpr):
+    """K [tokens, BLOCK_D] (+ its second head-dim piece k2 [tokens, BLOCK_D2], see
+    ``load_head_dim``) and V [tokens, BLOCK_DV] of one block, zero where not ``kv_ok``."""
     offs_dv = tl.arange(0, BLOCK_DV)
     tok64 = tok.to(tl.int64)
-    k = tl.load(k_ptr + b * stride_kb + h * stride_kh + tok64[:, None] * stride_kt + offs_d[None, :] * stride_kd,
-                mask=kv_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+    k, k2 = load_head_dim(k_ptr + b * stride_kb + h * stride_kh + tok64 * stride_kt, kv_ok, stride_kd, D,
+                          BLOCK_D, BLOCK_D2)
     v = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok64[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
                 mask=kv_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
-    return k, v
+    return k, k2, v
 
 
 @triton.jit
 def load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh, stride_qd,
-                 BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr):
+                 BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
     """The query rows of one GQA group (a tile of BLOCK_G heads of kv head h) at token t:
-    returns q [BLOCK_G, BLOCK_D] (zero-padded), which rows are real heads, and their head ids."""
+    returns q [BLOCK_G, BLOCK_D] and its second head-dim piece q2 (zero-padded, see
+    ``load_head_dim``), which rows are real heads, and their head ids."""
     heads = head_tile * BLOCK_G + tl.arange(0, BLOCK_G)
     head_ok = heads < G
     hq = (h * G + heads).to(tl.int64)
-    offs_d = tl.arange(0, BLOCK_D)
-    q = tl.load(q_ptr + b * stride_qb + t64 * stride_qt + hq[:, None] * stride_qh + offs_d[None, :] * stride_qd,
-                mask=head_ok[:, None] & (offs_d[None, :] < D), other=0.0)
-    return q, heads, head_ok, hq
+    q, q2 = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, head_ok, stride_qd, D,
+                          BLOCK_D, BLOCK_D2)
+    return q, q2, heads, head_ok, hq
 
 
 @triton.jit

@@ -142,6 +142,31 @@ def test_packed_varlen_matches_reference(schedule, monkeypatch):
     check_against_reference(1, 60, 60, 6, 2, 16, 16, 16, 3, torch.float32, cu=cu)
 
 
+@pytest.mark.parametrize("d,blocks", [(192, (128, 64)), (160, (128, 32)), (96, (64, 32)), (80, (64, 16)),
+                                      (128, (128, 0)), (200, (256, 0)), (48, (32, 16)), (24, (32, 0)), (8, (16, 0))])
+def test_head_dim_blocks(d, blocks):
+    """A non-power-of-two head dim is held as two power-of-two pieces when that is narrower
+    than padding (D=192: 128 + 64 instead of 256), and always covers D."""
+    from nsa_ops.kernels.configs import head_dim_blocks
+
+    assert head_dim_blocks(d) == blocks
+    assert sum(head_dim_blocks(d)) >= d
+
+
+@pytest.mark.parametrize("split", [True, False])
+@pytest.mark.parametrize("schedule", ["token", "kv"])
+def test_split_and_padded_head_dim(split, schedule, monkeypatch):
+    """D=40 runs as 32 + 16 columns (split) or padded to 64; both equal the reference in every
+    kernel (forward, dQ, dK/dV, dq partials of the KV schedule)."""
+    from nsa_ops.kernels import configs
+
+    monkeypatch.setattr(configs, "SPLIT_HEAD_DIM", split)
+    monkeypatch.setattr(forward_module, "forward_schedule", lambda *shape: schedule)
+    monkeypatch.setattr(backward_module, "dq_schedule", lambda *shape: schedule)
+    assert configs.head_dim_blocks(40) == ((32, 16) if split else (64, 0))
+    check_against_reference(1, 24, 40, 8, 2, 40, 24, 16, 3, torch.float16, seed=5)
+
+
 @pytest.mark.parametrize("schedule", ["token", "kv"])
 def test_group_larger_than_head_tile(schedule, monkeypatch):
     monkeypatch.setattr(forward_module, "forward_schedule", lambda *shape: schedule)
@@ -215,7 +240,7 @@ def test_fp32_follows_matmul_precision():
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 @pytest.mark.parametrize("HQ,H,D,Dv,block_size", [
-    (16, 1, 128, 128, 64), (12, 4, 192, 128, 64), (8, 8, 64, 64, 128), (6, 2, 48, 96, 32),
+    (16, 1, 128, 128, 64), (12, 4, 192, 128, 64), (32, 2, 192, 128, 64), (8, 8, 64, 64, 128), (6, 2, 48, 96, 32),
 ])
 def test_gpu_kernels_match_reference(dtype, HQ, H, D, Dv, block_size):
     check_against_reference(1, 256, 320, HQ, H, D, Dv, block_size, 6, dtype)
