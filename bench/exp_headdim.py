@@ -5,7 +5,7 @@ for the forward tile (warps x stages) and the backward tiles (dQ warps x dK/dV w
 variant: op time (do_bench median), largest difference from the padded default (relative to
 its largest entry) and, for the backward, bitwise run-to-run equality.
 
-    python bench/exp_headdim.py [T=16384] [D=192]
+    python bench/exp_headdim.py [T=16384] [D=192] [--dkv]   # --dkv: only the dK/dV tile sweep (split)
 """
 from __future__ import annotations
 
@@ -39,7 +39,15 @@ def main():
     X.restore()
     out_ref, lse_ref = X.fwd(q, k, v, bi)
     grads_ref = [t.clone() for t in X.bwd(q, k, v, bi, do, out_ref, lse_ref)]
-    for split in (False, True):
+    if "--dkv" in sys.argv:
+        configs.SPLIT_HEAD_DIM = True
+        for rows, warps, stages in ((64, 8, 1), (64, 8, 2), (64, 8, 3), (128, 8, 1), (64, 4, 1), (128, 4, 1)):
+            X.restore()
+            X.bw.dkv_tile = (lambda *a, _r=rows, _w=warps, _s=stages, **kw:
+                             X.ORIG["dkv_tile"](*a, **kw)._replace(rows=_r, num_warps=_w, num_stages=_s))
+            line(X.time_backward_variant(f"D{D}", f"split dkv rows{rows} w{warps} s{stages}", q, k, v, bi, do,
+                                         out_ref, lse_ref, grads_ref))
+    for split in (() if "--dkv" in sys.argv else (False, True)):
         configs.SPLIT_HEAD_DIM = split
         tag = "split 128+64" if split else "padded 256"
         X.restore()
