@@ -143,6 +143,11 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
     # A split head dim (D=192: 128 + 64) counts as wide: dk holds both pieces.
     wide = max(block_d + block_d2, block_dv) * block_size >= 128 * 64
     narrow = max(block_d + block_d2, block_dv) <= 128 and block_size <= 64
+    # Split head dim at G16 (D=192 as 128 + 64; bench/exp_headdim.py --dkv, run 16, whole
+    # backward ms): rows x warps x stages 128 x 8 x 1 11.90; 64 x 8 x 1/2/3 14.41/14.21/14.23;
+    # 64 x 4 x 1 14.99; 128 x 4 x 1 35.4. All bitwise repeatable.
+    if block_d2 and group_size >= 16 and block_size <= 64:
+        return KVTile(128, block_d, block_dv, 8, 1, block_d2)
     if group_size == 1 and narrow:
         rows, num_warps = 128, 8
     elif group_size >= 16 and narrow:
@@ -207,11 +212,12 @@ def dq_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
 
 
 class DecodeTile(NamedTuple):
-    block_s: int
     block_g: int
     block_d: int
     block_dv: int
     num_warps: int
+    slots: int = 1  # consecutive selected slots one program attends to (a power of two)
+    fused_combine: bool = False  # the last program of a (row, head tile) merges its partials
 
 
 def use_split_decode(num_query_tokens: int) -> bool:
@@ -221,9 +227,10 @@ def use_split_decode(num_query_tokens: int) -> bool:
     return num_query_tokens <= 16
 
 
-def decode_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int) -> DecodeTile:
+def decode_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int, rows: int = 1) -> DecodeTile:
+    """``rows`` = B * Tq * H, the (token, kv head) rows of the call."""
     block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
-    return DecodeTile(max(2, next_pow2(num_slots)), block_g, max(16, next_pow2(d)), max(16, next_pow2(dv)), 4)
+    return DecodeTile(block_g, max(16, next_pow2(d)), max(16, next_pow2(dv)), 4)
 
 
 class SharedTile(NamedTuple):
