@@ -75,8 +75,10 @@ _MAX_BLOCK_G = 64
 def forward_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> TokenTile:
     block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
     (block_d, block_d2), block_dv = head_dim_blocks(d), max(16, next_pow2(dv))
-    # 4 warps for <= 16 x 128 tiles, 8 once the q tile or the key block gets wide. Not swept
-    # yet: the H100 bench of 2026-11-22 measured only this choice (G16 fwd 4.31 ms).
+    # 4 warps for <= 16 x 128 tiles, 8 once the q tile or the key block gets wide (widths of the
+    # head-dim pieces). G16 D=128: only this choice measured (4.31 ms, H100 2026-11-22). G16
+    # D=192 (bench/exp_headdim.py, run 15, ms, warps x stages): split 128 + 64: w4 s2 4.87
+    # (w4 s1/s3 6.81/6.13, w8 s1/s2/s3 8.98/6.51/6.87); padded to 256: w4 s2 6.02, w8 s2 7.25.
     widest = max(block_d, block_d2, block_dv)
     big = block_g * widest >= 64 * 128 or block_size * widest > 64 * 128
     num_warps = 8 if big else 4
@@ -212,12 +214,11 @@ def dq_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
 
 
 class DecodeTile(NamedTuple):
+    block_s: int
     block_g: int
     block_d: int
     block_dv: int
     num_warps: int
-    slots: int = 1  # consecutive selected slots one program attends to (a power of two)
-    fused_combine: bool = False  # the last program of a (row, head tile) merges its partials
 
 
 def use_split_decode(num_query_tokens: int) -> bool:
@@ -227,10 +228,15 @@ def use_split_decode(num_query_tokens: int) -> bool:
     return num_query_tokens <= 16
 
 
-def decode_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int, rows: int = 1) -> DecodeTile:
-    """``rows`` = B * Tq * H, the (token, kv head) rows of the call."""
+def decode_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int) -> DecodeTile:
+    # One slot per program and a separate combine kernel: H100 run 17 (bench/exp_decode.py,
+    # CUDA graphs) tried 2 and 4 slots per program and a combine fused into the split kernel
+    # (the last program of a row merges, counted by an int ticket): none helped (B16 G16 best
+    # 0.0329 vs 0.0334, within noise; fused +0.008 to +0.018 ms everywhere; B1 worse with more
+    # slots per program). Results in results/h100_2026-11-22_run17_decode_variants.log; the
+    # variant kernels and bench/exp_decode.py are in commit ca0bd3b.
     block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
-    return DecodeTile(block_g, max(16, next_pow2(d)), max(16, next_pow2(dv)), 4)
+    return DecodeTile(max(2, next_pow2(num_slots)), block_g, max(16, next_pow2(d)), max(16, next_pow2(dv)), 4)
 
 
 class SharedTile(NamedTuple):

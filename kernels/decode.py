@@ -16,77 +16,26 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import LOG2E, decode_tile, dot_precision, next_pow2
+from .configs import LOG2E, decode_tile, dot_precision
 from .primitives import load_group_q
 
 
 
 @triton.jit
-def _combine_chunk(part_o_ptr, part_ml_ptr, out_ptr, lse_ptr, row, head_tile, n_head_tiles, chunk,
-                   stride_ob, stride_ot, stride_oh, stride_lb, stride_lt, Tq, H, G, DV, NP,
-                   BLOCK_P: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_DV: tl.constexpr,
-                   DV_CHUNK: tl.constexpr, CG: tl.constexpr):
-    """Merges the NP partials of one (row, head tile) for DV_CHUNK output columns: all partials
-    loaded at once and reduced over the partial axis with a fixed shape (deterministic).
-    CG: read the partials from L2 (``.cg``), as the fused combine must (written by other
-    programs of the same launch)."""
-    h = row % H
-    t = ((row // H) % Tq).to(tl.int64)
-    b = (row // (H * Tq)).to(tl.int64)
-    rows_g = tl.arange(0, BLOCK_G)
-    heads = head_tile * BLOCK_G + rows_g
-    head_ok = heads < G
-    offs_p = tl.arange(0, BLOCK_P)
-    offs_dv = chunk * DV_CHUNK + tl.arange(0, DV_CHUNK)
-    base_p = (row.to(tl.int64) * NP + offs_p) * n_head_tiles + head_tile  # [BLOCK_P]
-    ml_ok = (offs_p[:, None] < NP) & head_ok[None, :]
-    pr = base_p[:, None] * BLOCK_G + rows_g[None, :]  # [BLOCK_P, BLOCK_G] partial rows
-    if CG:
-        m = tl.load(part_ml_ptr + pr * 2, mask=ml_ok, other=float("-inf"), cache_modifier=".cg")
-        l = tl.load(part_ml_ptr + pr * 2 + 1, mask=ml_ok, other=0.0, cache_modifier=".cg")
-        o = tl.load(part_o_ptr + pr[:, :, None] * BLOCK_DV + offs_dv[None, None, :],
-                    mask=ml_ok[:, :, None] & (offs_dv[None, None, :] < BLOCK_DV), other=0.0, cache_modifier=".cg")
-    else:
-        m = tl.load(part_ml_ptr + pr * 2, mask=ml_ok, other=float("-inf"))
-        l = tl.load(part_ml_ptr + pr * 2 + 1, mask=ml_ok, other=0.0)
-        o = tl.load(part_o_ptr + pr[:, :, None] * BLOCK_DV + offs_dv[None, None, :],
-                    mask=ml_ok[:, :, None] & (offs_dv[None, None, :] < BLOCK_DV), other=0.0)
-    m_max = tl.max(m, 0)
-    m_safe = tl.where(m_max == float("-inf"), 0.0, m_max)
-    w = tl.exp2(m - m_safe[None, :])  # 0 for partials that saw nothing (m = -inf)
-    l_tot = tl.sum(w * l, 0)
-    acc = tl.sum(w[:, :, None] * o, 0)  # [BLOCK_G, DV_CHUNK]
-    has_key = l_tot > 0.0
-    out = acc / tl.where(has_key, l_tot, 1.0)[:, None]
-    hq = (h * G + heads).to(tl.int64)
-    tl.store(out_ptr + b * stride_ob + t * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
-             out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))
-    lse = tl.where(has_key, (m_safe + tl.log2(tl.where(has_key, l_tot, 1.0))) * 0.6931471805599453, float("-inf"))
-    tl.store(lse_ptr + b * stride_lb + t * stride_lt + hq, lse, mask=head_ok & ((tl.zeros_like(heads) + chunk) == 0))
-
-
-@triton.jit
 def _decode_split_kernel(
     q_ptr, k_ptr, v_ptr, bi_ptr, cnt_ptr, part_o_ptr, part_ml_ptr,
-    out_ptr, lse_ptr, ticket_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
     stride_ib, stride_it, stride_ih, stride_is,
     stride_cb, stride_ct, stride_ch,
-    stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
-    Tq, Tk, H, G, D, DV, S, NB, NP,
+    Tq, Tk, H, G, D, DV, S, NB,
     scale_log2e,
     HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr,
-    SLOTS: tl.constexpr, FUSED: tl.constexpr, BLOCK_P: tl.constexpr, DV_CHUNK: tl.constexpr,
 ):
-    """Program (row = (b, t, kv head), part, head tile) attends to the SLOTS consecutive slots
-    part * SLOTS ... as one key set of SLOTS * BLOCK_SIZE tokens and writes one partial.
-    FUSED: the program that finishes a (row, head tile) last (an int ticket; no float atomics)
-    merges its NP partials itself, so no second launch runs."""
-    row = tl.program_id(0)
-    part = tl.program_id(1)
+    row = tl.program_id(0)  # (b, t, h)
+    slot = tl.program_id(1)
     head_tile = tl.program_id(2)
     n_head_tiles = tl.num_programs(2)
     h = row % H
@@ -102,23 +51,20 @@ def _decode_split_kernel(
     if HAS_COUNTS:
         n = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
         valid = valid & (offs_s < n)
+    mine = offs_s == slot
+    blk = tl.sum(tl.where(mine, ids, 0))
+    mine_valid = tl.sum((mine & valid).to(tl.int32))
     # A repeated id counts once: only its first valid slot uses it.
-    same_earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs_s[None, :] < offs_s[:, None])
-    keep = valid & (tl.sum(same_earlier.to(tl.int32), 1) == 0)
-
-    # The key set: SLOTS blocks side by side, token j of slot part * SLOTS + j // BLOCK_SIZE.
-    offs_k = tl.arange(0, SLOTS * BLOCK_SIZE)
-    slot_k = part * SLOTS + offs_k // BLOCK_SIZE
-    pick = offs_s[None, :] == slot_k[:, None]  # [keys, BLOCK_S]
-    blk = tl.sum(tl.where(pick, ids[None, :], 0), 1)
-    use = tl.sum((pick & keep[None, :]).to(tl.int32), 1) > 0
-    tok = blk * BLOCK_SIZE + offs_k % BLOCK_SIZE
-    visible = use & (tok <= pos)
+    earlier = tl.sum(((ids == blk) & valid & (offs_s < slot)).to(tl.int32))
+    use = mine_valid - earlier  # 1 when this slot's block counts, else <= 0
 
     q, _, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
                                             stride_qd, BLOCK_G, BLOCK_D, 0)
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
+    offs_n = tl.arange(0, BLOCK_SIZE)
+    tok = blk * BLOCK_SIZE + offs_n
+    visible = (tok <= pos) & ((tl.zeros_like(offs_n) + use) > 0)
     # K and V issued together before any math (H100 run 11, CUDA graphs: 0.0313 / 0.0132 /
     # 0.0472 ms for B16 G16 / B1 G16 / B16 G4 against 0.0317 / 0.0133 / 0.0479 with V loaded
     # after the softmax: within noise, never worse).
@@ -134,40 +80,58 @@ def _decode_split_kernel(
     l = tl.sum(p, 1)
     acc = tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
 
-    # Partials: [rows, NP, head tiles * BLOCK_G, (BLOCK_DV | 2)], fp32; only the group's real
+    # Partials: [rows, S, head tiles * BLOCK_G, (BLOCK_DV | 2)], fp32; only the group's real
     # heads are written (G=4 pads to 16 MMA rows: a quarter of the traffic) and read back.
-    base = (row.to(tl.int64) * NP + part) * n_head_tiles + head_tile
+    base = (row.to(tl.int64) * S + slot) * n_head_tiles + head_tile
     rows_g = tl.arange(0, BLOCK_G)
     tl.store(part_o_ptr + (base * BLOCK_G + rows_g[:, None]) * BLOCK_DV + offs_dv[None, :], acc,
              mask=head_ok[:, None])
     tl.store(part_ml_ptr + (base * BLOCK_G + rows_g) * 2, m, mask=head_ok)
     tl.store(part_ml_ptr + (base * BLOCK_G + rows_g) * 2 + 1, l, mask=head_ok)
-    if FUSED:
-        # Every thread's stores are issued (barrier), then released at GPU scope by the
-        # ticket's acq_rel atomic; the last arrival acquires them and reads them from L2.
-        tl.debug_barrier()
-        ticket_at = ticket_ptr + row * n_head_tiles + head_tile
-        ticket = tl.atomic_add(ticket_at, 1, sem="acq_rel", scope="gpu")
-        if ticket == NP - 1:
-            for chunk in range(0, BLOCK_DV // DV_CHUNK):
-                _combine_chunk(part_o_ptr, part_ml_ptr, out_ptr, lse_ptr, row, head_tile, n_head_tiles, chunk,
-                               stride_ob, stride_ot, stride_oh, stride_lb, stride_lt, Tq, H, G, DV, NP,
-                               BLOCK_P, BLOCK_G, BLOCK_DV, DV_CHUNK, True)
 
 
 @triton.jit
 def _decode_combine_kernel(
     part_o_ptr, part_ml_ptr, out_ptr, lse_ptr,
     stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
-    Tq, H, G, DV, NP,
-    BLOCK_P: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_DV: tl.constexpr, DV_CHUNK: tl.constexpr,
+    Tq, H, G, DV, S,
+    BLOCK_S: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_DV: tl.constexpr, DV_CHUNK: tl.constexpr,
 ):
-    """One program per (row, head tile, DV_CHUNK columns): all NP partials are loaded at once
-    (no serial walk: at B=1 the combine is a handful of programs and only its latency counts)."""
-    _combine_chunk(part_o_ptr, part_ml_ptr, out_ptr, lse_ptr, tl.program_id(0), tl.program_id(1),
-                   tl.num_programs(1), tl.program_id(2),
-                   stride_ob, stride_ot, stride_oh, stride_lb, stride_lt, Tq, H, G, DV, NP,
-                   BLOCK_P, BLOCK_G, BLOCK_DV, DV_CHUNK, False)
+    """One program per (row, head tile, DV_CHUNK columns): all S partials are loaded at once
+    (no serial walk over the slots: at B=1 the combine is a handful of programs and only its
+    latency counts) and merged by a fixed-shape reduction over the slot axis (deterministic)."""
+    row = tl.program_id(0)
+    head_tile = tl.program_id(1)
+    chunk = tl.program_id(2)
+    n_head_tiles = tl.num_programs(1)
+    h = row % H
+    t = ((row // H) % Tq).to(tl.int64)
+    b = (row // (H * Tq)).to(tl.int64)
+    rows_g = tl.arange(0, BLOCK_G)
+    heads = head_tile * BLOCK_G + rows_g
+    head_ok = heads < G
+    offs_s = tl.arange(0, BLOCK_S)
+    offs_dv = chunk * DV_CHUNK + tl.arange(0, DV_CHUNK)
+
+    base_s = (row.to(tl.int64) * S + offs_s) * n_head_tiles + head_tile  # [BLOCK_S]
+    ml_ok = (offs_s[:, None] < S) & head_ok[None, :]
+    pr = base_s[:, None] * BLOCK_G + rows_g[None, :]  # [BLOCK_S, BLOCK_G] partial rows
+    m = tl.load(part_ml_ptr + pr * 2, mask=ml_ok, other=float("-inf"))
+    l = tl.load(part_ml_ptr + pr * 2 + 1, mask=ml_ok, other=0.0)
+    m_max = tl.max(m, 0)
+    m_safe = tl.where(m_max == float("-inf"), 0.0, m_max)
+    w = tl.exp2(m - m_safe[None, :])  # 0 for slots that saw nothing (m = -inf)
+    l_tot = tl.sum(w * l, 0)
+    o = tl.load(part_o_ptr + pr[:, :, None] * BLOCK_DV + offs_dv[None, None, :],
+                mask=ml_ok[:, :, None] & (offs_dv[None, None, :] < BLOCK_DV), other=0.0)
+    acc = tl.sum(w[:, :, None] * o, 0)  # [BLOCK_G, DV_CHUNK]
+    has_key = l_tot > 0.0
+    out = acc / tl.where(has_key, l_tot, 1.0)[:, None]
+    hq = (h * G + heads).to(tl.int64)
+    tl.store(out_ptr + b * stride_ob + t * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
+             out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))
+    lse = tl.where(has_key, (m_safe + tl.log2(tl.where(has_key, l_tot, 1.0))) * 0.6931471805599453, float("-inf"))
+    tl.store(lse_ptr + b * stride_lb + t * stride_lt + hq, lse, mask=head_ok & ((tl.zeros_like(heads) + chunk) == 0))
 
 
 def selection_decode(q, k, v, block_indices, block_counts, block_size: int, scale: float):
@@ -178,46 +142,36 @@ def selection_decode(q, k, v, block_indices, block_counts, block_size: int, scal
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
     S = block_indices.shape[-1]
-    rows = B * Tq * H
-    tile = decode_tile(G, D, Dv, block_size, S, rows)
+    tile = decode_tile(G, D, Dv, block_size, S)
     n_head_tiles = triton.cdiv(G, tile.block_g)
-    n_parts = max(1, triton.cdiv(S, tile.slots))
-    block_p = max(2, next_pow2(n_parts))
+    rows = B * Tq * H
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
-    part_o = torch.empty((rows * n_parts * n_head_tiles * tile.block_g * tile.block_dv,), device=q.device,
-                         dtype=torch.float32)
-    part_ml = torch.empty((rows * n_parts * n_head_tiles * tile.block_g * 2,), device=q.device, dtype=torch.float32)
-    fused = tile.fused_combine and S > 0
-    tickets = torch.zeros((rows * n_head_tiles if fused else 1,), device=q.device, dtype=torch.int32)
+    part_o = torch.empty((rows * S * n_head_tiles * tile.block_g * tile.block_dv,), device=q.device, dtype=torch.float32)
+    part_ml = torch.empty((rows * S * n_head_tiles * tile.block_g * 2,), device=q.device, dtype=torch.float32)
     counts = block_counts if block_counts is not None else block_indices  # placeholder pointer
     cstr = (counts.stride(0), counts.stride(1), counts.stride(2)) if block_counts is not None else (0, 0, 0)
     NB = (Tk + block_size - 1) // block_size
-    # ~8K partial elements per combine step (16 partials x 16 heads x 32 columns).
-    dv_chunk = min(tile.block_dv, max(16, 8192 // (block_p * tile.block_g)))
     if S > 0:
-        torch.library.wrap_triton(_decode_split_kernel)[(rows, n_parts, n_head_tiles)](
+        torch.library.wrap_triton(_decode_split_kernel)[(rows, S, n_head_tiles)](
             q, k, v, block_indices, counts, part_o, part_ml,
-            out, lse, tickets,
             q.stride(0), q.stride(1), q.stride(2), q.stride(3),
             k.stride(0), k.stride(1), k.stride(2), k.stride(3),
             v.stride(0), v.stride(1), v.stride(2), v.stride(3),
             block_indices.stride(0), block_indices.stride(1), block_indices.stride(2), block_indices.stride(3),
             *cstr,
-            out.stride(0), out.stride(1), out.stride(2), lse.stride(0), lse.stride(1),
-            Tq, Tk, H, G, D, Dv, S, NB, n_parts,
+            Tq, Tk, H, G, D, Dv, S, NB,
             scale * LOG2E,
-            HAS_COUNTS=block_counts is not None, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
+            HAS_COUNTS=block_counts is not None, BLOCK_S=tile.block_s, BLOCK_SIZE=block_size,
             BLOCK_G=tile.block_g, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
-            PRECISION=dot_precision(q.dtype), SLOTS=tile.slots, FUSED=fused, BLOCK_P=block_p, DV_CHUNK=dv_chunk,
-            num_warps=tile.num_warps, num_stages=1,
+            PRECISION=dot_precision(q.dtype), num_warps=tile.num_warps, num_stages=1,
         )
-    if not fused:
-        # With S = 0 the partials are never written: NP = 0 makes every row empty (0, -inf).
-        torch.library.wrap_triton(_decode_combine_kernel)[(rows, n_head_tiles, tile.block_dv // dv_chunk)](
-            part_o, part_ml, out, lse,
-            out.stride(0), out.stride(1), out.stride(2), lse.stride(0), lse.stride(1),
-            Tq, H, G, Dv, n_parts if S > 0 else 0,
-            BLOCK_P=block_p, BLOCK_G=tile.block_g, BLOCK_DV=tile.block_dv, DV_CHUNK=dv_chunk, num_warps=4,
-        )
+    # ~8K partial elements per combine program (16 slots x 16 heads x 32 columns).
+    dv_chunk = min(tile.block_dv, max(16, 8192 // (tile.block_s * tile.block_g)))
+    torch.library.wrap_triton(_decode_combine_kernel)[(rows, n_head_tiles, tile.block_dv // dv_chunk)](
+        part_o, part_ml, out, lse,
+        out.stride(0), out.stride(1), out.stride(2), lse.stride(0), lse.stride(1),
+        Tq, H, G, Dv, S,
+        BLOCK_S=tile.block_s, BLOCK_G=tile.block_g, BLOCK_DV=tile.block_dv, DV_CHUNK=dv_chunk, num_warps=4,
+    )
     return out, lse

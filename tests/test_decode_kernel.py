@@ -54,35 +54,3 @@ def test_reads_a_prefix_view_of_a_larger_cache():
     out, _ = selection_decode(p.q, cache_k[:, :50], cache_v[:, :50], p.block_indices, None, 16, 0.25)
     ref, _ = reference_selection(p.q.double(), p.k.double(), p.v.double(), p.block_indices, block_size=16, scale=0.25)
     assert_close_to_reference(out, ref, *TOL[torch.float32])
-
-
-@pytest.mark.parametrize("slots,fused", [(1, True), (2, False), (2, True), (4, True), (4, False)])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-def test_decode_variants_match_reference(slots, fused, dtype, monkeypatch):
-    """Several slots per program (S=5 is not a multiple of 2 or 4: the last program has padding
-    slots) and the fused combine (the last program of a row merges the partials, counted by an
-    int ticket) give the reference, with duplicates, counts and an empty row; the fused
-    combine also equals the separate combine kernel bitwise."""
-    from nsa_ops.kernels import decode
-
-    p = make_problem(31, B=2, Tq=2, Tk=100, H=2, G=4, D=32, Dv=16, S=5, block_size=16,
-                     dtype=dtype, counts="tensor", device=DEVICE)
-    bi = p.block_indices.clone()
-    bi[1, 0, 1, :] = -1  # an empty row
-    bi[..., 3] = bi[..., 0]  # duplicates
-    orig = decode.decode_tile
-
-    def run(fused_combine):
-        monkeypatch.setattr(decode, "decode_tile",
-                            lambda *a: orig(*a)._replace(slots=slots, fused_combine=fused_combine))
-        return decode.selection_decode(p.q, p.k, p.v, bi, p.block_counts, 16, 0.3)
-
-    out, lse = run(fused)
-    ref, ref_lse = reference_selection(p.q.double(), p.k.double(), p.v.double(), bi, block_counts=p.block_counts,
-                                       block_size=16, scale=0.3)
-    assert_close_to_reference(out, ref, *TOL[dtype])
-    assert_close_to_reference(lse, ref_lse, 1e-3 if dtype == torch.float32 else 2e-2, 1e-3, "lse")
-    assert torch.equal(out[1, 0, 4:8], torch.zeros_like(out[1, 0, 4:8]))
-    if fused:
-        other, other_lse = run(False)
-        assert torch.equal(out, other) and torch.equal(lse, other_lse)
