@@ -257,3 +257,18 @@ def shared_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: in
         return None
     tokens = 64 // group_size
     return SharedTile(tokens, num_slots + num_slots // 2, 4, 2)
+
+
+# The four-token forward (kernels/forward.py, ``_selection_fwd_quad_kernel``): the bench's
+# experiment switch.
+QUAD_FORWARD = True
+
+
+def quad_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2):
+    """The token tile for the four-token forward, or None where it does not apply: groups that
+    fill one 16-row tile (G 8..16) and an unsplit head dim of at most 128 (four q tiles and four
+    fp32 accumulators stay in registers)."""
+    tile = forward_tile(group_size, d, dv, block_size, elem)
+    if not QUAD_FORWARD or tile.block_g != 16 or group_size < 8 or tile.block_d2 or max(tile.block_d, tile.block_dv) > 128:
+        return None
+    return tile
