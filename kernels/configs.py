@@ -148,7 +148,8 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
     # Split head dim at G16 (D=192 as 128 + 64; bench/exp_headdim.py --dkv, run 16, whole
     # backward ms): rows x warps x stages 128 x 8 x 1 11.90; 64 x 8 x 1/2/3 14.41/14.21/14.23;
     # 64 x 4 x 1 14.99; 128 x 4 x 1 35.4. All bitwise repeatable.
-    if block_d2 and group_size >= 16 and block_size <= 64:
+    # (128 rows need ~120 KiB of shared memory in 16-bit; fp32 does not fit and takes 64 rows.)
+    if block_d2 and group_size >= 16 and block_size <= 64 and _kv_stages(d, dv, block_size, elem, 128, most=1):
         return KVTile(128, block_d, block_dv, 8, 1, block_d2)
     if group_size == 1 and narrow:
         rows, num_warps = 128, 8
@@ -258,17 +259,3 @@ def shared_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: in
     tokens = 64 // group_size
     return SharedTile(tokens, num_slots + num_slots // 2, 4, 2)
 
-
-# The four-token forward (kernels/forward.py, ``_selection_fwd_quad_kernel``): the bench's
-# experiment switch.
-QUAD_FORWARD = True
-
-
-def quad_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2):
-    """The token tile for the four-token forward, or None where it does not apply: groups that
-    fill one 16-row tile (G 8..16) and an unsplit head dim of at most 128 (four q tiles and four
-    fp32 accumulators stay in registers)."""
-    tile = forward_tile(group_size, d, dv, block_size, elem)
-    if not QUAD_FORWARD or tile.block_g != 16 or group_size < 8 or tile.block_d2 or max(tile.block_d, tile.block_dv) > 128:
-        return None
-    return tile

@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import LOG2E, dot_precision, forward_schedule, forward_tile, next_pow2, quad_tile, shared_tile
+from .configs import LOG2E, dot_precision, forward_schedule, forward_tile, next_pow2, shared_tile
 from .primitives import finish_softmax, load_block_kv, load_group_q, load_head_dim, online_softmax_step
 
 
@@ -213,158 +213,6 @@ def _selection_fwd_kernel(
     tl.store(lse_ptr + b * stride_lb + t64 * stride_lt + hq, lse, mask=head_ok)
 
 
-@triton.jit
-def _token_slots(bi_base, cnt_base, t, Tq, Tk, NB, S, stride_st, stride_ss, stride_ct,
-                 HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
-    """A raw selection row cleaned in registers: ids, which slots are kept (valid, causal,
-    inside block_counts, first occurrence of their id) and the query's last visible key.
-    A token past Tq keeps nothing."""
-    offs_s = tl.arange(0, BLOCK_S)
-    ok_t = (tl.zeros_like(offs_s) + t) < Tq
-    t64 = t.to(tl.int64)
-    ids = tl.load(bi_base + t64 * stride_st + offs_s * stride_ss, mask=ok_t & (offs_s < S), other=-1).to(tl.int64)
-    last = Tk - Tq + t
-    valid = ok_t & (offs_s < S) & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= last)
-    if HAS_COUNTS:
-        valid = valid & (offs_s < tl.load(cnt_base + tl.minimum(t, Tq - 1).to(tl.int64) * stride_ct))
-    same_earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs_s[None, :] < offs_s[:, None])
-    keep = valid & (tl.sum(same_earlier.to(tl.int32), 1) == 0)
-    return ids, keep, last
-
-
-@triton.jit
-def _member(x, ids, keep):
-    """Which entries of x are among the kept ids."""
-    return tl.sum(((x[:, None] == ids[None, :]) & keep[None, :]).to(tl.int32), 1) > 0
-
-
-@triton.jit
-def _none(x):
-    return x.to(tl.int32) == 0
-
-
-@triton.jit
-def _walk_own(q, m_i, l_i, acc, ids, sel, last, k_ptr, v_ptr, b, h,
-              stride_kb, stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd,
-              D, DV, scale_log2e, BLOCK_SIZE: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-              PRECISION: tl.constexpr):
-    """One token's pass over its selected blocks ``ids[sel]`` (ascending slot order)."""
-    offs_n = tl.arange(0, BLOCK_SIZE)
-    rank = tl.cumsum(sel.to(tl.int32), 0) - 1
-    for i in range(0, tl.sum(sel.to(tl.int32), 0)):
-        tok = tl.sum(tl.where(sel & (rank == i), ids, 0), 0) * BLOCK_SIZE + offs_n
-        visible = tok <= last
-        k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
-                                 stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, 0)
-        m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e, PRECISION,
-                                            k, k, 0)
-    return m_i, l_i, acc
-
-
-@triton.jit
-def _store_token(out_ptr, lse_ptr, b, t, Tq, hq, head_ok, acc, m_i, l_i, stride_ob, stride_ot, stride_oh,
-                 stride_lb, stride_lt, DV, BLOCK_DV: tl.constexpr):
-    out, lse = finish_softmax(acc, m_i, l_i)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    row_ok = head_ok & ((tl.zeros_like(hq) + t) < Tq)
-    t64 = t.to(tl.int64)
-    tl.store(out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
-             out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
-    tl.store(lse_ptr + b * stride_lb + t64 * stride_lt + hq, lse, mask=row_ok)
-
-
-@triton.jit
-def _selection_fwd_quad_kernel(
-    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr,
-    stride_qb, stride_qt, stride_qh, stride_qd,
-    stride_kb, stride_kt, stride_kh, stride_kd,
-    stride_vb, stride_vt, stride_vh, stride_vd,
-    stride_ob, stride_ot, stride_oh,
-    stride_lb, stride_lt,
-    stride_sb, stride_st, stride_sh, stride_ss,
-    stride_cb, stride_ct, stride_ch,
-    H, G, D, DV, scale_log2e, Tq, Tk, NB, S,
-    BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
-):
-    """Four neighbouring query tokens of one kv head (the G <= BLOCK_G heads of each as rows).
-    The blocks all four selected (block 0 and the local blocks in NSA: real selections agree
-    most between neighbours) are loaded once and feed four softmax states; then each token
-    walks the rest of its own selection. Same arithmetic per token as the token-centric kernel
-    (16-row tiles), a quarter of the K/V loads for the common blocks."""
-    tile = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = (bh // H).to(tl.int64)
-    h = bh % H
-    t0 = tile * 4
-    bi_base = bi_ptr + b * stride_sb + h * stride_sh
-    cnt_base = cnt_ptr + b * stride_cb + h * stride_ch
-    ids0, keep0, last0 = _token_slots(bi_base, cnt_base, t0, Tq, Tk, NB, S, stride_st, stride_ss, stride_ct,
-                                      HAS_COUNTS, BLOCK_S, BLOCK_SIZE)
-    ids1, keep1, last1 = _token_slots(bi_base, cnt_base, t0 + 1, Tq, Tk, NB, S, stride_st, stride_ss, stride_ct,
-                                      HAS_COUNTS, BLOCK_S, BLOCK_SIZE)
-    ids2, keep2, last2 = _token_slots(bi_base, cnt_base, t0 + 2, Tq, Tk, NB, S, stride_st, stride_ss, stride_ct,
-                                      HAS_COUNTS, BLOCK_S, BLOCK_SIZE)
-    ids3, keep3, last3 = _token_slots(bi_base, cnt_base, t0 + 3, Tq, Tk, NB, S, stride_st, stride_ss, stride_ct,
-                                      HAS_COUNTS, BLOCK_S, BLOCK_SIZE)
-    common = keep0 & _member(ids0, ids1, keep1) & _member(ids0, ids2, keep2) & _member(ids0, ids3, keep3)
-
-    # Queries (a token past Tq loads token Tq - 1's rows and stores nothing).
-    q0, _, heads, head_ok, hq = load_group_q(q_ptr, b, tl.minimum(t0, Tq - 1).to(tl.int64), h, 0, G, D,
-                                             stride_qb, stride_qt, stride_qh, stride_qd, BLOCK_G, BLOCK_D, 0)
-    q1, _, _, _, _ = load_group_q(q_ptr, b, tl.minimum(t0 + 1, Tq - 1).to(tl.int64), h, 0, G, D,
-                                  stride_qb, stride_qt, stride_qh, stride_qd, BLOCK_G, BLOCK_D, 0)
-    q2, _, _, _, _ = load_group_q(q_ptr, b, tl.minimum(t0 + 2, Tq - 1).to(tl.int64), h, 0, G, D,
-                                  stride_qb, stride_qt, stride_qh, stride_qd, BLOCK_G, BLOCK_D, 0)
-    q3, _, _, _, _ = load_group_q(q_ptr, b, tl.minimum(t0 + 3, Tq - 1).to(tl.int64), h, 0, G, D,
-                                  stride_qb, stride_qt, stride_qh, stride_qd, BLOCK_G, BLOCK_D, 0)
-    m0 = tl.full([BLOCK_G], float("-inf"), tl.float32)
-    l0 = tl.zeros([BLOCK_G], tl.float32)
-    a0 = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
-    m1, l1, a1 = m0, l0, a0
-    m2, l2, a2 = m0, l0, a0
-    m3, l3, a3 = m0, l0, a0
-
-    offs_n = tl.arange(0, BLOCK_SIZE)
-    crank = tl.cumsum(common.to(tl.int32), 0) - 1
-    # Common blocks exist only when all four tokens are real (a token past Tq keeps nothing).
-    last_any = tl.minimum(tl.maximum(tl.maximum(last0, last1), tl.maximum(last2, last3)), Tk - 1)
-    for i in range(0, tl.sum(common.to(tl.int32), 0)):
-        tok = tl.sum(tl.where(common & (crank == i), ids0, 0), 0) * BLOCK_SIZE + offs_n
-        k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= last_any, stride_kb, stride_kt, stride_kh,
-                                 stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, 0)
-        m0, l0, a0 = online_softmax_step(q0, k, v, (tok <= last0)[None, :], m0, l0, a0, scale_log2e, PRECISION,
-                                         k, k, 0)
-        m1, l1, a1 = online_softmax_step(q1, k, v, (tok <= last1)[None, :], m1, l1, a1, scale_log2e, PRECISION,
-                                         k, k, 0)
-        m2, l2, a2 = online_softmax_step(q2, k, v, (tok <= last2)[None, :], m2, l2, a2, scale_log2e, PRECISION,
-                                         k, k, 0)
-        m3, l3, a3 = online_softmax_step(q3, k, v, (tok <= last3)[None, :], m3, l3, a3, scale_log2e, PRECISION,
-                                         k, k, 0)
-
-    # Each token's own blocks (its kept ids minus the common ones), then its output.
-    m0, l0, a0 = _walk_own(q0, m0, l0, a0, ids0, keep0 & _none(common), last0, k_ptr, v_ptr, b, h,
-                           stride_kb, stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd,
-                           D, DV, scale_log2e, BLOCK_SIZE, BLOCK_D, BLOCK_DV, PRECISION)
-    _store_token(out_ptr, lse_ptr, b, t0, Tq, hq, head_ok, a0, m0, l0, stride_ob, stride_ot, stride_oh,
-                 stride_lb, stride_lt, DV, BLOCK_DV)
-    m1, l1, a1 = _walk_own(q1, m1, l1, a1, ids1, keep1 & _none(_member(ids1, ids0, common)), last1, k_ptr, v_ptr, b, h,
-                           stride_kb, stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd,
-                           D, DV, scale_log2e, BLOCK_SIZE, BLOCK_D, BLOCK_DV, PRECISION)
-    _store_token(out_ptr, lse_ptr, b, t0 + 1, Tq, hq, head_ok, a1, m1, l1, stride_ob, stride_ot, stride_oh,
-                 stride_lb, stride_lt, DV, BLOCK_DV)
-    m2, l2, a2 = _walk_own(q2, m2, l2, a2, ids2, keep2 & _none(_member(ids2, ids0, common)), last2, k_ptr, v_ptr, b, h,
-                           stride_kb, stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd,
-                           D, DV, scale_log2e, BLOCK_SIZE, BLOCK_D, BLOCK_DV, PRECISION)
-    _store_token(out_ptr, lse_ptr, b, t0 + 2, Tq, hq, head_ok, a2, m2, l2, stride_ob, stride_ot, stride_oh,
-                 stride_lb, stride_lt, DV, BLOCK_DV)
-    m3, l3, a3 = _walk_own(q3, m3, l3, a3, ids3, keep3 & _none(_member(ids3, ids0, common)), last3, k_ptr, v_ptr, b, h,
-                           stride_kb, stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd,
-                           D, DV, scale_log2e, BLOCK_SIZE, BLOCK_D, BLOCK_DV, PRECISION)
-    _store_token(out_ptr, lse_ptr, b, t0 + 3, Tq, hq, head_ok, a3, m3, l3, stride_ob, stride_ot, stride_oh,
-                 stride_lb, stride_lt, DV, BLOCK_DV)
-
-
 def selection_forward(q, k, v, sel, cnt, q_last, block_start, block_size: int, scale: float):
     """q [B,Tq,HQ,D], k [B,Tk,H,D], v [B,Tk,H,Dv] (any strides), fp16/bf16/fp32, plus the prepared
     index of ``nsa_ops.indices``. Returns out [B,Tq,HQ,Dv] (q.dtype, contiguous) and lse
@@ -406,23 +254,6 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     shared = shared_tile(G, D, Dv, block_size, S, q.element_size()) if raw and use_shared else None
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
-    quad = quad_tile(G, D, Dv, block_size, q.element_size()) if raw else None
-    if quad:
-        torch.library.wrap_triton(_selection_fwd_quad_kernel)[(triton.cdiv(Tq, 4), B * H)](
-            q, k, v, out, lse, sel, cnt,
-            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
-            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
-            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
-            out.stride(0), out.stride(1), out.stride(2),
-            lse.stride(0), lse.stride(1),
-            sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
-            cnt.stride(0), cnt.stride(1), cnt.stride(2),
-            H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S,
-            BLOCK_G=quad.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
-            BLOCK_D=quad.block_d, BLOCK_DV=quad.block_dv, PRECISION=dot_precision(q.dtype),
-            HAS_COUNTS=has_counts, num_warps=quad.num_warps, num_stages=quad.num_stages,
-        )
-        return out, lse
     owned = None
     if shared:
         owned = torch.empty((B * H * triton.cdiv(Tq, shared.tokens),), device=q.device, dtype=torch.int8)

@@ -392,39 +392,3 @@ def test_entry_csr_lists_each_kept_slot_once(counts):
     assert offsets[-1] == n_kept
     assert int((csr.keys != csr.sentinel).sum()) == n_kept
 
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-@pytest.mark.parametrize("G,Tq,Tk,counts", [(16, 22, 70, "tensor"), (8, 13, 13, "none"), (12, 9, 40, "tensor"),
-                                            (16, 3, 50, "none")])
-def test_four_token_forward_matches_reference(dtype, G, Tq, Tk, counts, monkeypatch):
-    """The four-token forward (blocks all four neighbours kept are loaded once and feed four
-    softmax states; then each token walks its own rest) on raw indices with padding, future
-    blocks, duplicates, counts and an empty row; Tq not a multiple of 4 (a tail tile with
-    tokens past Tq), Tq < Tk. Slots 0 and 1 are made common to neighbours (block 0 and the
-    query's own block) so the shared loop runs. Equal to the reference, and to the token
-    kernel within the same tolerance."""
-    from problems import assert_close_to_reference, make_problem
-
-    from nsa_ops.kernels import configs
-    from nsa_ops.kernels.forward import selection_forward_raw
-
-    bs = 16
-    p = make_problem(60 + G + Tq, B=2, Tq=Tq, Tk=Tk, H=2, G=G, D=32, Dv=16, S=6, block_size=bs,
-                     dtype=dtype, counts=counts, device=DEVICE)
-    bi = p.block_indices.clone()
-    own = (Tk - Tq + torch.arange(Tq, device=DEVICE)) // bs
-    bi[..., 0] = 0
-    bi[..., 1] = own[None, :, None]
-    bi[..., 4] = bi[..., 1]  # a duplicate of a common block
-    bi[1, 2] = -1  # an empty row
-    assert configs.quad_tile(G, 32, 16, bs) is not None
-    out, lse = selection_forward_raw(p.q, p.k, p.v, bi, p.block_counts, bs, 0.3)
-    ref, ref_lse = reference_selection(p.q.double(), p.k.double(), p.v.double(), bi, block_counts=p.block_counts,
-                                       block_size=bs, scale=0.3)
-    tol = (1e-4, 1e-4) if dtype == torch.float32 else (2e-2, 1e-2)
-    assert_close_to_reference(out, ref, *tol)
-    assert_close_to_reference(lse, ref_lse, 1e-3 if dtype == torch.float32 else 2e-2, 1e-3, "lse")
-    assert torch.equal(out[1, 2], torch.zeros_like(out[1, 2]))
-    monkeypatch.setattr(configs, "QUAD_FORWARD", False)
-    token_out, _ = selection_forward_raw(p.q, p.k, p.v, bi, p.block_counts, bs, 0.3)
-    assert_close_to_reference(out, token_out.double(), *tol, "token kernel")
