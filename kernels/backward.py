@@ -30,8 +30,8 @@ import triton
 import triton.language as tl
 
 from .configs import LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2
-from .primitives import (chunk_entries, load_block_kv, load_group_q, load_head_dim, piece_of_item, qk_scores,
-                         store_head_dim)
+from .primitives import (chunk_entries, group_rows, load_block_kv, load_group_q, load_head_dim, piece_of_item,
+                         qk_scores, store_head_dim)
 
 
 
@@ -242,11 +242,7 @@ def _selection_dq_reduce_kernel(
 ):
     """dq of R / BLOCK_GP consecutive (b, t, kv head) groups, all G heads of each: the sum of
     the kept slots' partials, SLOTS at a time in slot order (fixed shape: deterministic)."""
-    r = tl.arange(0, R)
-    grp = tl.program_id(0) * (R // BLOCK_GP) + r // BLOCK_GP
-    head = r % BLOCK_GP
-    r_ok = (grp < n_groups) & (head < G)
-    grp64 = grp.to(tl.int64)
+    grp64, head, r_ok = group_rows(n_groups, G, R, BLOCK_GP)
     offs_s = tl.arange(0, SLOTS)
     offs_d = tl.arange(0, BLOCK_D)
     dq = tl.zeros([R, BLOCK_D], tl.float32)

@@ -22,7 +22,7 @@ import triton.language as tl
 
 from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
 from .csr import build_entry_csr
-from .primitives import chunk_entries, load_block_kv, piece_of_item
+from .primitives import chunk_entries, group_rows, load_block_kv, load_head_dim, piece_of_item
 
 
 
@@ -42,7 +42,6 @@ def _fwd_kv_gather_kernel(
 ):
     item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
-    offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
     offs_r = tl.arange(0, ROWS)
@@ -71,9 +70,8 @@ def _fwd_kv_gather_kernel(
                 last = tl.load(q_last_ptr + t, mask=r_ok, other=-1)
             else:
                 last = tl.where(r_ok, Tk - Tq + t, -1)
-            q = tl.load(q_ptr + b * stride_qb + t64[:, None] * stride_qt + hq[:, None] * stride_qh
-                        + offs_d[None, :] * stride_qd,
-                        mask=r_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+            q, _ = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D,
+                                 BLOCK_D, 0)
             s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
             s = tl.where(r_ok[:, None] & (tok[None, :] <= last[:, None]), s, float("-inf"))
             # A kept entry's block starts at or before its query: every row has a visible key.
@@ -97,11 +95,7 @@ def _fwd_kv_combine_kernel(
 ):
     """R / BLOCK_GP consecutive (b, t, kv head) groups per program, all G heads of each: rows
     r = (group, head). Slots are merged SLOTS at a time, in slot order, by log-sum-exp."""
-    r = tl.arange(0, R)
-    grp = tl.program_id(0) * (R // BLOCK_GP) + r // BLOCK_GP
-    head = r % BLOCK_GP
-    r_ok = (grp < n_groups) & (head < G)
-    grp64 = grp.to(tl.int64)
+    grp64, head, r_ok = group_rows(n_groups, G, R, BLOCK_GP)
     offs_s = tl.arange(0, SLOTS)
     offs_dv = tl.arange(0, BLOCK_DV)
     m_run = tl.full([R], float("-inf"), tl.float32)

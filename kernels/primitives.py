@@ -128,3 +128,14 @@ def chunk_entries(entries_ptr, c, tok_of_row, chunk_tokens, hi, head, G, H, S, T
     e = tl.load(entries_ptr + c + tok_of_row, mask=r_ok, other=0)
     t = ((e // (H * S)) % Tq).to(tl.int32)
     return r_ok, e, t
+
+
+@triton.jit
+def group_rows(n_groups, G, R: tl.constexpr, BLOCK_GP: tl.constexpr):
+    """Rows r = (group, head) of a reduce program over R / BLOCK_GP consecutive (b, t, kv head)
+    groups with all G heads of each (the forward combine, the dq reduce): the group (int64),
+    the head and whether the row is real."""
+    r = tl.arange(0, R)
+    grp = tl.program_id(0) * (R // BLOCK_GP) + r // BLOCK_GP
+    head = r % BLOCK_GP
+    return grp.to(tl.int64), head, (grp < n_groups) & (head < G)
