@@ -58,7 +58,7 @@ def _decode_split_kernel(
     earlier = tl.sum(((ids == blk) & valid & (offs_s < slot)).to(tl.int32))
     use = mine_valid - earlier  # 1 when this slot's block counts, else <= 0
 
-    q, _, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
+    q, q_unused, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
                                             stride_qd, BLOCK_G, BLOCK_D, 0)
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)

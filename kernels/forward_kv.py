@@ -56,7 +56,7 @@ def _fwd_kv_gather_kernel(
     else:
         tok = g * BLOCK_SIZE + offs_n
         max_last = tl.where(hi > lo, Tk - Tq + last_t, -1)
-    k, _, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
+    k, k_unused, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
                             stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, 0)
 
     tok_of_row = offs_r // group_tile
@@ -70,7 +70,7 @@ def _fwd_kv_gather_kernel(
                 last = tl.load(q_last_ptr + t, mask=r_ok, other=-1)
             else:
                 last = tl.where(r_ok, Tk - Tq + t, -1)
-            q, _ = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D,
+            q, q_unused = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D,
                                  BLOCK_D, 0)
             s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
             s = tl.where(r_ok[:, None] & (tok[None, :] <= last[:, None]), s, float("-inf"))

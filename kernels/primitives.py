@@ -1,5 +1,9 @@
 """Triton building blocks shared by the forward, backward and decode kernels (inlined by the
-compiler; no launch of their own)."""
+compiler; no launch of their own).
+
+Callers: never name an unused result ``_`` in a kernel that also assigns ``_`` inside a loop:
+Triton (3.6, not the interpreter) treats it as one loop-carried variable whose shape changes.
+"""
 from __future__ import annotations
 
 import triton
