@@ -82,6 +82,13 @@ def time_backward_variant(prefix, label, q, k, v, bi, do, out, lse, ref):
         return f"{prefix} bwd {label:34s} FAILED {type(e).__name__}: {str(e)[:120]}"
 
 
+def print_summary(table):
+    """The experiment's table lines again, after the per-variant log."""
+    print("\n==== summary ====")
+    for line in table:
+        print(line)
+
+
 def kernel_profile(fn, label):
     for _ in range(2):
         fn()
@@ -164,9 +171,7 @@ def main():
         restore()
         q = k = v = bi = do = out = lse = ref = None  # free before the next shape
         torch.cuda.empty_cache()
-    print("\n==== summary ====")
-    for line in table:
-        print(line)
+    print_summary(table)
 
 
 if __name__ == "__main__":

@@ -75,9 +75,7 @@ def main():
         if X.DEV == "cuda":
             X.kernel_profile(lambda: X.bwd(q, k, v, bi, do, out_ref, lse_ref), f"D{D} backward default ({tag})")
     configs.SPLIT_HEAD_DIM = True
-    print("\n==== summary ====")
-    for s in table:
-        print(s)
+    X.print_summary(table)
 
 
 if __name__ == "__main__":

@@ -54,9 +54,7 @@ def main():
             run_variant(name, f"dkv stages {stages}", patch, q, k, v, bi, do, out, lse, ref, table)
         q = k = v = bi = do = out = lse = ref = None  # free before the next shape
         torch.cuda.empty_cache()
-    print("\n==== summary ====")
-    for line in table:
-        print(line)
+    X.print_summary(table)
 
 
 if __name__ == "__main__":
