@@ -1,7 +1,8 @@
 """Per-kernel CUDA time of one nsa_ops forward and fwd+bwd call (torch.profiler), for the
 TARGETS.md shapes picked on the command line: where does the time go?
 
-    python bench/profile_ops.py G1 G4 G16      # T=16k, random selection
+    python bench/profile_ops.py G1 G4 G16            # T=16k, random selection
+    python bench/profile_ops.py G16 T=65536 dist=local
 """
 from __future__ import annotations
 
@@ -11,19 +12,21 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import nsa_ops
-from nsa_ops.selections import random_selection
+from nsa_ops.selections import local_selection, random_selection
 
 SHAPES = {"G16": (64, 4), "G4": (32, 8), "G1": (16, 16)}
 
 
 def main():
-    T = int(dict(a.split("=") for a in sys.argv[1:] if "=" in a).get("T", 16384))
+    opts = dict(a.split("=") for a in sys.argv[1:] if "=" in a)
+    T = int(opts.get("T", 16384))
+    select = {"random": random_selection, "local": local_selection}[opts.get("dist", "random")]
     for name in [a for a in sys.argv[1:] if "=" not in a] or list(SHAPES):
         HQ, H = SHAPES[name]
         g = torch.Generator(device="cuda").manual_seed(0)
         q, k, v = (torch.randn(1, T, n, 128, device="cuda", dtype=torch.bfloat16, generator=g)
                    for n in (HQ, H, H))
-        bi = random_selection(1, T, H, 16, 64, device="cuda", generator=g)
+        bi = select(1, T, H, 16, 64, device="cuda", generator=g)
         q, k, v = (x.requires_grad_() for x in (q, k, v))
         for kind in ("fwd", "fwd+bwd"):
             def step():
@@ -40,7 +43,7 @@ def main():
             evs = [e for e in prof.key_averages() if e.device_time_total > 0]
             evs.sort(key=lambda e: -e.device_time_total)
             total = sum(e.device_time_total for e in evs) / 5 / 1e3
-            print(f"\n== {name} T={T} {kind}: GPU total {total:.3f} ms per call")
+            print(f"\n== {name} T={T} {opts.get('dist', 'random')} {kind}: GPU total {total:.3f} ms per call")
             for e in evs[:14]:
                 print(f"  {e.device_time_total / 5 / 1e3:8.3f} ms  x{e.count // 5:<3d} {e.key[:90]}")
 

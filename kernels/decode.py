@@ -138,15 +138,19 @@ def selection_decode(q, k, v, block_indices, block_counts, block_size: int, scal
     """q [B,Tq,HQ,D], k [B,Tk,H,D], v [B,Tk,H,Dv] (any strides, e.g. a prefix view of a larger
     cache), raw ``block_indices`` [B,Tq,H,S] (int32/int64) and optional ``block_counts``
     [B,Tq,H]. Returns out [B,Tq,HQ,Dv] (q.dtype) and lse [B,Tq,HQ] fp32."""
+    tile = decode_tile(q.shape[2] // k.shape[2], q.shape[-1], v.shape[-1], block_size, block_indices.shape[-1])
+    parts = decode_partials(q, k, v, block_indices, block_counts, block_size, scale, tile)
+    return decode_combine(parts, q, v, tile)
+
+
+def decode_partials(q, k, v, block_indices, block_counts, block_size: int, scale: float, tile):
+    """The split kernel: one partial (max, sum, unnormalised out) per (token, kv head, slot)."""
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
     S = block_indices.shape[-1]
-    tile = decode_tile(G, D, Dv, block_size, S)
     n_head_tiles = triton.cdiv(G, tile.block_g)
     rows = B * Tq * H
-    out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
-    lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     part_o = torch.empty((rows * S * n_head_tiles * tile.block_g * tile.block_dv,), device=q.device, dtype=torch.float32)
     part_ml = torch.empty((rows * S * n_head_tiles * tile.block_g * 2,), device=q.device, dtype=torch.float32)
     counts = block_counts if block_counts is not None else block_indices  # placeholder pointer
@@ -166,6 +170,20 @@ def selection_decode(q, k, v, block_indices, block_counts, block_size: int, scal
             BLOCK_G=tile.block_g, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
             PRECISION=dot_precision(q.dtype), num_warps=tile.num_warps, num_stages=1,
         )
+    return part_o, part_ml, S
+
+
+def decode_combine(parts, q, v, tile):
+    """The combine kernel: merges each (token, head)'s S partials by log-sum-exp."""
+    part_o, part_ml, S = parts
+    B, Tq, HQ = q.shape[:3]
+    Dv = v.shape[-1]
+    H = v.shape[2]
+    G = HQ // H
+    n_head_tiles = triton.cdiv(G, tile.block_g)
+    rows = B * Tq * H
+    out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
+    lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     # ~8K partial elements per combine program (16 slots x 16 heads x 32 columns).
     dv_chunk = min(tile.block_dv, max(16, 8192 // (tile.block_s * tile.block_g)))
     torch.library.wrap_triton(_decode_combine_kernel)[(rows, n_head_tiles, tile.block_dv // dv_chunk)](
