@@ -1,7 +1,8 @@
 """Where does the split-KV decode spend its time? TARGETS.md decode rows (Tk=64k, bf16, random):
 
 - ``graph``: the whole op replayed as a CUDA graph (the bench's method: do_bench median,
-  inputs rotated past L2), for split kernels of 2, 4 and 8 warps;
+  inputs rotated past L2), for several combine shapes (partial elements per program x output
+  columns per program; run 25 tried split kernels of 2, 4 and 8 warps: within 1 us);
 - per-kernel device time (torch.profiler, eager calls) of the split and combine kernels;
 - ``load-only``: a kernel with the split kernel's grid and K/V loads but no math and one float
   stored per program: the memory floor of this schedule and access pattern.
@@ -72,14 +73,14 @@ def main():
         copies = B.input_copies(case, "random", torch.bfloat16, dev, l2)
         fn = B._nsa_ops(case)
         kv_mb = B.distinct_kv_blocks(case, copies[0].block_indices) * 64 * 256 * 2 / 1e6
-        for warps in (2, 4, 8):
-            decode.decode_tile = lambda *a, _w=warps: orig(*a)._replace(num_warps=_w)
+        for elems, cols in ((4096, 32), (2048, 16), (8192, 64), (8192, 128)):
+            decode.decode_tile = lambda *a, _e=elems, _c=cols: orig(*a)._replace(combine_elems=_e, combine_cols=_c)
             err, fro = B.check_rows(case, copies[0], fn(copies[0]))
             ms = timer(B.cycling([B._graphed(fn, x) for x in copies]))
             us = kernel_times(lambda: fn(copies[0]))
             split = sum(t for k, t in us.items() if "split" in k)
             comb = sum(t for k, t in us.items() if "combine" in k)
-            table.append(f"{case.name:24s} split w{warps}: graph {ms * 1e3:6.1f} us  split {split:5.1f} us  "
+            table.append(f"{case.name:24s} combine {elems}/{cols}: graph {ms * 1e3:6.1f} us  split {split:5.1f} us  "
                          f"combine {comb:5.1f} us  err {err:.1e}  ({kv_mb:.0f} MB K/V, "
                          f"{kv_mb / 1e3 / (split * 1e-6) / 1e3:.2f} TB/s in split)")
             print(table[-1], flush=True)

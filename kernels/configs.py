@@ -220,6 +220,8 @@ class DecodeTile(NamedTuple):
     block_d: int
     block_dv: int
     num_warps: int
+    combine_elems: int = 4096  # partial elements per combine program and slot step
+    combine_cols: int = 32  # output columns per combine program
 
 
 def use_split_decode(num_query_tokens: int) -> bool:

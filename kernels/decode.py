@@ -3,9 +3,9 @@ chunked prefill), without cu_seqlens.
 
 The token-centric forward launches one program per (token, kv head) that walks its S blocks
 serially: at B=1 that is H programs on 132 SMs. Here every *selected slot* gets its own program
-(grid B*Tq*H x S), which loads one K/V block and writes a partial (max, sum, unnormalised out);
-a combine kernel merges the S partials of each (token, head) by log-sum-exp in slot order
-(deterministic). Two launches in all and no index preparation: each program reads the raw
+(grid B*Tq*H x S), which loads one K/V block and writes a partial (block-local log-sum-exp and
+normalised output); the combine of ``kernels/combine.py`` (shared with the KV-centric forward)
+merges the S partials of each (token, head) by log-sum-exp in slot order (deterministic). Two launches in all and no index preparation: each program reads the raw
 ``block_indices`` row and decides in registers whether its slot counts (inside
 ``block_counts``, a real block, not in the future, not a repeat of an earlier slot), so the
 call is CUDA-graph safe and needs no sort.
@@ -17,13 +17,14 @@ import triton
 import triton.language as tl
 
 from .configs import LOG2E, decode_tile, dot_precision
+from .combine import combine_slots
 from .primitives import load_group_q
 
 
 
 @triton.jit
 def _decode_split_kernel(
-    q_ptr, k_ptr, v_ptr, bi_ptr, cnt_ptr, part_o_ptr, part_ml_ptr,
+    q_ptr, k_ptr, v_ptr, bi_ptr, cnt_ptr, lse_part_ptr, o_part_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
@@ -37,7 +38,6 @@ def _decode_split_kernel(
     row = tl.program_id(0)  # (b, t, h)
     slot = tl.program_id(1)
     head_tile = tl.program_id(2)
-    n_head_tiles = tl.num_programs(2)
     h = row % H
     t = (row // H) % Tq
     b = (row // (H * Tq)).to(tl.int64)
@@ -80,58 +80,14 @@ def _decode_split_kernel(
     l = tl.sum(p, 1)
     acc = tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
 
-    # Partials: [rows, S, head tiles * BLOCK_G, (BLOCK_DV | 2)], fp32; only the group's real
-    # heads are written (G=4 pads to 16 MMA rows: a quarter of the traffic) and read back.
-    base = (row.to(tl.int64) * S + slot) * n_head_tiles + head_tile
-    rows_g = tl.arange(0, BLOCK_G)
-    tl.store(part_o_ptr + (base * BLOCK_G + rows_g[:, None]) * BLOCK_DV + offs_dv[None, :], acc,
-             mask=head_ok[:, None])
-    tl.store(part_ml_ptr + (base * BLOCK_G + rows_g) * 2, m, mask=head_ok)
-    tl.store(part_ml_ptr + (base * BLOCK_G + rows_g) * 2 + 1, l, mask=head_ok)
-
-
-@triton.jit
-def _decode_combine_kernel(
-    part_o_ptr, part_ml_ptr, out_ptr, lse_ptr,
-    stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
-    Tq, H, G, DV, S,
-    BLOCK_S: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_DV: tl.constexpr, DV_CHUNK: tl.constexpr,
-):
-    """One program per (row, head tile, DV_CHUNK columns): all S partials are loaded at once
-    (no serial walk over the slots: at B=1 the combine is a handful of programs and only its
-    latency counts) and merged by a fixed-shape reduction over the slot axis (deterministic)."""
-    row = tl.program_id(0)
-    head_tile = tl.program_id(1)
-    chunk = tl.program_id(2)
-    n_head_tiles = tl.num_programs(1)
-    h = row % H
-    t = ((row // H) % Tq).to(tl.int64)
-    b = (row // (H * Tq)).to(tl.int64)
-    rows_g = tl.arange(0, BLOCK_G)
-    heads = head_tile * BLOCK_G + rows_g
-    head_ok = heads < G
-    offs_s = tl.arange(0, BLOCK_S)
-    offs_dv = chunk * DV_CHUNK + tl.arange(0, DV_CHUNK)
-
-    base_s = (row.to(tl.int64) * S + offs_s) * n_head_tiles + head_tile  # [BLOCK_S]
-    ml_ok = (offs_s[:, None] < S) & head_ok[None, :]
-    pr = base_s[:, None] * BLOCK_G + rows_g[None, :]  # [BLOCK_S, BLOCK_G] partial rows
-    m = tl.load(part_ml_ptr + pr * 2, mask=ml_ok, other=float("-inf"))
-    l = tl.load(part_ml_ptr + pr * 2 + 1, mask=ml_ok, other=0.0)
-    m_max = tl.max(m, 0)
-    m_safe = tl.where(m_max == float("-inf"), 0.0, m_max)
-    w = tl.exp2(m - m_safe[None, :])  # 0 for slots that saw nothing (m = -inf)
-    l_tot = tl.sum(w * l, 0)
-    o = tl.load(part_o_ptr + pr[:, :, None] * BLOCK_DV + offs_dv[None, None, :],
-                mask=ml_ok[:, :, None] & (offs_dv[None, None, :] < BLOCK_DV), other=0.0)
-    acc = tl.sum(w[:, :, None] * o, 0)  # [BLOCK_G, DV_CHUNK]
-    has_key = l_tot > 0.0
-    out = acc / tl.where(has_key, l_tot, 1.0)[:, None]
-    hq = (h * G + heads).to(tl.int64)
-    tl.store(out_ptr + b * stride_ob + t * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
-             out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))
-    lse = tl.where(has_key, (m_safe + tl.log2(tl.where(has_key, l_tot, 1.0))) * 0.6931471805599453, float("-inf"))
-    tl.store(lse_ptr + b * stride_lb + t * stride_lt + hq, lse, mask=head_ok & ((tl.zeros_like(heads) + chunk) == 0))
+    # Partial of (row, slot, head): block-local base-2 lse and normalised output, the layout of
+    # ``kernels/combine.py``; only the group's real heads are written (G=4 pads to 16 MMA rows).
+    has_key = l > 0.0
+    l_safe = tl.where(has_key, l, 1.0)
+    part = (row.to(tl.int64) * S + slot) * G + heads
+    tl.store(lse_part_ptr + part, tl.where(has_key, m_safe + tl.log2(l_safe), float("-inf")), mask=head_ok)
+    tl.store(o_part_ptr + part[:, None] * DV + offs_dv[None, :], (acc / l_safe[:, None]).to(o_part_ptr.dtype.element_ty),
+             mask=head_ok[:, None] & (offs_dv[None, :] < DV))
 
 
 def selection_decode(q, k, v, block_indices, block_counts, block_size: int, scale: float):
@@ -140,25 +96,28 @@ def selection_decode(q, k, v, block_indices, block_counts, block_size: int, scal
     [B,Tq,H]. Returns out [B,Tq,HQ,Dv] (q.dtype) and lse [B,Tq,HQ] fp32."""
     tile = decode_tile(q.shape[2] // k.shape[2], q.shape[-1], v.shape[-1], block_size, block_indices.shape[-1])
     parts = decode_partials(q, k, v, block_indices, block_counts, block_size, scale, tile)
-    return decode_combine(parts, q, v, tile)
+    return decode_combine(parts, q, v, block_indices, tile)
 
 
 def decode_partials(q, k, v, block_indices, block_counts, block_size: int, scale: float, tile):
-    """The split kernel: one partial (max, sum, unnormalised out) per (token, kv head, slot)."""
+    """The split kernel: one partial per (token, kv head, slot, query head), ``kernels/combine.py``
+    layout; normalised outputs in the input dtype for 16-bit inputs (H100 run 26: half the
+    bytes of fp32 unnormalised partials), fp32 otherwise."""
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
     S = block_indices.shape[-1]
     n_head_tiles = triton.cdiv(G, tile.block_g)
     rows = B * Tq * H
-    part_o = torch.empty((rows * S * n_head_tiles * tile.block_g * tile.block_dv,), device=q.device, dtype=torch.float32)
-    part_ml = torch.empty((rows * S * n_head_tiles * tile.block_g * 2,), device=q.device, dtype=torch.float32)
+    part_dtype = q.dtype if q.element_size() == 2 else torch.float32
+    lse_part = torch.empty((rows * S * G,), device=q.device, dtype=torch.float32)
+    o_part = torch.empty((rows * S * G, Dv), device=q.device, dtype=part_dtype)
     counts = block_counts if block_counts is not None else block_indices  # placeholder pointer
     cstr = (counts.stride(0), counts.stride(1), counts.stride(2)) if block_counts is not None else (0, 0, 0)
     NB = (Tk + block_size - 1) // block_size
     if S > 0:
         torch.library.wrap_triton(_decode_split_kernel)[(rows, S, n_head_tiles)](
-            q, k, v, block_indices, counts, part_o, part_ml,
+            q, k, v, block_indices, counts, lse_part, o_part,
             q.stride(0), q.stride(1), q.stride(2), q.stride(3),
             k.stride(0), k.stride(1), k.stride(2), k.stride(3),
             v.stride(0), v.stride(1), v.stride(2), v.stride(3),
@@ -170,26 +129,15 @@ def decode_partials(q, k, v, block_indices, block_counts, block_size: int, scale
             BLOCK_G=tile.block_g, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
             PRECISION=dot_precision(q.dtype), num_warps=tile.num_warps, num_stages=1,
         )
-    return part_o, part_ml, S
+    return lse_part, o_part
 
 
-def decode_combine(parts, q, v, tile):
-    """The combine kernel: merges each (token, head)'s S partials by log-sum-exp."""
-    part_o, part_ml, S = parts
+def decode_combine(parts, q, v, block_indices, tile):
+    """Merges each (token, query head)'s S partials by log-sum-exp (``kernels/combine.py``)."""
+    lse_part, o_part = parts
     B, Tq, HQ = q.shape[:3]
-    Dv = v.shape[-1]
-    H = v.shape[2]
-    G = HQ // H
-    n_head_tiles = triton.cdiv(G, tile.block_g)
-    rows = B * Tq * H
-    out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
+    out = torch.empty((B, Tq, HQ, v.shape[-1]), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
-    # ~8K partial elements per combine program (16 slots x 16 heads x 32 columns).
-    dv_chunk = min(tile.block_dv, max(16, 8192 // (tile.block_s * tile.block_g)))
-    torch.library.wrap_triton(_decode_combine_kernel)[(rows, n_head_tiles, tile.block_dv // dv_chunk)](
-        part_o, part_ml, out, lse,
-        out.stride(0), out.stride(1), out.stride(2), lse.stride(0), lse.stride(1),
-        Tq, H, G, Dv, S,
-        BLOCK_S=tile.block_s, BLOCK_G=tile.block_g, BLOCK_DV=tile.block_dv, DV_CHUNK=dv_chunk, num_warps=4,
-    )
+    combine_slots(lse_part, o_part, out, lse, HQ // v.shape[2], block_indices.shape[-1],
+                  elems=tile.combine_elems, dv_chunk=tile.combine_cols)
     return out, lse

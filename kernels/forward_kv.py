@@ -6,8 +6,8 @@ per (token, kv head). Here one program owns a piece of one KV block's list in th
 (``kernels/csr.py``: the (token, slot) entries that selected block g of kv head h), loads the
 block's K and V once and gathers (token, head) rows in chunks of 64, so every K/V tile feeds a
 full MMA. Each (entry, head) gets a partial: the block-local log2-sum-exp (fp32) and the
-normalised block-local output (q.dtype, |o| <= max|v|). A combine kernel merges a query's
-slots by log-sum-exp in slot order, so the result does not depend on scheduling.
+normalised block-local output (q.dtype, |o| <= max|v|). The combine of ``kernels/combine.py``
+merges a query's slots by log-sum-exp in slot order, so the result does not depend on scheduling.
 
 Input: the raw ``block_indices`` / ``block_counts`` (cleaned by the entry-key kernel: no index
 preparation), or, for packed sequences, the prepared index of ``nsa_ops.indices``.
@@ -20,9 +20,10 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
+from .combine import combine_slots
+from .configs import LOG2E, dot_precision, forward_kv_tile
 from .csr import build_entry_csr
-from .primitives import chunk_entries, group_rows, load_block_kv, load_head_dim, piece_of_item
+from .primitives import chunk_entries, load_block_kv, load_head_dim, piece_of_item
 
 
 
@@ -87,47 +88,6 @@ def _fwd_kv_gather_kernel(
                      mask=r_ok[:, None] & (offs_dv[None, :] < DV))
 
 
-@triton.jit
-def _fwd_kv_combine_kernel(
-    lse_part_ptr, o_part_ptr, keys_ptr, out_ptr, lse_ptr,
-    n_groups, G, DV, S, sentinel,
-    R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, BLOCK_DV: tl.constexpr,
-):
-    """R / BLOCK_GP consecutive (b, t, kv head) groups per program, all G heads of each: rows
-    r = (group, head). Slots are merged SLOTS at a time, in slot order, by log-sum-exp."""
-    grp64, head, r_ok = group_rows(n_groups, G, R, BLOCK_GP)
-    offs_s = tl.arange(0, SLOTS)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    m_run = tl.full([R], float("-inf"), tl.float32)
-    w_run = tl.zeros([R], tl.float32)
-    acc = tl.zeros([R, BLOCK_DV], tl.float32)
-    for s0 in range(0, S, SLOTS):
-        slot = s0 + offs_s
-        e = grp64[:, None] * S + slot[None, :]  # [R, SLOTS]
-        ok = r_ok[:, None] & (slot[None, :] < S)
-        key = tl.load(keys_ptr + e, mask=ok, other=sentinel)
-        ok = ok & (key != sentinel)
-        part = e * G + head[:, None]
-        lse2 = tl.load(lse_part_ptr + part, mask=ok, other=float("-inf"))
-        o = tl.load(o_part_ptr + part[:, :, None] * DV + offs_dv[None, None, :],
-                    mask=ok[:, :, None] & (offs_dv[None, None, :] < DV), other=0.0).to(tl.float32)
-        m_new = tl.maximum(m_run, tl.max(lse2, 1))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        w = tl.exp2(lse2 - m_safe[:, None])
-        alpha = tl.exp2(m_run - m_safe)
-        w_run = w_run * alpha + tl.sum(w, 1)
-        acc = acc * alpha[:, None] + tl.sum(w[:, :, None] * o, 1)
-        m_run = m_new
-    has_key = w_run > 0.0
-    out = acc / tl.where(has_key, w_run, 1.0)[:, None]
-    lse = tl.where(has_key, (m_run + tl.log2(tl.where(has_key, w_run, 1.0))) * 0.6931471805599453,
-                   float("-inf"))
-    row = grp64 * G + head  # out [B, Tq, HQ, Dv] and lse [B, Tq, HQ] are contiguous
-    tl.store(out_ptr + row[:, None] * DV + offs_dv[None, :], out.to(out_ptr.dtype.element_ty),
-             mask=r_ok[:, None] & (offs_dv[None, :] < DV))
-    tl.store(lse_ptr + row, lse, mask=r_ok)
-
-
 def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Tensor], block_size: int,
                          scale: float, prepared=None, tile=None):
     """q [B,Tq,HQ,D], k [B,Tk,H,D], v [B,Tk,H,Dv] (any strides). Without ``prepared``:
@@ -170,15 +130,6 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     )
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
-    block_gp = next_pow2(G)
-    slots = min(16, max(2, next_pow2(S)))
     # About 8K partial elements in flight per program (4 groups of 16 slots x 128 at G=1).
-    rows = max(block_gp, next_pow2(max(1, 8192 // (slots * tile.block_dv))))
-    n_groups = B * Tq * H
-    torch.library.wrap_triton(_fwd_kv_combine_kernel)[(triton.cdiv(n_groups, rows // block_gp),)](
-        lse_part, o_part, csr.keys, out, lse,
-        n_groups, G, Dv, S, csr.sentinel,
-        R=rows, BLOCK_GP=block_gp, SLOTS=slots, BLOCK_DV=tile.block_dv,
-        num_warps=4,
-    )
+    combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel)
     return out, lse

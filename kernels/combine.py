@@ -1,0 +1,87 @@
+"""Merge per-slot partial results by log-sum-exp: the second kernel of the KV-centric forward
+(``kernels/forward_kv.py``) and of the split-KV decode (``kernels/decode.py``).
+
+A partial is one (query token, kv head, slot, query head) row: the slot's block-local base-2
+log-sum-exp (fp32; -inf where the slot saw no key) and the block-local *normalised* output
+(|o| <= max|v|, so it may be stored in the input dtype). Partial p of group ``grp = (b * Tq + t)
+* H + h`` (all G query heads of kv head h at token t), slot s and head j is ``(grp * S + s) * G +
+j``. Slots are merged in slot order with a fixed-shape reduction, so the result does not depend
+on scheduling.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import triton
+import triton.language as tl
+
+from .configs import next_pow2
+from .primitives import group_rows
+
+
+@triton.jit
+def _combine_slots_kernel(
+    lse_part_ptr, o_part_ptr, keys_ptr, out_ptr, lse_ptr,
+    n_groups, G, DV, S, sentinel,
+    R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, DV_CHUNK: tl.constexpr,
+    HAS_KEYS: tl.constexpr,
+):
+    """R / BLOCK_GP consecutive groups per program, all G heads of each: rows r = (group,
+    head); program_id(1) picks DV_CHUNK output columns. HAS_KEYS: slots whose entry key
+    (``kernels/csr.py``) is the sentinel were never written and are skipped; without keys every
+    slot was written (-inf where it saw no key)."""
+    grp64, head, r_ok = group_rows(n_groups, G, R, BLOCK_GP)
+    chunk = tl.program_id(1)
+    offs_s = tl.arange(0, SLOTS)
+    offs_dv = chunk * DV_CHUNK + tl.arange(0, DV_CHUNK)
+    m_run = tl.full([R], float("-inf"), tl.float32)
+    w_run = tl.zeros([R], tl.float32)
+    acc = tl.zeros([R, DV_CHUNK], tl.float32)
+    for s0 in range(0, S, SLOTS):
+        slot = s0 + offs_s
+        e = grp64[:, None] * S + slot[None, :]  # [R, SLOTS]
+        ok = r_ok[:, None] & (slot[None, :] < S)
+        if HAS_KEYS:
+            ok = ok & (tl.load(keys_ptr + e, mask=ok, other=sentinel) != sentinel)
+        part = e * G + head[:, None]
+        lse2 = tl.load(lse_part_ptr + part, mask=ok, other=float("-inf"))
+        o = tl.load(o_part_ptr + part[:, :, None] * DV + offs_dv[None, None, :],
+                    mask=ok[:, :, None] & (offs_dv[None, None, :] < DV), other=0.0).to(tl.float32)
+        m_new = tl.maximum(m_run, tl.max(lse2, 1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        w = tl.exp2(lse2 - m_safe[:, None])
+        alpha = tl.exp2(m_run - m_safe)
+        w_run = w_run * alpha + tl.sum(w, 1)
+        acc = acc * alpha[:, None] + tl.sum(w[:, :, None] * o, 1)
+        m_run = m_new
+    has_key = w_run > 0.0
+    out = acc / tl.where(has_key, w_run, 1.0)[:, None]
+    lse = tl.where(has_key, (m_run + tl.log2(tl.where(has_key, w_run, 1.0))) * 0.6931471805599453,
+                   float("-inf"))
+    row = grp64 * G + head  # out [B, Tq, HQ, Dv] and lse [B, Tq, HQ] are contiguous
+    tl.store(out_ptr + row[:, None] * DV + offs_dv[None, :], out.to(out_ptr.dtype.element_ty),
+             mask=r_ok[:, None] & (offs_dv[None, :] < DV))
+    tl.store(lse_ptr + row, lse, mask=r_ok & ((tl.zeros_like(head) + chunk) == 0))
+
+
+def combine_slots(lse_part: torch.Tensor, o_part: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, G: int, S: int,
+                  keys: Optional[torch.Tensor] = None, sentinel: int = 0, elems: int = 8192,
+                  dv_chunk: Optional[int] = None) -> None:
+    """Fills ``out`` [B, Tq, HQ, Dv] and ``lse`` [B, Tq, HQ] (fresh, contiguous; natural-log lse,
+    out = 0 and lse = -inf where no slot saw a key) from the partials (module docstring).
+    ``elems``: partial elements one program holds per slot step; ``dv_chunk``: output columns
+    per program (default: all)."""
+    Dv = out.shape[-1]
+    block_dv = max(16, next_pow2(Dv))
+    chunk = min(block_dv, dv_chunk or block_dv)
+    block_gp = next_pow2(G)
+    slots = min(16, max(2, next_pow2(S)))
+    rows = max(block_gp, next_pow2(max(1, elems // (slots * chunk))))
+    n_groups = lse.numel() // G  # (b, t, kv head) groups
+    torch.library.wrap_triton(_combine_slots_kernel)[(triton.cdiv(n_groups, rows // block_gp), block_dv // chunk)](
+        lse_part, o_part, keys if keys is not None else lse_part, out, lse,
+        n_groups, G, Dv, S, sentinel,
+        R=rows, BLOCK_GP=block_gp, SLOTS=slots, DV_CHUNK=chunk, HAS_KEYS=keys is not None,
+        num_warps=4,
+    )
