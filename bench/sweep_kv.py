@@ -2,8 +2,11 @@
 shapes (B=1, T=16k, D=Dv=128, S=16x64, bf16, random selection); prints ms per variant.
 
     python bench/sweep_kv.py
+    python bench/sweep_kv.py --combine   # the combine's shape instead (elements x columns)
 """
 from __future__ import annotations
+
+import sys
 
 import torch
 from triton.testing import do_bench
@@ -21,6 +24,16 @@ def main():
         bi = random_selection(1, T, H, 16, 64, device="cuda", generator=g)
         base = forward_kv_tile(HQ // H, 128, 128, 64)
         ref, _ = selection_forward_kv(q, k, v, bi, None, 64, 0.088)
+        if "--combine" in sys.argv:
+            for elems, cols in ((8192, 0), (8192, 64), (4096, 64), (16384, 64), (4096, 0)):
+                tile = base._replace(combine_elems=elems, combine_cols=cols)
+                out, _ = selection_forward_kv(q, k, v, bi, None, 64, 0.088, tile=tile)
+                same = (out.float() - ref.float()).abs().max().item()
+                ms = do_bench(lambda: selection_forward_kv(q, k, v, bi, None, 64, 0.088, tile=tile),
+                              warmup=25, rep=100, return_mode="median")
+                print(f"{name} combine {elems} x {cols or 'all'}: {ms:.3f} ms (max diff vs default {same:.1e})",
+                      flush=True)
+            continue
         for rows in (64, 128):
             for warps in (4, 8):
                 for stages in (1, 2, 3):

@@ -178,6 +178,8 @@ class KVForwardTile(NamedTuple):
     num_warps: int
     num_stages: int
     piece_tokens: int
+    combine_elems: int = 8192  # partial elements per combine program and slot step
+    combine_cols: int = 0  # output columns per combine program (0: all)
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
@@ -220,8 +222,11 @@ class DecodeTile(NamedTuple):
     block_d: int
     block_dv: int
     num_warps: int
-    combine_elems: int = 4096  # partial elements per combine program and slot step
-    combine_cols: int = 32  # output columns per combine program
+    # Combine shape, H100 run 26 (bench/exp_decode.py, CUDA graphs, us; elements x columns):
+    # 8192 x 64 best on all three TARGETS.md rows: B16 G16 27.1 (4096 x 32: 28.1, 2048 x 16:
+    # 32.3, 8192 x 128: 27.7), B1 G16 11.2 (11.8 / 12.2 / 12.0), B16 G4 40.9 (42.7 / 42.9 / 41.0).
+    combine_elems: int = 8192  # partial elements per combine program and slot step
+    combine_cols: int = 64  # output columns per combine program
 
 
 def use_split_decode(num_query_tokens: int) -> bool:

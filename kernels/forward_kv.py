@@ -130,6 +130,6 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     )
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
-    # About 8K partial elements in flight per program (4 groups of 16 slots x 128 at G=1).
-    combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel)
+    combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel,
+                  elems=tile.combine_elems, dv_chunk=tile.combine_cols or None)
     return out, lse
