@@ -178,8 +178,11 @@ class KVForwardTile(NamedTuple):
     num_warps: int
     num_stages: int
     piece_tokens: int
-    combine_elems: int = 8192  # partial elements per combine program and slot step
-    combine_cols: int = 0  # output columns per combine program (0: all)
+    # Combine shape, H100 run 27 (bench/sweep_kv.py --combine, whole KV forward, ms; elements x
+    # columns): G1 16384 x 64 1.58 (8192 x all, the former shape: 2.04; 8192 x 64 1.67; 4096 x
+    # 64 2.55), G4 16384 x 64 2.87 (3.02; 3.14; 4.79).
+    combine_elems: int = 16384  # partial elements per combine program and slot step
+    combine_cols: int = 64  # output columns per combine program (0: all)
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
