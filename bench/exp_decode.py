@@ -1,9 +1,8 @@
 """Where does the split-KV decode spend its time? TARGETS.md decode rows (Tk=64k, bf16, random):
 
 - ``graph``: the whole op replayed as a CUDA graph (the bench's method: do_bench median,
-  inputs rotated past L2), with the split kernel's products on MMA tiles (the group padded to
-  16 rows) or per head on the CUDA cores, and 2/4/8 warps (run 25: MMA 2/4/8 warps within
-  1 us; run 26 swept the combine's shape, now ``configs.DecodeTile``);
+  inputs rotated past L2), for several combine shapes (partial elements per program x output
+  columns per program; run 25 tried split kernels of 2, 4 and 8 warps: within 1 us);
 - per-kernel device time (torch.profiler, eager calls) of the split and combine kernels;
 - ``load-only``: a kernel with the split kernel's grid and K/V loads but no math and one float
   stored per program: the memory floor of this schedule and access pattern.
@@ -18,7 +17,7 @@ import triton.language as tl
 from torch.profiler import ProfilerActivity, profile
 
 from nsa_ops import bench as B
-from nsa_ops.kernels import configs, decode
+from nsa_ops.kernels import decode
 
 
 @triton.jit
@@ -69,27 +68,23 @@ def main():
     l2 = torch.cuda.get_device_properties(dev).L2_cache_size
     timer = B.make_timer(dev, quick=False)
     orig = decode.decode_tile
-    default_cc = configs.DECODE_CUDA_CORE_MAX_G
     table = []
     for case in [c for c in B.cuda_cases() if c.kind == "decode"]:
         copies = B.input_copies(case, "random", torch.bfloat16, dev, l2)
         fn = B._nsa_ops(case)
         kv_mb = B.distinct_kv_blocks(case, copies[0].block_indices) * 64 * 256 * 2 / 1e6
-        for label, cuda_cores, warps in (("mma w4", 0, 4), ("cuda-core w4", 64, 4), ("cuda-core w8", 64, 8),
-                                         ("cuda-core w2", 64, 2)):
-            configs.DECODE_CUDA_CORE_MAX_G = cuda_cores
-            decode.decode_tile = lambda *a, _w=warps: orig(*a)._replace(num_warps=_w)
+        for elems, cols in ((4096, 32), (2048, 16), (8192, 64), (8192, 128)):
+            decode.decode_tile = lambda *a, _e=elems, _c=cols: orig(*a)._replace(combine_elems=_e, combine_cols=_c)
             err, fro = B.check_rows(case, copies[0], fn(copies[0]))
             ms = timer(B.cycling([B._graphed(fn, x) for x in copies]))
             us = kernel_times(lambda: fn(copies[0]))
             split = sum(t for k, t in us.items() if "split" in k)
             comb = sum(t for k, t in us.items() if "combine" in k)
-            table.append(f"{case.name:24s} {label:12s}: graph {ms * 1e3:6.1f} us  split {split:5.1f} us  "
+            table.append(f"{case.name:24s} combine {elems}/{cols}: graph {ms * 1e3:6.1f} us  split {split:5.1f} us  "
                          f"combine {comb:5.1f} us  err {err:.1e}  ({kv_mb:.0f} MB K/V, "
                          f"{kv_mb / 1e3 / (split * 1e-6) / 1e3:.2f} TB/s in split)")
             print(table[-1], flush=True)
         decode.decode_tile = orig
-        configs.DECODE_CUDA_CORE_MAX_G = default_cc
         ms = timer(B.cycling([B._graphed(load_only, x) for x in copies]))
         us = kernel_times(lambda: load_only(copies[0]))
         lo = sum(us.values())

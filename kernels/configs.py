@@ -230,7 +230,6 @@ class DecodeTile(NamedTuple):
     # 32.3, 8192 x 128: 27.7), B1 G16 11.2 (11.8 / 12.2 / 12.0), B16 G4 40.9 (42.7 / 42.9 / 41.0).
     combine_elems: int = 8192  # partial elements per combine program and slot step
     combine_cols: int = 64  # output columns per combine program
-    use_dot: bool = True  # False: per-head products on the CUDA cores (block_g = the group)
 
 
 def use_split_decode(num_query_tokens: int) -> bool:
@@ -246,16 +245,11 @@ def decode_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: in
     # (the last program of a row merges, counted by an int ticket): none helped (B16 G16 best
     # 0.0329 vs 0.0334, within noise; fused +0.008 to +0.018 ms everywhere; B1 worse with more
     # slots per program). Results in results/h100_2026-11-22_run17_decode_variants.log; the
-    # variant kernels and bench/exp_decode.py are in commit ca0bd3b.
-    block_s, block_d, block_dv = max(2, next_pow2(num_slots)), max(16, next_pow2(d)), max(16, next_pow2(dv))
-    if group_size <= DECODE_CUDA_CORE_MAX_G:
-        return DecodeTile(block_s, next_pow2(group_size), block_d, block_dv, 4, use_dot=False)
-    return DecodeTile(block_s, min(max(16, next_pow2(group_size)), _MAX_BLOCK_G), block_d, block_dv, 4)
-
-
-# Groups up to this size take the split kernel's CUDA-core products instead of an MMA tile
-# padded to 16 rows (0: never).
-DECODE_CUDA_CORE_MAX_G = 0
+    # variant kernels and bench/exp_decode.py are in commit ca0bd3b. Run 29 (same method, us):
+    # per-head products on the CUDA cores instead of the MMA tile padded to 16 rows lost
+    # everywhere (B16 G4 92 vs 27 split kernel, best of 2/4/8 warps 62); code in commit e5a30b6.
+    block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
+    return DecodeTile(max(2, next_pow2(num_slots)), block_g, max(16, next_pow2(d)), max(16, next_pow2(dv)), 4)
 
 
 class SharedTile(NamedTuple):

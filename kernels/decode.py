@@ -34,7 +34,6 @@ def _decode_split_kernel(
     scale_log2e,
     HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr,
-    USE_DOT: tl.constexpr = True,
 ):
     row = tl.program_id(0)  # (b, t, h)
     slot = tl.program_id(1)
@@ -73,33 +72,13 @@ def _decode_split_kernel(
                 mask=visible[:, None] & (offs_d[None, :] < D), other=0.0)
     v = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
                 mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
-    if USE_DOT:
-        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
-        s = tl.where(visible[None, :], s, float("-inf"))
-        m = tl.max(s, 1)
-        m_safe = tl.where(m == float("-inf"), 0.0, m)
-        p = tl.exp2(s - m_safe[:, None])
-        l = tl.sum(p, 1)
-        acc = tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
-    else:
-        # Small groups: one head at a time on the CUDA cores (fp32 products), no MMA tile
-        # padded to 16 rows.
-        rows_g = tl.arange(0, BLOCK_G)
-        qf = q.to(tl.float32)
-        m = tl.full([BLOCK_G], float("-inf"), tl.float32)
-        l = tl.zeros([BLOCK_G], tl.float32)
-        acc = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
-        for g in tl.static_range(BLOCK_G):
-            q_g = tl.sum(tl.where(rows_g[:, None] == g, qf, 0.0), 0)
-            s_g = tl.where(visible, tl.sum(k.to(tl.float32) * q_g[None, :], 1) * scale_log2e, float("-inf"))
-            m_g = tl.max(s_g, 0)
-            p_g = tl.exp2(s_g - tl.where(m_g == float("-inf"), 0.0, m_g))
-            o_g = tl.sum(p_g[:, None] * v.to(tl.float32), 0)
-            mine_g = rows_g == g
-            m = tl.where(mine_g, m_g, m)
-            l = tl.where(mine_g, tl.sum(p_g, 0), l)
-            acc = tl.where(mine_g[:, None], o_g[None, :], acc)
-        m_safe = tl.where(m == float("-inf"), 0.0, m)
+    s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
+    s = tl.where(visible[None, :], s, float("-inf"))
+    m = tl.max(s, 1)
+    m_safe = tl.where(m == float("-inf"), 0.0, m)
+    p = tl.exp2(s - m_safe[:, None])
+    l = tl.sum(p, 1)
+    acc = tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
 
     # Partial of (row, slot, head): block-local base-2 lse and normalised output, the layout of
     # ``kernels/combine.py``; only the group's real heads are written (G=4 pads to 16 MMA rows).
@@ -148,7 +127,7 @@ def decode_partials(q, k, v, block_indices, block_counts, block_size: int, scale
             scale * LOG2E,
             HAS_COUNTS=block_counts is not None, BLOCK_S=tile.block_s, BLOCK_SIZE=block_size,
             BLOCK_G=tile.block_g, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
-            PRECISION=dot_precision(q.dtype), USE_DOT=tile.use_dot, num_warps=tile.num_warps, num_stages=1,
+            PRECISION=dot_precision(q.dtype), num_warps=tile.num_warps, num_stages=1,
         )
     return lse_part, o_part
 
