@@ -2,7 +2,7 @@
 
 - ``graph``: the whole op replayed as a CUDA graph (the bench's method: do_bench median,
   inputs rotated past L2), for several combine shapes (partial elements per program x output
-  columns per program; run 25 tried split kernels of 2, 4 and 8 warps: within 1 us);
+  columns per program; run 21 tried split kernels of 2, 4 and 8 warps: within 1 us);
 - per-kernel device time (torch.profiler, eager calls) of the split and combine kernels;
 - ``load-only``: a kernel with the split kernel's grid and K/V loads but no math and one float
   stored per program: the memory floor of this schedule and access pattern.

@@ -178,7 +178,7 @@ class KVForwardTile(NamedTuple):
     num_warps: int
     num_stages: int
     piece_tokens: int
-    # Combine shape, H100 run 27 (bench/sweep_kv.py --combine, whole KV forward, ms; elements x
+    # Combine shape, H100 run 23 (bench/sweep_kv.py --combine, whole KV forward, ms; elements x
     # columns): G1 16384 x 64 1.58 (8192 x all, the former shape: 2.04; 8192 x 64 1.67; 4096 x
     # 64 2.55), G4 16384 x 64 2.87 (3.02; 3.14; 4.79).
     combine_elems: int = 16384  # partial elements per combine program and slot step
@@ -225,7 +225,7 @@ class DecodeTile(NamedTuple):
     block_d: int
     block_dv: int
     num_warps: int
-    # Combine shape, H100 run 26 (bench/exp_decode.py, CUDA graphs, us; elements x columns):
+    # Combine shape, H100 run 22 (bench/exp_decode.py, CUDA graphs, us; elements x columns):
     # 8192 x 64 best on all three TARGETS.md rows: B16 G16 27.1 (4096 x 32: 28.1, 2048 x 16:
     # 32.3, 8192 x 128: 27.7), B1 G16 11.2 (11.8 / 12.2 / 12.0), B16 G4 40.9 (42.7 / 42.9 / 41.0).
     combine_elems: int = 8192  # partial elements per combine program and slot step
@@ -245,7 +245,7 @@ def decode_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: in
     # (the last program of a row merges, counted by an int ticket): none helped (B16 G16 best
     # 0.0329 vs 0.0334, within noise; fused +0.008 to +0.018 ms everywhere; B1 worse with more
     # slots per program). Results in results/h100_2026-11-22_run17_decode_variants.log; the
-    # variant kernels and bench/exp_decode.py are in commit ca0bd3b. Run 29 (same method, us):
+    # variant kernels and bench/exp_decode.py are in commit ca0bd3b. Run 25 (same method, us):
     # per-head products on the CUDA cores instead of the MMA tile padded to 16 rows lost
     # everywhere (B16 G4 92 vs 27 split kernel, best of 2/4/8 warps 62); code in commit e5a30b6.
     block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)

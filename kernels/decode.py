@@ -101,8 +101,9 @@ def selection_decode(q, k, v, block_indices, block_counts, block_size: int, scal
 
 def decode_partials(q, k, v, block_indices, block_counts, block_size: int, scale: float, tile):
     """The split kernel: one partial per (token, kv head, slot, query head), ``kernels/combine.py``
-    layout; normalised outputs in the input dtype for 16-bit inputs (H100 run 26: half the
-    bytes of fp32 unnormalised partials), fp32 otherwise."""
+    layout; normalised outputs in the input dtype for 16-bit inputs (half the bytes of the former
+    fp32 unnormalised partials; with the shared combine, H100 run 22, CUDA graphs: B16 G16
+    31.5 -> 27.1 us, B16 G4 47.3 -> 40.9 us), fp32 otherwise."""
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
