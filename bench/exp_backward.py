@@ -89,20 +89,26 @@ def print_summary(table):
         print(line)
 
 
-def kernel_profile(fn, label):
+def kernel_times(fn, reps=3):
+    """{kernel name: ms of GPU time per call} over ``reps`` calls of ``fn`` after two warm-ups
+    (torch.profiler; eager calls, so caches are as the previous call left them)."""
     for _ in range(2):
         fn()
     if DEV == "cuda":
         torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(3):
+        for _ in range(reps):
             fn()
         torch.cuda.synchronize()
-    evs = sorted((e for e in prof.key_averages() if e.device_time_total > 0), key=lambda e: -e.device_time_total)
-    total = sum(e.device_time_total for e in evs) / 3 / 1e3
-    print(f"   profile {label}: GPU total {total:.3f} ms per call")
-    for e in evs[:8]:
-        print(f"     {e.device_time_total / 3 / 1e3:8.3f} ms  x{e.count // 3:<3d} {e.key[:80]}")
+    return {e.key: (e.device_time_total / reps / 1e3, e.count // reps)
+            for e in prof.key_averages() if e.device_time_total > 0}
+
+
+def kernel_profile(fn, label):
+    times = sorted(kernel_times(fn).items(), key=lambda kv: -kv[1][0])
+    print(f"   profile {label}: GPU total {sum(ms for ms, _ in dict(times).values()):.3f} ms per call")
+    for key, (ms, count) in times[:8]:
+        print(f"     {ms:8.3f} ms  x{count:<3d} {key[:80]}")
 
 
 def main():

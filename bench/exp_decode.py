@@ -11,13 +11,18 @@
 """
 from __future__ import annotations
 
+import os
+import sys
+
 import torch
 import triton
 import triton.language as tl
-from torch.profiler import ProfilerActivity, profile
 
 from nsa_ops import bench as B
 from nsa_ops.kernels import decode
+
+sys.path.insert(0, os.path.dirname(__file__))
+from exp_backward import kernel_times  # noqa: E402
 
 
 @triton.jit
@@ -52,17 +57,6 @@ def load_only(x):
     return out
 
 
-def kernel_times(fn, reps=20):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(reps):
-            fn()
-        torch.cuda.synchronize()
-    return {e.key[:32]: e.device_time_total / reps for e in prof.key_averages() if e.device_time_total > 0}
-
-
 def main():
     dev = torch.device("cuda")
     l2 = torch.cuda.get_device_properties(dev).L2_cache_size
@@ -77,7 +71,7 @@ def main():
             decode.decode_tile = lambda *a, _e=elems, _c=cols: orig(*a)._replace(combine_elems=_e, combine_cols=_c)
             err, fro = B.check_rows(case, copies[0], fn(copies[0]))
             ms = timer(B.cycling([B._graphed(fn, x) for x in copies]))
-            us = kernel_times(lambda: fn(copies[0]))
+            us = {k[:32]: ms * 1e3 for k, (ms, _n) in kernel_times(lambda: fn(copies[0]), reps=20).items()}
             split = sum(t for k, t in us.items() if "split" in k)
             comb = sum(t for k, t in us.items() if "combine" in k)
             table.append(f"{case.name:24s} combine {elems}/{cols}: graph {ms * 1e3:6.1f} us  split {split:5.1f} us  "
@@ -86,7 +80,7 @@ def main():
             print(table[-1], flush=True)
         decode.decode_tile = orig
         ms = timer(B.cycling([B._graphed(load_only, x) for x in copies]))
-        us = kernel_times(lambda: load_only(copies[0]))
+        us = {k[:32]: ms * 1e3 for k, (ms, _n) in kernel_times(lambda: load_only(copies[0]), reps=20).items()}
         lo = sum(us.values())
         table.append(f"{case.name:24s} load-only:  graph {ms * 1e3:6.1f} us  kernel {lo:5.1f} us  "
                      f"({kv_mb / 1e3 / (lo * 1e-6) / 1e3:.2f} TB/s)")

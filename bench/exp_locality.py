@@ -16,29 +16,21 @@ work so gathered rows stay in L2) could save in that kernel.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 import nsa_ops  # registers torch.ops.nsa
+
+sys.path.insert(0, os.path.dirname(__file__))
+from exp_backward import kernel_times  # noqa: E402
 
 SHAPES = {"G16": (64, 4), "G4": (32, 8), "G1": (16, 16)}
 
 
 def hot(x):
     return x[:, :1].expand(x.shape)
-
-
-def kernel_times(fn, reps=5):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(reps):
-            fn()
-        torch.cuda.synchronize()
-    return {e.key: e.device_time_total / reps / 1e3 for e in prof.key_averages() if e.device_time_total > 0}
 
 
 def main():
@@ -64,7 +56,7 @@ def main():
             bwd = lambda: torch.ops.nsa.selection_backward.default(dd, qq, kk, vv, out, lse, dlse, bi, None, 64,
                                                                    scale, None, None, "triton")
             for kind, fn in (("fwd", fwd), ("bwd", bwd)):
-                for key, ms in kernel_times(fn).items():
+                for key, (ms, _count) in kernel_times(fn, reps=5).items():
                     if ms >= 0.05:
                         table.setdefault((kind, key[:40]), {})[variant] = ms
         lines.append(f"\n== {name} T={T} random, per-kernel ms (real / kv_hot / q_hot)")
