@@ -30,8 +30,8 @@ import triton
 import triton.language as tl
 
 from .configs import LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2
-from .primitives import (chunk_entries, group_rows, load_block_kv, load_group_q, load_head_dim, piece_of_item,
-                         qk_scores, store_head_dim)
+from .primitives import (gather_chunk_q, group_rows, load_block_kv, load_group_q, piece_of_item, qk_scores,
+                         store_head_dim)
 
 
 
@@ -145,16 +145,12 @@ def _selection_dkv_piece_kernel(
     else:
         dk2 = dk  # placeholder (no second head-dim piece)
     dv = tl.zeros([BLOCK_SIZE, BLOCK_DV], tl.float32)
-    tok_of_row = offs_r // group_tile
     for head0 in range(0, G, group_tile):
-        head = head0 + offs_r % group_tile
-        hq = (h * G + head).to(tl.int64)
         for c in range(lo, hi, chunk_tokens):
-            r_ok, e, t_row = chunk_entries(entries_ptr, c, tok_of_row, chunk_tokens, hi, head, G, H, S, Tq)
-            t64 = t_row.to(tl.int64)
+            r_ok, e, t_row, t64, head, hq, q, q2 = gather_chunk_q(
+                entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_ptr + b * stride_qb,
+                stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
             last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
-            q, q2 = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D,
-                                  BLOCK_D, BLOCK_D2)
             do = tl.load(do_ptr + b * stride_dob + t64[:, None] * stride_dot + hq[:, None] * stride_doh
                          + offs_dv[None, :] * stride_dod,
                          mask=r_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)

@@ -23,7 +23,7 @@ import triton.language as tl
 from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile
 from .csr import build_entry_csr
-from .primitives import chunk_entries, load_block_kv, load_head_dim, piece_of_item
+from .primitives import gather_chunk_q, load_block_kv, piece_of_item
 
 
 
@@ -60,19 +60,15 @@ def _fwd_kv_gather_kernel(
     k, k_unused, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
                             stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, 0)
 
-    tok_of_row = offs_r // group_tile
     for head0 in range(0, G, group_tile):
-        head = head0 + offs_r % group_tile
-        hq = (h * G + head).to(tl.int64)
         for c in range(lo, hi, chunk_tokens):
-            r_ok, e, t = chunk_entries(entries_ptr, c, tok_of_row, chunk_tokens, hi, head, G, H, S, Tq)
-            t64 = t.to(tl.int64)
+            r_ok, e, t, t64_unused, head, hq_unused, q, q_unused = gather_chunk_q(
+                entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_ptr + b * stride_qb,
+                stride_qt, stride_qh, stride_qd, D, BLOCK_D, 0)
             if PACKED:
                 last = tl.load(q_last_ptr + t, mask=r_ok, other=-1)
             else:
                 last = tl.where(r_ok, Tk - Tq + t, -1)
-            q, q_unused = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D,
-                                 BLOCK_D, 0)
             s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
             s = tl.where(r_ok[:, None] & (tok[None, :] <= last[:, None]), s, float("-inf"))
             # A kept entry's block starts at or before its query: every row has a visible key.

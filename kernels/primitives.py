@@ -135,6 +135,21 @@ def chunk_entries(entries_ptr, c, tok_of_row, chunk_tokens, hi, head, G, H, S, T
 
 
 @triton.jit
+def gather_chunk_q(entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_base,
+                   stride_qt, stride_qh, stride_qd, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
+    """One gathered chunk of an entry-CSR piece with its query rows: rows r = (entry r //
+    group_tile of the chunk at ``c``, head ``head0 + r % group_tile``), ``chunk_entries`` plus
+    their q rows (``q_base`` = q at batch b) as head-dim pieces. Returns the rows' validity,
+    entry ids, tokens (int32 and int64), heads, query-head ids (int64) and q, q2."""
+    head = head0 + offs_r % group_tile
+    hq = (h * G + head).to(tl.int64)
+    r_ok, e, t = chunk_entries(entries_ptr, c, offs_r // group_tile, chunk_tokens, hi, head, G, H, S, Tq)
+    t64 = t.to(tl.int64)
+    q, q2 = load_head_dim(q_base + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D, BLOCK_D, BLOCK_D2)
+    return r_ok, e, t, t64, head, hq, q, q2
+
+
+@triton.jit
 def group_rows(n_groups, G, R: tl.constexpr, BLOCK_GP: tl.constexpr):
     """Rows r = (group, head) of a reduce program over R / BLOCK_GP consecutive (b, t, kv head)
     groups with all G heads of each (the forward combine, the dq reduce): the group (int64),
