@@ -34,6 +34,7 @@ def _decode_split_kernel(
     scale_log2e,
     HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr,
+    READ_ONCE: tl.constexpr = False,
 ):
     row = tl.program_id(0)  # (b, t, h)
     slot = tl.program_id(1)
@@ -68,10 +69,18 @@ def _decode_split_kernel(
     # K and V issued together before any math (H100 run 11, CUDA graphs: 0.0313 / 0.0132 /
     # 0.0472 ms for B16 G16 / B1 G16 / B16 G4 against 0.0317 / 0.0133 / 0.0479 with V loaded
     # after the softmax: within noise, never worse).
-    k = tl.load(k_ptr + b * stride_kb + h * stride_kh + tok[:, None] * stride_kt + offs_d[None, :] * stride_kd,
-                mask=visible[:, None] & (offs_d[None, :] < D), other=0.0)
-    v = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
-                mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
+    k_ptrs = k_ptr + b * stride_kb + h * stride_kh + tok[:, None] * stride_kt + offs_d[None, :] * stride_kd
+    v_ptrs = v_ptr + b * stride_vb + h * stride_vh + tok[:, None] * stride_vt + offs_dv[None, :] * stride_vd
+    if READ_ONCE:
+        # Each block is read by this program alone: evict it from L2 first, so the stream of
+        # K/V does not push out what the next kernels need (the partials, the caller's
+        # activations). H100 run 29 (CUDA graphs, us): B16 G4 42.2 -> 37.7, B16 G16 28.7 ->
+        # 27.6, B1 G16 11.3 / 11.4 (bench/exp_decode_pair.py).
+        k = tl.load(k_ptrs, mask=visible[:, None] & (offs_d[None, :] < D), other=0.0, eviction_policy="evict_first")
+        v = tl.load(v_ptrs, mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0, eviction_policy="evict_first")
+    else:
+        k = tl.load(k_ptrs, mask=visible[:, None] & (offs_d[None, :] < D), other=0.0)
+        v = tl.load(v_ptrs, mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
     s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
     s = tl.where(visible[None, :], s, float("-inf"))
     m = tl.max(s, 1)
@@ -128,7 +137,8 @@ def decode_partials(q, k, v, block_indices, block_counts, block_size: int, scale
             scale * LOG2E,
             HAS_COUNTS=block_counts is not None, BLOCK_S=tile.block_s, BLOCK_SIZE=block_size,
             BLOCK_G=tile.block_g, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
-            PRECISION=dot_precision(q.dtype), num_warps=tile.num_warps, num_stages=1,
+            PRECISION=dot_precision(q.dtype), READ_ONCE=bool(Tq == 1 and n_head_tiles == 1),
+            num_warps=tile.num_warps, num_stages=1,
         )
     return lse_part, o_part
 
