@@ -259,10 +259,6 @@ class SharedTile(NamedTuple):
     max_union: int  # a tile takes the shared kernel when its union has at most this many blocks
     num_warps: int
     num_stages: int
-    # Tiles per program, pre-filtered together (``_selection_fwd_shared_kernel``). 16: design
-    # choice between the random case (few programs that mostly only filter) and the local one
-    # (candidate tiles walked serially in each program); H100 run 30 compares 8 / 16 / 32.
-    tiles_per_program: int = 16
 
 
 def shared_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int, elem: int):

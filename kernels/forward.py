@@ -57,71 +57,45 @@ def _selection_fwd_shared_kernel(
     H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union,
     TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
-    BLOCK_D2: tl.constexpr = 0, TPP: tl.constexpr = 16,
+    BLOCK_D2: tl.constexpr = 0,
 ):
     """K/V shared across TQ neighbouring tokens: rows are (token, head) pairs of TQ tokens of one
     kv head; the program walks the *union* of their selected blocks, loading each block once,
     and masks the rows whose token did not select it. Runs only for tiles whose union has at
     most ``max_union`` blocks (correlated selections); the token-centric kernel skips exactly
-    those tiles and does the rest. One program per TPP consecutive tiles of one kv head."""
-    span = tl.program_id(0)
+    those tiles and does the rest."""
+    tile = tl.program_id(0)
     bh = tl.program_id(1)
     b = (bh // H).to(tl.int64)
     h = bh % H
-    n_tiles = (Tq + TQ - 1) // TQ
-    bi_base = bi_ptr + b * stride_sb + h * stride_sh
-    # Cheap pre-filter, for all TPP tiles of the span at once: a tile's first and last tokens
-    # must share at least half of their slots, else it is left to the token-centric kernel
-    # without building the union. One program per tile spent 0.27 ms of 4.0 at G16 T=16k
-    # random, where no tile qualifies (its attention part's shared memory leaves one program
-    # per SM, each waiting on two dependent loads); a serial loop over 8 tiles per program
-    # made it 0.55 ms (runs 11, 12). Here the loop below touches memory only for candidates.
-    offs_p = tl.arange(0, TPP)
-    tiles = span * TPP + offs_p
-    tile_ok = tiles < n_tiles
-    offs_s = tl.arange(0, BLOCK_S)
-    t_a = (tiles * TQ).to(tl.int64)
-    t_b = tl.minimum(tiles * TQ + TQ - 1, Tq - 1).to(tl.int64)
-    ld_ok = tile_ok[:, None] & (offs_s[None, :] < S)
-    ids_a = tl.load(bi_base + t_a[:, None] * stride_st + offs_s[None, :] * stride_ss, mask=ld_ok, other=-1)
-    ids_b = tl.load(bi_base + t_b[:, None] * stride_st + offs_s[None, :] * stride_ss, mask=ld_ok, other=-2)
-    both = (ids_a[:, :, None] == ids_b[:, None, :]) & (ids_a[:, :, None] >= 0)
-    common = tl.sum((tl.max(both.to(tl.int32), 2) > 0).to(tl.int32), 1)
-    cand = tile_ok & (2 * common >= S)
-    # Tell the token-centric kernel (launched next, same stream) which tiles are taken:
-    # non-candidates here, candidates once their union is known.
-    tl.store(owned_ptr + bh * n_tiles + tiles, tl.zeros([TPP], tl.int8), mask=tile_ok & ~cand)
-    for j in range(0, TPP):
-        if tl.sum((cand & (offs_p == j)).to(tl.int32), 0) > 0:
-            _shared_tile_attention(
-                q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_base, cnt_ptr + b * stride_cb + h * stride_ch,
-                owned_ptr + bh * n_tiles, span * TPP + j, b, h,
-                stride_qb, stride_qt, stride_qh, stride_qd,
-                stride_kb, stride_kt, stride_kh, stride_kd,
-                stride_vb, stride_vt, stride_vh, stride_vd,
-                stride_ob, stride_ot, stride_oh, stride_lb, stride_lt, stride_st, stride_ss, stride_ct,
-                G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union,
-                TQ, BLOCK_G, BLOCK_S, BLOCK_SIZE, BLOCK_D, BLOCK_DV, PRECISION, HAS_COUNTS, BLOCK_D2)
-
-
-@triton.jit
-def _shared_tile_attention(
-    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_base, cnt_base, owned_base, tile, b, h,
-    stride_qb, stride_qt, stride_qh, stride_qd,
-    stride_kb, stride_kt, stride_kh, stride_kd,
-    stride_vb, stride_vt, stride_vh, stride_vd,
-    stride_ob, stride_ot, stride_oh, stride_lb, stride_lt, stride_st, stride_ss, stride_ct,
-    G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union,
-    TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
-    BLOCK_D2: tl.constexpr,
-):
-    """One candidate tile: its union decides whether it is taken (flag 1, attention here) or
-    left to the token-centric kernel (flag 0)."""
     t0 = tile * TQ
-    ids, valid, first, rank, n_union, tok_local = _tile_union(
-        bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
-    tl.store(owned_base + tile, (n_union <= max_union).to(tl.int8))
+    bi_base = bi_ptr + b * stride_sb + h * stride_sh
+    # Cheap pre-filter: the tile's first and last tokens must share at least half of their
+    # slots, else the tile is left to the token-centric kernel without building the union.
+    # (H100: the shared kernel took 0.42 ms of 4.2 at G16 T=16k random, where no tile
+    # qualifies (run 10); neither this filter alone nor 8 tiles per program cut it (runs 11,
+    # 12); see also the ``if`` around the attention part below.)
+    offs_s = tl.arange(0, BLOCK_S)
+    t_end = tl.minimum(t0 + TQ - 1, Tq - 1).to(tl.int64)
+    ids_a = tl.load(bi_base + t0.to(tl.int64) * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-1)
+    ids_b = tl.load(bi_base + t_end * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-2)
+    common = tl.sum((tl.sum(((ids_a[:, None] == ids_b[None, :]) & (ids_a[:, None] >= 0)).to(tl.int32), 1) > 0)
+                    .to(tl.int32), 0)
+    if 2 * common >= S:
+        ids, valid, first, rank, n_union, tok_local = _tile_union(
+            bi_base, cnt_ptr + b * stride_cb + h * stride_ch,
+            stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+    else:
+        offs = tl.arange(0, TQ * BLOCK_S)
+        ids = tl.zeros([TQ * BLOCK_S], tl.int64)
+        valid = offs < 0
+        first = offs < 0
+        rank = tl.zeros([TQ * BLOCK_S], tl.int32)
+        n_union = max_union + 1
+        tok_local = offs // BLOCK_S
+    mine = (n_union <= max_union).to(tl.int32)
+    # Tell the token-centric kernel (launched next, same stream) which tiles are taken.
+    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, mine.to(tl.int8))
 
     # Only a taken tile does the attention work (a tile left to the token kernel ends here).
     if n_union <= max_union:
@@ -283,8 +257,7 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     owned = None
     if shared:
         owned = torch.empty((B * H * triton.cdiv(Tq, shared.tokens),), device=q.device, dtype=torch.int8)
-        n_spans = triton.cdiv(triton.cdiv(Tq, shared.tokens), shared.tiles_per_program)
-        torch.library.wrap_triton(_selection_fwd_shared_kernel)[(n_spans, B * H)](
+        torch.library.wrap_triton(_selection_fwd_shared_kernel)[(triton.cdiv(Tq, shared.tokens), B * H)](
             q, k, v, out, lse, sel, cnt, owned,
             q.stride(0), q.stride(1), q.stride(2), q.stride(3),
             k.stride(0), k.stride(1), k.stride(2), k.stride(3),
@@ -296,8 +269,7 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
             H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
             TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
             BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
-            HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, TPP=shared.tiles_per_program,
-            num_warps=shared.num_warps, num_stages=shared.num_stages,
+            HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
         )
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
     torch.library.wrap_triton(_selection_fwd_kernel)[grid](
