@@ -333,6 +333,102 @@ def test_shared_and_token_tiles_mix_correctly(G):
     assert_close_to_reference(lse, ref_lse, 1e-3, 1e-3, "lse")
 
 
+def _tile_modes(bi, counts, Tq, Tk, block_size, tokens, max_union):
+    """Python model of the shared kernel's per-tile decision: flag 1 (union <= max_union),
+    2 (blocks every token selected, in the first token's slot order) or 0, per (b, h, tile)."""
+    B, _, H, S = bi.shape
+    NB = (Tk + block_size - 1) // block_size
+    flags, lists = {}, {}
+    for b in range(B):
+        for h in range(H):
+            for tile in range((Tq + tokens - 1) // tokens):
+                rows = []
+                for t in range(tile * tokens, min(Tq, (tile + 1) * tokens)):
+                    n = S if counts is None else int(counts[b, t, h])
+                    ids = [int(i) for i in bi[b, t, h, :n]]
+                    rows.append([i for i in ids if 0 <= i < NB and i * block_size <= Tk - Tq + t])
+                union = set().union(*map(set, rows))
+                common = [i for j, i in enumerate(rows[0]) if i not in rows[0][:j] and all(i in r for r in rows)]
+                flag = 1 if len(union) <= max_union else (2 if common else 0)
+                flags[b, h, tile] = flag
+                lists[b, h, tile] = common if flag == 2 else []
+    return flags, lists
+
+
+@pytest.mark.parametrize("G,counts", [(16, False), (8, True)])
+def test_shared_kernel_modes(G, counts):
+    """The shared-K/V kernel alone: per tile it takes the tile (flag 1: final rows), walks the
+    blocks every token selected (flag 2: their partial, which must equal the reference over
+    just those blocks, and the list the token kernel skips) or leaves the tile alone (flag 0:
+    rows untouched, still NaN). Flags and lists against a Python model; NSA-like selections
+    (block 0 and the local blocks forced, the rest random, some tiles identical); fp32, 1e-4."""
+    from problems import assert_close_to_reference, make_problem
+
+    from nsa_ops.kernels.configs import forward_tile, shared_tile
+    from nsa_ops.kernels.forward import launch_shared_forward
+
+    bs, S, H = 16, 6, 2
+    sh = shared_tile(G, 16, 16, bs, S, 4)
+    tokens = sh.tokens
+    Tq = 7 * tokens + 3
+    Tk = Tq + 480
+    p = make_problem(5 + G, B=1, Tq=Tq, Tk=Tk, H=H, G=G, D=16, Dv=16, S=S, block_size=bs,
+                     dtype=torch.float32, counts="tensor" if counts else "none", device=DEVICE)
+    g = torch.Generator().manual_seed(G)
+    pos = torch.arange(Tq) + Tk - Tq
+    bi = torch.stack([torch.randint(0, int(x) // bs + 1, (1, H, S), generator=g) for x in pos], 1)
+    own = pos // bs
+    bi[..., 0] = 0
+    bi[..., 1] = own.view(1, Tq, 1)
+    bi[..., 2] = (own - 1).clamp_min(0).view(1, Tq, 1)
+    for tile in range(0, 8, 3):  # identical rows: a small union
+        bi[:, tile * tokens:(tile + 1) * tokens] = bi[:, tile * tokens:tile * tokens + 1]
+    bi[0, 5, 0, 4] = bi[0, 5, 0, 3]  # a duplicate
+    bi = bi.to(DEVICE)
+    out = torch.full((1, Tq, H * G, 16), float("nan"), device=DEVICE)
+    lse = torch.full((1, Tq, H * G), float("nan"), device=DEVICE)
+    cnt = p.block_counts if counts else bi
+    flags, lists = launch_shared_forward(p.q, p.k, p.v, bi, cnt, out, lse, bs, 0.3, sh,
+                                         forward_tile(G, 16, 16, bs, 4), counts)
+    want_flags, want_lists = _tile_modes(bi.cpu(), p.block_counts.cpu() if counts else None, Tq, Tk, bs, tokens,
+                                         sh.max_union)
+    n_tiles = (Tq + tokens - 1) // tokens
+    flags, lists = flags.cpu().view(H, n_tiles), lists.cpu().view(H, n_tiles, -1)
+    seen = set()
+    for (b, h, tile), want in want_flags.items():
+        assert int(flags[h, tile]) == want, (h, tile)
+        seen.add(want)
+        rows = slice(tile * tokens, min(Tq, (tile + 1) * tokens))
+        heads = slice(h * G, (h + 1) * G)
+        if want == 0:
+            assert torch.isnan(out[0, rows, heads]).all()
+            continue
+        if want == 2:
+            got = [int(i) for i in lists[h, tile] if i >= 0]
+            assert got == want_lists[b, h, tile], (h, tile)
+            sub = torch.full((1, rows.stop - rows.start, 1, S), -1, dtype=torch.long)
+            sub[..., :len(got)] = torch.tensor(got)
+            ref_bi, ref_counts = sub.to(DEVICE), None
+        else:
+            ref_bi = bi[:, rows, h:h + 1]
+            ref_counts = p.block_counts[:, rows, h:h + 1] if counts else None
+        # The tile's rows as a problem of their own (queries at the end of the same keys).
+        Tr = rows.stop - rows.start
+        ref, ref_lse = reference_selection(
+            p.q[:, rows, heads].double(), p.k[:, :Tk - Tq + rows.stop, h:h + 1].double(),
+            p.v[:, :Tk - Tq + rows.stop, h:h + 1].double(), ref_bi, block_counts=ref_counts, block_size=bs, scale=0.3)
+        assert Tr > 0
+        assert_close_to_reference(out[:, rows, heads], ref, 1e-4, 1e-4, f"out tile {tile} flag {want}")
+        assert_close_to_reference(lse[:, rows, heads], ref_lse, 1e-3, 1e-3, f"lse tile {tile} flag {want}")
+    assert seen == {1, 2} or seen == {0, 1, 2}, seen
+    # And the whole forward (shared kernel, then the token kernel merging the partials).
+    full, full_lse = forward_module.selection_forward_raw(p.q, p.k, p.v, bi, p.block_counts if counts else None, bs, 0.3)
+    ref, ref_lse = reference_selection(p.q.double(), p.k.double(), p.v.double(), bi,
+                                       block_counts=p.block_counts if counts else None, block_size=bs, scale=0.3)
+    assert_close_to_reference(full, ref, 1e-4, 1e-4)
+    assert_close_to_reference(full_lse, ref_lse, 1e-3, 1e-3, "lse")
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_single_visible_key_gradients(dtype):
     """One query, one key: softmax is exactly 1, so dK is exactly 0 in float64 and the kernels

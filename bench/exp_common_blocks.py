@@ -1,0 +1,53 @@
+"""The shared-K/V forward with common-block partials (session 6), G16 forward, T=16k and 64k,
+random and local selections (bf16; the bench's timing: do_bench median, inputs rotated past
+L2): the shipped forward against the token-centric kernel alone (no shared kernel), per-kernel
+device times (torch.profiler) and the row check against the float64 reference.
+
+    python bench/exp_common_blocks.py
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+
+from nsa_ops import bench as B
+from nsa_ops.kernels import forward
+
+sys.path.insert(0, os.path.dirname(__file__))
+from exp_backward import kernel_times  # noqa: E402
+
+
+def main():
+    dev = torch.device("cuda")
+    l2 = torch.cuda.get_device_properties(dev).L2_cache_size
+    timer = B.make_timer(dev, quick=False)
+    names = sys.argv[1:] or ["fwd G16 T=16k", "fwd G16 T=64k"]
+    cases = [c for c in B.cuda_cases() if c.name in names]
+    launch = forward._launch_token_forward
+    table = []
+    for dist in ("random", "local"):
+        for case in cases:
+            copies = B.input_copies(case, dist, torch.bfloat16, dev, l2)
+            fn = B._nsa_ops(case)
+            for variant in ("shipped", "token only"):
+                forward._launch_token_forward = (launch if variant == "shipped" else
+                                                 lambda *a, **kw: launch(*a, **{**kw, "use_shared": False}))
+                err, fro = B.check_rows(case, copies[0], fn(copies[0]))
+                ms = timer(B.cycling([B._runner(fn, case.kind, x) for x in copies]))
+                us = {n[:40]: t for n, (t, _c) in kernel_times(lambda: fn(copies[0]), reps=5).items()}
+                shared = sum(t for n, t in us.items() if "shared" in n)
+                token = sum(t for n, t in us.items() if "_selection_fwd_kernel" in n)
+                table.append(f"{dist:6s} {case.name:16s} {variant:10s}: {ms:7.3f} ms  (token kernel {token:6.3f}, "
+                             f"shared kernel {shared:6.3f})  err {err:.1e} fro {fro:.1e}")
+                print(table[-1], flush=True)
+            forward._launch_token_forward = launch
+            copies = None
+            torch.cuda.empty_cache()
+    print("\n==== summary ====")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
