@@ -13,7 +13,7 @@ import sys
 import torch
 
 from nsa_ops import bench as B
-from nsa_ops.kernels import forward
+from nsa_ops.kernels import configs, forward
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import kernel_times  # noqa: E402
@@ -31,18 +31,24 @@ def main():
         for case in cases:
             copies = B.input_copies(case, dist, torch.bfloat16, dev, l2)
             fn = B._nsa_ops(case)
-            for variant in ("shipped", "token only"):
-                forward._launch_token_forward = (launch if variant == "shipped" else
+            for variant in ("shipped", "token only", "shared w8 s2", "shared w8 s1", "shared w4 s1"):
+                forward._launch_token_forward = (launch if variant != "token only" else
                                                  lambda *a, **kw: launch(*a, **{**kw, "use_shared": False}))
+                forward.shared_tile = configs.shared_tile
+                if variant.startswith("shared"):
+                    w, st = int(variant[8]), int(variant[11])
+                    forward.shared_tile = lambda *a, _w=w, _s=st: (configs.shared_tile(*a) and configs.shared_tile(*a)
+                                                                   ._replace(num_warps=_w, num_stages=_s))
                 err, fro = B.check_rows(case, copies[0], fn(copies[0]))
                 ms = timer(B.cycling([B._runner(fn, case.kind, x) for x in copies]))
                 us = {n[:40]: t for n, (t, _c) in kernel_times(lambda: fn(copies[0]), reps=5).items()}
                 shared = sum(t for n, t in us.items() if "shared" in n)
                 token = sum(t for n, t in us.items() if "_selection_fwd_kernel" in n)
-                table.append(f"{dist:6s} {case.name:16s} {variant:10s}: {ms:7.3f} ms  (token kernel {token:6.3f}, "
+                table.append(f"{dist:6s} {case.name:16s} {variant:12s}: {ms:7.3f} ms  (token kernel {token:6.3f}, "
                              f"shared kernel {shared:6.3f})  err {err:.1e} fro {fro:.1e}")
                 print(table[-1], flush=True)
             forward._launch_token_forward = launch
+            forward.shared_tile = configs.shared_tile
             copies = None
             torch.cuda.empty_cache()
     print("\n==== summary ====")
