@@ -1,7 +1,14 @@
-"""The shared-K/V forward with common-block partials (session 6), G16 forward, T=16k and 64k,
-random and local selections (bf16; the bench's timing: do_bench median, inputs rotated past
-L2): the shipped forward against the token-centric kernel alone (no shared kernel), per-kernel
-device times (torch.profiler) and the row check against the float64 reference.
+"""The shipped G16 forward against the token-centric kernel alone (no shared-K/V kernel) and
+shared kernels of other warps / stages; T=16k and 64k, random and local selections (bf16; the
+bench's timing: do_bench median, inputs rotated past L2), per-kernel device times
+(torch.profiler) and the row check against the float64 reference.
+
+Session 6 ran it (runs 31, 32) on a shared kernel that also walked the blocks *every* token of
+a 4-token tile selected (block 0 and the local blocks on random selections) and left their
+partial for the token kernel to merge: the token kernel fell from 3.93 to 3.14 ms at T=16k
+random, but the shared kernel rose from 0.25 to 0.90 ms (16k programs of 64 rows, each with
+three blocks to walk), 4.04 ms in all against 3.94 with the token kernel alone; local 2.51 vs
+2.28. 8 warps or 1 stage were slower still. That kernel is in commit e135bad (reverted).
 
     python bench/exp_common_blocks.py
 """

@@ -16,8 +16,7 @@ import triton
 import triton.language as tl
 
 from .configs import LOG2E, dot_precision, forward_schedule, forward_tile, next_pow2, shared_tile
-from .primitives import (finish_softmax, load_block_kv, load_group_q, load_head_dim, merge_partial,
-                         online_softmax_step)
+from .primitives import finish_softmax, load_block_kv, load_group_q, load_head_dim, online_softmax_step
 
 
 
@@ -47,7 +46,7 @@ def _tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, 
 
 @triton.jit
 def _selection_fwd_shared_kernel(
-    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, owned_ptr, common_ptr,
+    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, owned_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
@@ -61,50 +60,45 @@ def _selection_fwd_shared_kernel(
     BLOCK_D2: tl.constexpr = 0,
 ):
     """K/V shared across TQ neighbouring tokens: rows are (token, head) pairs of TQ tokens of one
-    kv head, and each K/V block the program loads serves all of them. Two modes per tile, told
-    to the token-centric kernel (launched next, same stream) by one flag per tile:
-
-    - taken (flag 1): the union of the tile's selections has at most ``max_union`` blocks
-      (correlated selections); the program walks the union, masking the rows whose token did
-      not select a block, and writes the final rows; the token kernel skips the tile;
-    - common blocks (flag 2): the blocks *every* token of the tile selected (block 0 and the
-      local blocks on NSA-style selections) are walked here once for all rows, written as a
-      partial (normalised out and lse in the output buffers) plus the tile's list of those
-      blocks; the token kernel walks the rest of each row and merges the partial;
-    - neither (flag 0): the token kernel does the tile alone.
-    """
+    kv head; the program walks the *union* of their selected blocks, loading each block once,
+    and masks the rows whose token did not select it. Runs only for tiles whose union has at
+    most ``max_union`` blocks (correlated selections); the token-centric kernel skips exactly
+    those tiles and does the rest."""
     tile = tl.program_id(0)
     bh = tl.program_id(1)
     b = (bh // H).to(tl.int64)
     h = bh % H
     t0 = tile * TQ
     bi_base = bi_ptr + b * stride_sb + h * stride_sh
-    ids, valid, first, rank, n_union, tok_local = _tile_union(
-        bi_base, cnt_ptr + b * stride_cb + h * stride_ch,
-        stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
-    owned = n_union <= max_union
-    # The first token's distinct valid blocks (entries of token 0 come first in the tile
-    # vector, so "first in the tile" is "first in its row") and which of them every token of
-    # the tile selected.
+    # Cheap pre-filter: the tile's first and last tokens must share at least half of their
+    # slots, else the tile is left to the token-centric kernel without building the union.
+    # (H100: the shared kernel took 0.42 ms of 4.2 at G16 T=16k random, where no tile
+    # qualifies (run 10); neither this filter alone nor 8 tiles per program cut it (runs 11,
+    # 12); see also the ``if`` around the attention part below.)
     offs_s = tl.arange(0, BLOCK_S)
-    offs_e = tl.arange(0, TQ * BLOCK_S)
-    of_slot = (tok_local[None, :] == 0) & ((offs_e % BLOCK_S)[None, :] == offs_s[:, None])  # [BLOCK_S, entries]
-    ids0 = tl.sum(tl.where(of_slot, ids[None, :], 0), 1)
-    first0 = tl.sum((of_slot & first[None, :]).to(tl.int32), 1) > 0
-    seen = ((ids0[:, None] == ids[None, :]) & valid[None, :]).to(tl.int32)
-    n_tok_seen = tl.sum(tl.max(tl.reshape(seen, [BLOCK_S, TQ, BLOCK_S]), 2), 1)
-    common0 = first0 & (n_tok_seen == tl.minimum(Tq - t0, TQ)) & (tl.zeros_like(offs_s) + owned.to(tl.int32) == 0)
-    rank0 = tl.cumsum(common0.to(tl.int32), 0) - 1
-    n_common = tl.sum(common0.to(tl.int32), 0)
-    n_tiles = tl.num_programs(0)
-    flag = tl.where(owned, 1, tl.where(n_common > 0, 2, 0))
-    tl.store(owned_ptr + bh * n_tiles + tile, flag.to(tl.int8))
-    tl.store(common_ptr + (bh * n_tiles + tile).to(tl.int64) * BLOCK_S + offs_s, tl.where(common0, ids0, -1).to(tl.int32))
+    t_end = tl.minimum(t0 + TQ - 1, Tq - 1).to(tl.int64)
+    ids_a = tl.load(bi_base + t0.to(tl.int64) * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-1)
+    ids_b = tl.load(bi_base + t_end * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-2)
+    common = tl.sum((tl.sum(((ids_a[:, None] == ids_b[None, :]) & (ids_a[:, None] >= 0)).to(tl.int32), 1) > 0)
+                    .to(tl.int32), 0)
+    if 2 * common >= S:
+        ids, valid, first, rank, n_union, tok_local = _tile_union(
+            bi_base, cnt_ptr + b * stride_cb + h * stride_ch,
+            stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+    else:
+        offs = tl.arange(0, TQ * BLOCK_S)
+        ids = tl.zeros([TQ * BLOCK_S], tl.int64)
+        valid = offs < 0
+        first = offs < 0
+        rank = tl.zeros([TQ * BLOCK_S], tl.int32)
+        n_union = max_union + 1
+        tok_local = offs // BLOCK_S
+    mine = (n_union <= max_union).to(tl.int32)
+    # Tell the token-centric kernel (launched next, same stream) which tiles are taken.
+    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, mine.to(tl.int8))
 
-    # Only a tile with work here loads q (H100 runs 10-13: with the attention part outside this
-    # ``if``, the kernel cost 0.42 ms at G16 T=16k random where no tile was taken, 0.27 inside).
-    n_walk = tl.where(owned, n_union, n_common)
-    if flag > 0:  # a taken tile writes its rows even when it walks nothing (all rows empty)
+    # Only a taken tile does the attention work (a tile left to the token kernel ends here).
+    if n_union <= max_union:
         r = tl.arange(0, TQ * BLOCK_G)
         r_tok = r // BLOCK_G
         r_head = r % BLOCK_G
@@ -120,13 +114,11 @@ def _selection_fwd_shared_kernel(
         m_i = tl.full([TQ * BLOCK_G], float("-inf"), tl.float32)
         l_i = tl.zeros([TQ * BLOCK_G], tl.float32)
         acc = tl.zeros([TQ * BLOCK_G, BLOCK_DV], tl.float32)
-        for i in range(0, n_walk):
-            blk = tl.where(owned, tl.sum(tl.where(first & (rank == i), ids, 0), 0),
-                           tl.sum(tl.where(common0 & (rank0 == i), ids0, 0), 0))
-            # Rows whose token selected blk (valid entries only: causality is in ``valid``);
-            # a common block was selected by every token.
+        for i in range(0, n_union):
+            blk = tl.sum(tl.where(first & (rank == i), ids, 0), 0)
+            # Rows whose token selected blk (valid entries only: causality is in ``valid``).
             hit = (ids[None, :] == blk) & valid[None, :] & (tok_local[None, :] == r_tok[:, None])
-            row_sel = (tl.sum(hit.to(tl.int32), 1) > 0) | (tl.zeros_like(r) + owned.to(tl.int32) == 0)
+            row_sel = tl.sum(hit.to(tl.int32), 1) > 0
             tok = blk * BLOCK_SIZE + offs_n
             k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh, stride_kd,
                                      stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
@@ -158,7 +150,7 @@ def _selection_fwd_kernel(
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr,
     RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
-    owned_ptr=None, common_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
+    owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
     BLOCK_D2: tl.constexpr = 0,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing):
@@ -188,20 +180,14 @@ def _selection_fwd_kernel(
             valid = valid & (offs_s < tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch))
         same_earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs_s[None, :] < offs_s[:, None])
         keep = valid & (tl.sum(same_earlier.to(tl.int32), 1) == 0)
-        if SKIP_SHARED:
-            # The shared kernel ran first and wrote one flag per tile: 1 = it wrote the tile's
-            # rows, 2 = it walked the blocks of its list (all the tile's tokens selected them)
-            # and left their partial in out / lse.
-            n_tiles = (Tq + TQ_SHARED - 1) // TQ_SHARED
-            tile_id = bh * n_tiles + t // TQ_SHARED
-            flag = tl.load(owned_ptr + tile_id).to(tl.int32)
-            has_part = (tl.zeros_like(offs_s) + flag) == 2
-            common = tl.load(common_ptr + tile_id.to(tl.int64) * BLOCK_S + offs_s, mask=has_part, other=-1)
-            in_common = tl.sum(((ids[:, None] == common[None, :]) & (common[None, :] >= 0)).to(tl.int32), 1) > 0
-            keep = keep & ~in_common & ((tl.zeros_like(offs_s) + flag) != 1)
-            head_ok = head_ok & ((tl.zeros_like(heads) + flag) != 1)
         rank = tl.cumsum(keep.to(tl.int32), 0) - 1  # position among kept slots
         n_sel = tl.sum(keep.to(tl.int32), 0)
+        if SKIP_SHARED:
+            # Tiles the shared kernel took (it ran first and wrote one flag per tile).
+            n_tiles = (Tq + TQ_SHARED - 1) // TQ_SHARED
+            owned_elsewhere = tl.load(owned_ptr + bh * n_tiles + t // TQ_SHARED).to(tl.int32)
+            n_sel = n_sel * (1 - owned_elsewhere)
+            head_ok = head_ok & ((tl.zeros_like(heads) + owned_elsewhere) == 0)
     else:
         n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
         last = tl.load(q_last_ptr + t)
@@ -221,13 +207,8 @@ def _selection_fwd_kernel(
         m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e, PRECISION,
                                             q2, k2, BLOCK_D2)
 
-    o_ptrs = out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :]
-    if SKIP_SHARED:
-        part_ok = head_ok & ((tl.zeros_like(heads) + flag) == 2)
-        o_part = tl.load(o_ptrs, mask=part_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
-        lse_part = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq, mask=part_ok, other=float("-inf"))
-        m_i, l_i, acc = merge_partial(m_i, l_i, acc, o_part, lse_part)
     out, lse = finish_softmax(acc, m_i, l_i)
+    o_ptrs = out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :]
     tl.store(o_ptrs, out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))
     tl.store(lse_ptr + b * stride_lb + t64 * stride_lt + hq, lse, mask=head_ok)
 
@@ -273,9 +254,23 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     shared = shared_tile(G, D, Dv, block_size, S, q.element_size()) if raw and use_shared else None
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
-    owned = common = None
+    owned = None
     if shared:
-        owned, common = launch_shared_forward(q, k, v, sel, cnt, out, lse, block_size, scale, shared, tile, has_counts)
+        owned = torch.empty((B * H * triton.cdiv(Tq, shared.tokens),), device=q.device, dtype=torch.int8)
+        torch.library.wrap_triton(_selection_fwd_shared_kernel)[(triton.cdiv(Tq, shared.tokens), B * H)](
+            q, k, v, out, lse, sel, cnt, owned,
+            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+            out.stride(0), out.stride(1), out.stride(2),
+            lse.stride(0), lse.stride(1),
+            sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
+            cnt.stride(0), cnt.stride(1), cnt.stride(2),
+            H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
+            TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
+            BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
+            HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
+        )
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
     torch.library.wrap_triton(_selection_fwd_kernel)[grid](
         q, k, v, out, lse,
@@ -294,37 +289,8 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
         PRECISION=dot_precision(q.dtype),
         RAW=raw, HAS_COUNTS=has_counts, BLOCK_S=max(2, next_pow2(S)),
-        owned_ptr=owned if shared else lse, common_ptr=common if shared else lse,  # lse: unused placeholder
-        SKIP_SHARED=bool(shared),
+        owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
         TQ_SHARED=shared.tokens if shared else 1, BLOCK_D2=tile.block_d2,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     return out, lse
-
-
-def launch_shared_forward(q, k, v, sel, cnt, out, lse, block_size, scale, shared, tile, has_counts):
-    """The shared-K/V kernel on raw ``sel`` (and ``cnt`` when ``has_counts``): fills the rows of
-    the tiles it takes (flag 1) and the common-block partials (flag 2) in ``out`` / ``lse``.
-    Returns the per-tile flags (int8 [B*H*n_tiles], kv head major) and the tiles' common-block
-    lists (int32 [B*H*n_tiles, BLOCK_S], -1 past the list) for the token-centric kernel."""
-    B, Tq, HQ, D = q.shape
-    Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
-    S = sel.shape[-1]
-    n_tiles = triton.cdiv(Tq, shared.tokens)
-    owned = torch.empty((B * H * n_tiles,), device=q.device, dtype=torch.int8)
-    common = torch.empty((B * H * n_tiles, max(2, next_pow2(S))), device=q.device, dtype=torch.int32)
-    torch.library.wrap_triton(_selection_fwd_shared_kernel)[(n_tiles, B * H)](
-        q, k, v, out, lse, sel, cnt, owned, common,
-        q.stride(0), q.stride(1), q.stride(2), q.stride(3),
-        k.stride(0), k.stride(1), k.stride(2), k.stride(3),
-        v.stride(0), v.stride(1), v.stride(2), v.stride(3),
-        out.stride(0), out.stride(1), out.stride(2),
-        lse.stride(0), lse.stride(1),
-        sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
-        cnt.stride(0), cnt.stride(1), cnt.stride(2),
-        H, HQ // H, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
-        TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
-        BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
-        HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
-    )
-    return owned, common
