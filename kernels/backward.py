@@ -119,6 +119,7 @@ def _selection_dkv_piece_kernel(
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr, BLOCK_D2: tl.constexpr, PART_D: tl.constexpr,
+    STREAM: tl.constexpr = False,
 ):
     """dk and dq partials are rows of PART_D = BLOCK_D + BLOCK_D2 columns, column j holding
     head-dim column j (``kernels/configs.head_dim_blocks``)."""
@@ -175,7 +176,8 @@ def _selection_dkv_piece_kernel(
                 else:
                     dq_rows2 = dq_rows
                 part = e.to(tl.int64) * G + head
-                store_head_dim(dq_part_ptr + part * PART_D, r_ok, dq_rows, dq_rows2, 1, PART_D, BLOCK_D, BLOCK_D2)
+                store_head_dim(dq_part_ptr + part * PART_D, r_ok, dq_rows, dq_rows2, 1, PART_D, BLOCK_D, BLOCK_D2,
+                               STREAM)
 
     item64 = item.to(tl.int64)
     store_ok = offs_n < tl.where(item_ok, BLOCK_SIZE, 0)
@@ -371,7 +373,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         group_tile, kt.rows // group_tile, piece,
         scale, scale_log2e,
         BLOCK_SIZE=block_size, ROWS=kt.rows, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
-        PRECISION=precision, DQ_PARTIAL=kv_dq, BLOCK_D2=kt.block_d2, PART_D=part_d,
+        PRECISION=precision, DQ_PARTIAL=kv_dq, BLOCK_D2=kt.block_d2, PART_D=part_d, STREAM=kt.stream_partials,
         num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:

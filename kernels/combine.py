@@ -25,7 +25,7 @@ def _combine_slots_kernel(
     lse_part_ptr, o_part_ptr, keys_ptr, out_ptr, lse_ptr,
     n_groups, G, DV, S, sentinel,
     R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, DV_CHUNK: tl.constexpr,
-    HAS_KEYS: tl.constexpr,
+    HAS_KEYS: tl.constexpr, STREAM: tl.constexpr = False,
 ):
     """R / BLOCK_GP consecutive groups per program, all G heads of each: rows r = (group,
     head); program_id(1) picks DV_CHUNK output columns. HAS_KEYS: slots whose entry key
@@ -46,8 +46,12 @@ def _combine_slots_kernel(
             ok = ok & (tl.load(keys_ptr + e, mask=ok, other=sentinel) != sentinel)
         part = e * G + head[:, None]
         lse2 = tl.load(lse_part_ptr + part, mask=ok, other=float("-inf"))
-        o = tl.load(o_part_ptr + part[:, :, None] * DV + offs_dv[None, None, :],
-                    mask=ok[:, :, None] & (offs_dv[None, None, :] < DV), other=0.0).to(tl.float32)
+        o_ptrs = o_part_ptr + part[:, :, None] * DV + offs_dv[None, None, :]
+        o_ok = ok[:, :, None] & (offs_dv[None, None, :] < DV)
+        if STREAM:  # each partial is read once
+            o = tl.load(o_ptrs, mask=o_ok, other=0.0, eviction_policy="evict_first").to(tl.float32)
+        else:
+            o = tl.load(o_ptrs, mask=o_ok, other=0.0).to(tl.float32)
         m_new = tl.maximum(m_run, tl.max(lse2, 1))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
         w = tl.exp2(lse2 - m_safe[:, None])
@@ -67,11 +71,11 @@ def _combine_slots_kernel(
 
 def combine_slots(lse_part: torch.Tensor, o_part: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, G: int, S: int,
                   keys: Optional[torch.Tensor] = None, sentinel: int = 0, elems: int = 8192,
-                  dv_chunk: Optional[int] = None) -> None:
+                  dv_chunk: Optional[int] = None, stream: bool = False) -> None:
     """Fills ``out`` [B, Tq, HQ, Dv] and ``lse`` [B, Tq, HQ] (fresh, contiguous; natural-log lse,
     out = 0 and lse = -inf where no slot saw a key) from the partials (module docstring).
     ``elems``: partial elements one program holds per slot step; ``dv_chunk``: output columns
-    per program (default: all)."""
+    per program (default: all); ``stream``: partial loads marked evict_first."""
     Dv = out.shape[-1]
     block_dv = max(16, next_pow2(Dv))
     chunk = min(block_dv, dv_chunk or block_dv)
@@ -82,6 +86,6 @@ def combine_slots(lse_part: torch.Tensor, o_part: torch.Tensor, out: torch.Tenso
     torch.library.wrap_triton(_combine_slots_kernel)[(triton.cdiv(n_groups, rows // block_gp), block_dv // chunk)](
         lse_part, o_part, keys if keys is not None else lse_part, out, lse,
         n_groups, G, Dv, S, sentinel,
-        R=rows, BLOCK_GP=block_gp, SLOTS=slots, DV_CHUNK=chunk, HAS_KEYS=keys is not None,
+        R=rows, BLOCK_GP=block_gp, SLOTS=slots, DV_CHUNK=chunk, HAS_KEYS=keys is not None, STREAM=stream,
         num_warps=4,
     )

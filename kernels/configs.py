@@ -65,6 +65,7 @@ class KVTile(NamedTuple):
     num_warps: int
     num_stages: int
     block_d2: int = 0  # second piece of the head dim (0: none)
+    stream_partials: bool = False  # dq partials (small G) stored evict_first: run 33
 
 
 # Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
@@ -183,6 +184,9 @@ class KVForwardTile(NamedTuple):
     # 64 2.55), G4 16384 x 64 2.87 (3.02; 3.14; 4.79).
     combine_elems: int = 16384  # partial elements per combine program and slot step
     combine_cols: int = 64  # output columns per combine program (0: all)
+    # Partials written and read once marked evict_first (kept out of L2's way of the q
+    # gathers): H100 run 33 (bench/exp_stream.py).
+    stream_partials: bool = False
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:

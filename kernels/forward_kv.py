@@ -39,7 +39,7 @@ def _fwd_kv_gather_kernel(
     scale_log2e,
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-    PRECISION: tl.constexpr, PACKED: tl.constexpr,
+    PRECISION: tl.constexpr, PACKED: tl.constexpr, STREAM: tl.constexpr = False,
 ):
     item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
@@ -79,9 +79,14 @@ def _fwd_kv_gather_kernel(
             l_safe = tl.where(l > 0.0, l, 1.0)
             o = tl.dot(p.to(v.dtype), v, input_precision=PRECISION) / l_safe[:, None]
             part = e.to(tl.int64) * G + head
-            tl.store(lse_part_ptr + part, m_safe + tl.log2(l_safe), mask=r_ok)
-            tl.store(o_part_ptr + part[:, None] * DV + offs_dv[None, :], o.to(o_part_ptr.dtype.element_ty),
-                     mask=r_ok[:, None] & (offs_dv[None, :] < DV))
+            o_ptrs = o_part_ptr + part[:, None] * DV + offs_dv[None, :]
+            o_ok = r_ok[:, None] & (offs_dv[None, :] < DV)
+            if STREAM:
+                tl.store(lse_part_ptr + part, m_safe + tl.log2(l_safe), mask=r_ok, eviction_policy="evict_first")
+                tl.store(o_ptrs, o.to(o_part_ptr.dtype.element_ty), mask=o_ok, eviction_policy="evict_first")
+            else:
+                tl.store(lse_part_ptr + part, m_safe + tl.log2(l_safe), mask=r_ok)
+                tl.store(o_ptrs, o.to(o_part_ptr.dtype.element_ty), mask=o_ok)
 
 
 def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Tensor], block_size: int,
@@ -121,11 +126,11 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         group_tile, tile.rows // group_tile, tile.piece_tokens,
         scale * LOG2E,
         BLOCK_SIZE=block_size, ROWS=tile.rows, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
-        PRECISION=dot_precision(q.dtype), PACKED=prepared is not None,
+        PRECISION=dot_precision(q.dtype), PACKED=prepared is not None, STREAM=tile.stream_partials,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel,
-                  elems=tile.combine_elems, dv_chunk=tile.combine_cols or None)
+                  elems=tile.combine_elems, dv_chunk=tile.combine_cols or None, stream=tile.stream_partials)
     return out, lse

@@ -40,15 +40,25 @@ def load_head_dim(row_ptr, row_ok, stride_d, D, BLOCK_D: tl.constexpr, BLOCK_D2:
 
 
 @triton.jit
-def store_head_dim(row_ptr, row_ok, x, x2, stride_d, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
-    """The inverse of ``load_head_dim``: stores columns < D of the pieces (cast to the target)."""
+def store_head_dim(row_ptr, row_ok, x, x2, stride_d, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr,
+                   EVICT_FIRST: tl.constexpr = False):
+    """The inverse of ``load_head_dim``: stores columns < D of the pieces (cast to the target);
+    ``EVICT_FIRST`` marks them for early eviction from L2 (data read once, much later)."""
     offs = tl.arange(0, BLOCK_D)
-    tl.store(row_ptr[:, None] + offs[None, :] * stride_d, x.to(row_ptr.dtype.element_ty),
-             mask=row_ok[:, None] & (offs[None, :] < D))
+    if EVICT_FIRST:
+        tl.store(row_ptr[:, None] + offs[None, :] * stride_d, x.to(row_ptr.dtype.element_ty),
+                 mask=row_ok[:, None] & (offs[None, :] < D), eviction_policy="evict_first")
+    else:
+        tl.store(row_ptr[:, None] + offs[None, :] * stride_d, x.to(row_ptr.dtype.element_ty),
+                 mask=row_ok[:, None] & (offs[None, :] < D))
     if BLOCK_D2 > 0:
         offs2 = BLOCK_D + tl.arange(0, BLOCK_D2)
-        tl.store(row_ptr[:, None] + offs2[None, :] * stride_d, x2.to(row_ptr.dtype.element_ty),
-                 mask=row_ok[:, None] & (offs2[None, :] < D))
+        if EVICT_FIRST:
+            tl.store(row_ptr[:, None] + offs2[None, :] * stride_d, x2.to(row_ptr.dtype.element_ty),
+                     mask=row_ok[:, None] & (offs2[None, :] < D), eviction_policy="evict_first")
+        else:
+            tl.store(row_ptr[:, None] + offs2[None, :] * stride_d, x2.to(row_ptr.dtype.element_ty),
+                     mask=row_ok[:, None] & (offs2[None, :] < D))
 
 
 @triton.jit
