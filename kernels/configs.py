@@ -65,7 +65,7 @@ class KVTile(NamedTuple):
     num_warps: int
     num_stages: int
     block_d2: int = 0  # second piece of the head dim (0: none)
-    stream_partials: bool = False  # dq partials (small G) stored evict_first: run 33
+    stream_partials: bool = True  # dq partials (small G) stored evict_first: run 33, see KVForwardTile
 
 
 # Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
@@ -184,9 +184,12 @@ class KVForwardTile(NamedTuple):
     # 64 2.55), G4 16384 x 64 2.87 (3.02; 3.14; 4.79).
     combine_elems: int = 16384  # partial elements per combine program and slot step
     combine_cols: int = 64  # output columns per combine program (0: all)
-    # Partials written and read once marked evict_first (kept out of L2's way of the q
-    # gathers): H100 run 33 (bench/exp_stream.py).
-    stream_partials: bool = False
+    # Partials written and read once marked evict_first, so their GB-sized stream does not push
+    # the q rows the gathers re-read out of L2. H100 run 33 (bench/exp_stream.py, ms, off -> on,
+    # each twice, within 0.01 run to run): G4 fwd 16k 2.88 -> 2.83, 64k 11.59 -> 11.52; G1 fwd
+    # 16k 1.592 -> 1.578 (fwd+bwd rows with the dK/dV flag below: G4 8.55 -> 8.47, 36.27 ->
+    # 36.13; G1 4.27 -> 4.24).
+    stream_partials: bool = True
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
