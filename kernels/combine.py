@@ -17,7 +17,7 @@ import triton
 import triton.language as tl
 
 from .configs import next_pow2
-from .primitives import group_rows
+from .primitives import group_rows, load_once
 
 
 @triton.jit
@@ -46,12 +46,8 @@ def _combine_slots_kernel(
             ok = ok & (tl.load(keys_ptr + e, mask=ok, other=sentinel) != sentinel)
         part = e * G + head[:, None]
         lse2 = tl.load(lse_part_ptr + part, mask=ok, other=float("-inf"))
-        o_ptrs = o_part_ptr + part[:, :, None] * DV + offs_dv[None, None, :]
-        o_ok = ok[:, :, None] & (offs_dv[None, None, :] < DV)
-        if STREAM:  # each partial is read once
-            o = tl.load(o_ptrs, mask=o_ok, other=0.0, eviction_policy="evict_first").to(tl.float32)
-        else:
-            o = tl.load(o_ptrs, mask=o_ok, other=0.0).to(tl.float32)
+        o = load_once(o_part_ptr + part[:, :, None] * DV + offs_dv[None, None, :],
+                      ok[:, :, None] & (offs_dv[None, None, :] < DV), STREAM).to(tl.float32)
         m_new = tl.maximum(m_run, tl.max(lse2, 1))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
         w = tl.exp2(lse2 - m_safe[:, None])

@@ -18,7 +18,7 @@ import triton.language as tl
 
 from .configs import LOG2E, decode_tile, dot_precision
 from .combine import combine_slots
-from .primitives import load_group_q
+from .primitives import load_group_q, load_once
 
 
 
@@ -69,18 +69,14 @@ def _decode_split_kernel(
     # K and V issued together before any math (H100 run 11, CUDA graphs: 0.0313 / 0.0132 /
     # 0.0472 ms for B16 G16 / B1 G16 / B16 G4 against 0.0317 / 0.0133 / 0.0479 with V loaded
     # after the softmax: within noise, never worse).
-    k_ptrs = k_ptr + b * stride_kb + h * stride_kh + tok[:, None] * stride_kt + offs_d[None, :] * stride_kd
-    v_ptrs = v_ptr + b * stride_vb + h * stride_vh + tok[:, None] * stride_vt + offs_dv[None, :] * stride_vd
-    if READ_ONCE:
-        # Each block is read by this program alone: evict it from L2 first, so the stream of
-        # K/V does not push out what the next kernels need (the partials, the caller's
-        # activations). H100 run 29 (CUDA graphs, us): B16 G4 42.2 -> 37.7, B16 G16 28.7 ->
-        # 27.6, B1 G16 11.3 / 11.4 (bench/exp_decode_pair.py).
-        k = tl.load(k_ptrs, mask=visible[:, None] & (offs_d[None, :] < D), other=0.0, eviction_policy="evict_first")
-        v = tl.load(v_ptrs, mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0, eviction_policy="evict_first")
-    else:
-        k = tl.load(k_ptrs, mask=visible[:, None] & (offs_d[None, :] < D), other=0.0)
-        v = tl.load(v_ptrs, mask=visible[:, None] & (offs_dv[None, :] < DV), other=0.0)
+    # READ_ONCE: each block is read by this program alone; evicting it from L2 first keeps the
+    # K/V stream from pushing out what the next kernels need (the partials, the caller's
+    # activations). H100 run 29 (CUDA graphs, us): B16 G4 42.2 -> 37.7, B16 G16 28.7 -> 27.6,
+    # B1 G16 11.3 / 11.4 (bench/exp_decode_pair.py).
+    k = load_once(k_ptr + b * stride_kb + h * stride_kh + tok[:, None] * stride_kt + offs_d[None, :] * stride_kd,
+                  visible[:, None] & (offs_d[None, :] < D), READ_ONCE)
+    v = load_once(v_ptr + b * stride_vb + h * stride_vh + tok[:, None] * stride_vt + offs_dv[None, :] * stride_vd,
+                  visible[:, None] & (offs_dv[None, :] < DV), READ_ONCE)
     s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
     s = tl.where(visible[None, :], s, float("-inf"))
     m = tl.max(s, 1)

@@ -23,7 +23,7 @@ import triton.language as tl
 from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile
 from .csr import build_entry_csr
-from .primitives import gather_chunk_q, load_block_kv, piece_of_item
+from .primitives import gather_chunk_q, load_block_kv, piece_of_item, store_once
 
 
 
@@ -79,14 +79,9 @@ def _fwd_kv_gather_kernel(
             l_safe = tl.where(l > 0.0, l, 1.0)
             o = tl.dot(p.to(v.dtype), v, input_precision=PRECISION) / l_safe[:, None]
             part = e.to(tl.int64) * G + head
-            o_ptrs = o_part_ptr + part[:, None] * DV + offs_dv[None, :]
-            o_ok = r_ok[:, None] & (offs_dv[None, :] < DV)
-            if STREAM:
-                tl.store(lse_part_ptr + part, m_safe + tl.log2(l_safe), mask=r_ok, eviction_policy="evict_first")
-                tl.store(o_ptrs, o.to(o_part_ptr.dtype.element_ty), mask=o_ok, eviction_policy="evict_first")
-            else:
-                tl.store(lse_part_ptr + part, m_safe + tl.log2(l_safe), mask=r_ok)
-                tl.store(o_ptrs, o.to(o_part_ptr.dtype.element_ty), mask=o_ok)
+            store_once(lse_part_ptr + part, m_safe + tl.log2(l_safe), r_ok, STREAM)
+            store_once(o_part_ptr + part[:, None] * DV + offs_dv[None, :], o.to(o_part_ptr.dtype.element_ty),
+                       r_ok[:, None] & (offs_dv[None, :] < DV), STREAM)
 
 
 def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Tensor], block_size: int,

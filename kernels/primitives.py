@@ -40,25 +40,36 @@ def load_head_dim(row_ptr, row_ok, stride_d, D, BLOCK_D: tl.constexpr, BLOCK_D2:
 
 
 @triton.jit
+def load_once(ptrs, mask, EVICT_FIRST: tl.constexpr):
+    """``tl.load`` (0 where masked) of data read once: ``EVICT_FIRST`` marks it for early
+    eviction from L2, so a large one-pass stream does not push out what is re-read."""
+    if EVICT_FIRST:
+        return tl.load(ptrs, mask=mask, other=0.0, eviction_policy="evict_first")
+    else:
+        return tl.load(ptrs, mask=mask, other=0.0)
+
+
+@triton.jit
+def store_once(ptrs, value, mask, EVICT_FIRST: tl.constexpr):
+    """``tl.store`` of data the next kernel reads once (``load_once``)."""
+    if EVICT_FIRST:
+        tl.store(ptrs, value, mask=mask, eviction_policy="evict_first")
+    else:
+        tl.store(ptrs, value, mask=mask)
+
+
+@triton.jit
 def store_head_dim(row_ptr, row_ok, x, x2, stride_d, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr,
                    EVICT_FIRST: tl.constexpr = False):
     """The inverse of ``load_head_dim``: stores columns < D of the pieces (cast to the target);
-    ``EVICT_FIRST`` marks them for early eviction from L2 (data read once, much later)."""
+    ``EVICT_FIRST``: see ``store_once``."""
     offs = tl.arange(0, BLOCK_D)
-    if EVICT_FIRST:
-        tl.store(row_ptr[:, None] + offs[None, :] * stride_d, x.to(row_ptr.dtype.element_ty),
-                 mask=row_ok[:, None] & (offs[None, :] < D), eviction_policy="evict_first")
-    else:
-        tl.store(row_ptr[:, None] + offs[None, :] * stride_d, x.to(row_ptr.dtype.element_ty),
-                 mask=row_ok[:, None] & (offs[None, :] < D))
+    store_once(row_ptr[:, None] + offs[None, :] * stride_d, x.to(row_ptr.dtype.element_ty),
+               row_ok[:, None] & (offs[None, :] < D), EVICT_FIRST)
     if BLOCK_D2 > 0:
         offs2 = BLOCK_D + tl.arange(0, BLOCK_D2)
-        if EVICT_FIRST:
-            tl.store(row_ptr[:, None] + offs2[None, :] * stride_d, x2.to(row_ptr.dtype.element_ty),
-                     mask=row_ok[:, None] & (offs2[None, :] < D), eviction_policy="evict_first")
-        else:
-            tl.store(row_ptr[:, None] + offs2[None, :] * stride_d, x2.to(row_ptr.dtype.element_ty),
-                     mask=row_ok[:, None] & (offs2[None, :] < D))
+        store_once(row_ptr[:, None] + offs2[None, :] * stride_d, x2.to(row_ptr.dtype.element_ty),
+                   row_ok[:, None] & (offs2[None, :] < D), EVICT_FIRST)
 
 
 @triton.jit
