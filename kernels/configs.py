@@ -266,6 +266,10 @@ class SharedTile(NamedTuple):
     max_union: int  # a tile takes the shared kernel when its union has at most this many blocks
     num_warps: int
     num_stages: int
+    # One launch of tile and token programs (``_selection_fwd_fused_kernel``): the tile program
+    # also walks the blocks all its tokens selected, once, and the token programs skip them.
+    fused: bool = True
+    ahead: int = 256  # tile programs started ahead of the token programs that read their result
 
 
 def shared_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int, elem: int):

@@ -16,7 +16,8 @@ import triton
 import triton.language as tl
 
 from .configs import LOG2E, dot_precision, forward_schedule, forward_tile, next_pow2, shared_tile
-from .primitives import finish_softmax, load_block_kv, load_group_q, load_head_dim, online_softmax_step
+from .primitives import (finish_softmax, load_block_kv, load_group_q, load_head_dim, merge_partial,
+                         online_softmax_step)
 
 
 
@@ -27,6 +28,16 @@ def _tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, 
     """The raw selections of tokens t0 .. t0+TQ-1 (one kv head) as one vector of TQ*BLOCK_S
     entries: ids, which entries are valid for their token, which are the first occurrence of
     their id in the whole tile (``first``, ranked by a prefix sum) and the size of the union."""
+    return _tile_entries(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ,
+                         BLOCK_S, BLOCK_SIZE, True)
+
+
+@triton.jit
+def _tile_entries(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S,
+                  HAS_COUNTS: tl.constexpr, TQ: tl.constexpr, BLOCK_S: tl.constexpr,
+                  BLOCK_SIZE: tl.constexpr, UNION: tl.constexpr):
+    """``_tile_union``; without UNION only ids, valid and tok_local are computed (the rest are
+    placeholders), which skips the [entries x entries] comparison."""
     offs = tl.arange(0, TQ * BLOCK_S)
     tok_local = offs // BLOCK_S
     slot = offs % BLOCK_S
@@ -37,11 +48,73 @@ def _tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, 
     valid = ok_t & (slot < S) & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= Tk - Tq + t)
     if HAS_COUNTS:
         valid = valid & (slot < tl.load(cnt_base + t.to(tl.int64) * stride_ct, mask=ok_t, other=0))
-    earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs[None, :] < offs[:, None])
-    first = valid & (tl.sum(earlier.to(tl.int32), 1) == 0)
-    rank = tl.cumsum(first.to(tl.int32), 0) - 1
-    n_union = tl.sum(first.to(tl.int32), 0)
+    if UNION:
+        earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs[None, :] < offs[:, None])
+        first = valid & (tl.sum(earlier.to(tl.int32), 1) == 0)
+        rank = tl.cumsum(first.to(tl.int32), 0) - 1
+        n_union = tl.sum(first.to(tl.int32), 0)
+    else:
+        first = valid
+        rank = offs
+        n_union = 0
     return ids, valid, first, rank, n_union, tok_local
+
+
+@triton.jit
+def _row_ids(bi_base, cnt_base, t, stride_st, stride_ss, stride_ct, Tq, Tk, NB, S,
+             HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    """One token's raw selections (one kv head): ids [BLOCK_S] (int64), which slots are valid
+    (in range, causal, within the count) and which are the first occurrence of their id."""
+    offs_s = tl.arange(0, BLOCK_S)
+    t64 = tl.minimum(t, Tq - 1).to(tl.int64)
+    ids = tl.load(bi_base + t64 * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-1).to(tl.int64)
+    valid = (offs_s < S) & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= Tk - Tq + t) & (t < Tq)
+    if HAS_COUNTS:
+        valid = valid & (offs_s < tl.load(cnt_base + t64 * stride_ct))
+    same_earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs_s[None, :] < offs_s[:, None])
+    first = valid & (tl.sum(same_earlier.to(tl.int32), 1) == 0)
+    return ids, valid, first
+
+
+@triton.jit
+def _tile_prefilter(bi_base, stride_st, stride_ss, t0, Tq, S, TQ: tl.constexpr, BLOCK_S: tl.constexpr):
+    """Cheap test before building a tile's union: its first and last tokens share at least half
+    of their slots. (H100: building the union for every tile cost 0.42 ms of 4.2 at G16 T=16k
+    random, where no tile qualifies; with this filter 0.27 (runs 10-13).)"""
+    offs_s = tl.arange(0, BLOCK_S)
+    t_end = tl.minimum(t0 + TQ - 1, Tq - 1).to(tl.int64)
+    ids_a = tl.load(bi_base + t0.to(tl.int64) * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-1)
+    ids_b = tl.load(bi_base + t_end * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-2)
+    common = tl.sum((tl.sum(((ids_a[:, None] == ids_b[None, :]) & (ids_a[:, None] >= 0)).to(tl.int32), 1) > 0)
+                    .to(tl.int32), 0)
+    return 2 * common >= S
+
+
+@triton.jit
+def _tile_common(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S,
+                 HAS_COUNTS: tl.constexpr, TQ: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    """The blocks every token of the tile t0 .. t0+TQ-1 (those < Tq) selected: the first token's
+    ids [BLOCK_S] and a mask of its slots holding such a block (first occurrences only, so each
+    block once). Block 0 and the local blocks on NSA-style selections."""
+    ids0, valid0, first0 = _row_ids(bi_base, cnt_base, t0, stride_st, stride_ss, stride_ct, Tq, Tk, NB, S,
+                                    HAS_COUNTS, BLOCK_S, BLOCK_SIZE)
+    ids, valid, first, rank, n_union, tok_local = _tile_entries(
+        bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S,
+        BLOCK_SIZE, False)
+    seen = ((ids0[:, None] == ids[None, :]) & valid[None, :]).to(tl.int32)  # [BLOCK_S, TQ * BLOCK_S]
+    n_tok_seen = tl.sum(tl.max(tl.reshape(seen, [BLOCK_S, TQ, BLOCK_S]), 2), 1)
+    return ids0, first0 & (n_tok_seen == tl.minimum(Tq - t0, TQ))
+
+
+@triton.jit
+def _wait_flag(ptr):
+    """Spins until the int32 at ``ptr`` is non-zero (set with release semantics by an earlier
+    program of the same launch) and returns it; acquire, so that program's stores are seen."""
+    f = tl.atomic_add(ptr, 0, sem="acquire", scope="gpu")
+    while f == 0:
+        f = tl.atomic_add(ptr, 0, sem="acquire", scope="gpu")
+    return f
+
 
 
 @triton.jit
@@ -70,18 +143,8 @@ def _selection_fwd_shared_kernel(
     h = bh % H
     t0 = tile * TQ
     bi_base = bi_ptr + b * stride_sb + h * stride_sh
-    # Cheap pre-filter: the tile's first and last tokens must share at least half of their
-    # slots, else the tile is left to the token-centric kernel without building the union.
-    # (H100: the shared kernel took 0.42 ms of 4.2 at G16 T=16k random, where no tile
-    # qualifies (run 10); neither this filter alone nor 8 tiles per program cut it (runs 11,
-    # 12); see also the ``if`` around the attention part below.)
-    offs_s = tl.arange(0, BLOCK_S)
-    t_end = tl.minimum(t0 + TQ - 1, Tq - 1).to(tl.int64)
-    ids_a = tl.load(bi_base + t0.to(tl.int64) * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-1)
-    ids_b = tl.load(bi_base + t_end * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-2)
-    common = tl.sum((tl.sum(((ids_a[:, None] == ids_b[None, :]) & (ids_a[:, None] >= 0)).to(tl.int32), 1) > 0)
-                    .to(tl.int32), 0)
-    if 2 * common >= S:
+    pre = _tile_prefilter(bi_base, stride_st, stride_ss, t0, Tq, S, TQ, BLOCK_S)
+    if pre:
         ids, valid, first, rank, n_union, tok_local = _tile_union(
             bi_base, cnt_ptr + b * stride_cb + h * stride_ch,
             stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
@@ -130,6 +193,150 @@ def _selection_fwd_shared_kernel(
         tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
                  out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
         tl.store(lse_ptr + b * stride_lb + t_r * stride_lt + hq, lse, mask=row_ok)
+
+
+@triton.jit
+def _selection_fwd_fused_kernel(
+    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, flags_ptr,
+    stride_qb, stride_qt, stride_qh, stride_qd,
+    stride_kb, stride_kt, stride_kh, stride_kd,
+    stride_vb, stride_vt, stride_vh, stride_vd,
+    stride_ob, stride_ot, stride_oh,
+    stride_lb, stride_lt,
+    stride_sb, stride_st, stride_sh, stride_ss,
+    stride_cb, stride_ct, stride_ch,
+    H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union, n_tiles, n_ahead,
+    TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
+    BLOCK_D2: tl.constexpr = 0,
+):
+    """The whole token-centric forward (raw index, one head tile) in one launch of two kinds of
+    programs. A *tile* program (TQ neighbouring tokens of one kv head, rows = (token, head))
+    either takes the tile, walking the union of its selections once for all rows (when the
+    union has at most ``max_union`` blocks: correlated selections), or walks the blocks *every*
+    token of the tile selected (block 0 and the local blocks on NSA-style selections) and leaves
+    their partial (normalised out, lse) in the output rows. A *token* program (one token, all
+    heads of its group) walks its own blocks minus those common ones and merges the partial.
+
+    Order and hand-over: each program draws a ticket (an int atomic), so logical order is
+    start order. Logical programs are: the first ``n_ahead`` tile programs, then for every tile
+    X its TQ token programs preceded by tile program X + n_ahead. A token program only ever
+    waits for its own tile's program, which has a smaller ticket and waits for nothing, so the
+    wait ends. The tile program publishes a flag (1 taken, 2 partial written, 3 neither) with
+    release semantics after its stores; token programs read it with acquire semantics: at the
+    start when the tile might be taken (the same pre-filter as the tile program), else after
+    walking their own blocks, when the tile program has long finished. K/V of the common blocks
+    are loaded once per tile instead of once per token, and the partial stays in L2."""
+    ticket = tl.atomic_add(flags_ptr, 1)
+    n_all = tl.num_programs(0) - n_ahead  # tiles * (1 + TQ)
+    n_total = n_all // (1 + TQ)
+    j = ticket - n_ahead
+    is_tile = (ticket < n_ahead) | (j % (1 + TQ) == 0)
+    X = tl.where(ticket < n_ahead, ticket, tl.where(is_tile, j // (1 + TQ) + n_ahead, j // (1 + TQ)))
+    bh = X // n_tiles
+    tile = X % n_tiles
+    b = (bh // H).to(tl.int64)
+    h = bh % H
+    t0 = tile * TQ
+    bi_base = bi_ptr + b * stride_sb + h * stride_sh
+    cnt_base = cnt_ptr + b * stride_cb + h * stride_ch
+    offs_dv = tl.arange(0, BLOCK_DV)
+    offs_n = tl.arange(0, BLOCK_SIZE)
+    flag_at = flags_ptr + 1 + X
+    if is_tile & (X < n_total):
+        pre = _tile_prefilter(bi_base, stride_st, stride_ss, t0, Tq, S, TQ, BLOCK_S)
+        if pre:
+            ids, valid, first, rank, n_union, tok_local = _tile_union(
+                bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S,
+                BLOCK_SIZE)
+        else:
+            ids, valid, first, rank, n_union, tok_local = _tile_entries(
+                bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S,
+                BLOCK_SIZE, False)
+            n_union = max_union + 1
+        taken = n_union <= max_union
+        ids0, common0 = _tile_common(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S,
+                                     HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+        rank0 = tl.cumsum(common0.to(tl.int32), 0) - 1
+        n_common = tl.sum(common0.to(tl.int32), 0)
+        flag = tl.where(taken, 1, tl.where(n_common > 0, 2, 3))
+        if flag < 3:
+            n_walk = tl.where(taken, n_union, n_common)
+            r = tl.arange(0, TQ * BLOCK_G)
+            r_tok = r // BLOCK_G
+            r_head = r % BLOCK_G
+            t_r = (t0 + r_tok).to(tl.int64)
+            row_ok = (t0 + r_tok < Tq) & (r_head < G)
+            hq = (h * G + r_head).to(tl.int64)
+            last_r = Tk - Tq + t0 + r_tok
+            q, q2 = load_head_dim(q_ptr + b * stride_qb + t_r * stride_qt + hq * stride_qh, row_ok, stride_qd, D,
+                                  BLOCK_D, BLOCK_D2)
+            m_i = tl.full([TQ * BLOCK_G], float("-inf"), tl.float32)
+            l_i = tl.zeros([TQ * BLOCK_G], tl.float32)
+            acc = tl.zeros([TQ * BLOCK_G, BLOCK_DV], tl.float32)
+            for i in range(0, n_walk):
+                blk = tl.where(taken, tl.sum(tl.where(first & (rank == i), ids, 0), 0),
+                               tl.sum(tl.where(common0 & (rank0 == i), ids0, 0), 0))
+                # Rows whose token selected blk (valid entries: causality is in ``valid``); a
+                # common block was selected by every token.
+                hit = (ids[None, :] == blk) & valid[None, :] & (tok_local[None, :] == r_tok[:, None])
+                row_sel = (tl.sum(hit.to(tl.int32), 1) > 0) | ((tl.zeros_like(r) + taken.to(tl.int32)) == 0)
+                tok = blk * BLOCK_SIZE + offs_n
+                k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh,
+                                         stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D,
+                                         BLOCK_DV, BLOCK_D2)
+                visible = row_sel[:, None] & (tok[None, :] <= last_r[:, None])
+                m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION,
+                                                    q2, k2, BLOCK_D2)
+            out, lse = finish_softmax(acc, m_i, l_i)
+            tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
+                     out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
+            tl.store(lse_ptr + b * stride_lb + t_r * stride_lt + hq, lse, mask=row_ok)
+        # Every thread's stores issued, then published at GPU scope (release).
+        tl.debug_barrier()
+        tl.atomic_xchg(flag_at, flag, sem="release", scope="gpu")
+    t = t0 + (j % (1 + TQ)) - 1
+    if (is_tile == 0) & (t < Tq):
+        t64 = t.to(tl.int64)
+        ids_t, valid_t, keep = _row_ids(bi_base, cnt_base, t, stride_st, stride_ss, stride_ct, Tq, Tk, NB, S,
+                                        HAS_COUNTS, BLOCK_S, BLOCK_SIZE)
+        pre = _tile_prefilter(bi_base, stride_st, stride_ss, t0, Tq, S, TQ, BLOCK_S)
+        taken = pre.to(tl.int32) * 0
+        if pre:
+            taken = (_wait_flag(flag_at) == 1).to(tl.int32)
+        if taken == 0:
+            ids0, common0 = _tile_common(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S,
+                                         HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+            n_common = tl.sum(common0.to(tl.int32), 0)
+            in_common = tl.sum(((ids_t[:, None] == ids0[None, :]) & common0[None, :]).to(tl.int32), 1) > 0
+            keep = keep & ~in_common
+            rank = tl.cumsum(keep.to(tl.int32), 0) - 1
+            n_sel = tl.sum(keep.to(tl.int32), 0)
+            q, q2, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, 0, G, D, stride_qb, stride_qt, stride_qh,
+                                                     stride_qd, BLOCK_G, BLOCK_D, BLOCK_D2)
+            last = Tk - Tq + t
+            m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)
+            l_i = tl.zeros([BLOCK_G], tl.float32)
+            acc = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
+            for i in range(0, n_sel):
+                tok = tl.sum(tl.where(keep & (rank == i), ids_t, 0), 0) * BLOCK_SIZE + offs_n
+                visible = tok <= last
+                k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh,
+                                         stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D,
+                                         BLOCK_DV, BLOCK_D2)
+                m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e,
+                                                    PRECISION, q2, k2, BLOCK_D2)
+            o_ptrs = out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :]
+            l_ptrs = lse_ptr + b * stride_lb + t64 * stride_lt + hq
+            if n_common > 0:
+                _wait_flag(flag_at)  # 2: the partial is in out / lse (read past L1: .cg)
+                o_part = tl.load(o_ptrs, mask=head_ok[:, None] & (offs_dv[None, :] < DV), other=0.0,
+                                 cache_modifier=".cg")
+                lse_part = tl.load(l_ptrs, mask=head_ok, other=float("-inf"), cache_modifier=".cg")
+                m_i, l_i, acc = merge_partial(m_i, l_i, acc, o_part, lse_part)
+            out, lse = finish_softmax(acc, m_i, l_i)
+            tl.store(o_ptrs, out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))
+            tl.store(l_ptrs, lse, mask=head_ok)
 
 
 @triton.jit
@@ -245,7 +452,7 @@ def uses_raw_forward(group_size: int, d: int, dv: int, block_size: int) -> bool:
 
 
 def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, scale, raw, has_counts=True,
-                          tile=None, use_shared=True):
+                          tile=None, use_shared=True, fused=None):
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
@@ -254,6 +461,10 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     shared = shared_tile(G, D, Dv, block_size, S, q.element_size()) if raw and use_shared else None
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
+    fused = (shared.fused if fused is None else fused) if shared else False
+    if fused and triton.cdiv(G, tile.block_g) == 1:
+        _launch_fused_forward(q, k, v, sel, cnt, out, lse, block_size, scale, shared, tile, has_counts)
+        return out, lse
     owned = None
     if shared:
         owned = torch.empty((B * H * triton.cdiv(Tq, shared.tokens),), device=q.device, dtype=torch.int8)
@@ -294,3 +505,29 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     return out, lse
+
+
+def _launch_fused_forward(q, k, v, sel, cnt, out, lse, block_size, scale, shared, tile, has_counts):
+    """``_selection_fwd_fused_kernel``: tile and token programs in one launch (raw index)."""
+    B, Tq, HQ, D = q.shape
+    Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
+    S = sel.shape[-1]
+    n_tiles = triton.cdiv(Tq, shared.tokens)
+    n_total = B * H * n_tiles
+    ahead = shared.ahead  # more than the tiles: the surplus tile programs find no tile and end
+    flags = torch.zeros((1 + n_total,), device=q.device, dtype=torch.int32)  # [0]: the ticket counter
+    torch.library.wrap_triton(_selection_fwd_fused_kernel)[(ahead + n_total * (1 + shared.tokens),)](
+        q, k, v, out, lse, sel, cnt, flags,
+        q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+        k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+        v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+        out.stride(0), out.stride(1), out.stride(2),
+        lse.stride(0), lse.stride(1),
+        sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
+        cnt.stride(0), cnt.stride(1), cnt.stride(2),
+        H, HQ // H, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
+        n_tiles, ahead,
+        TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
+        BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
+        HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
+    )
