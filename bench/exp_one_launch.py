@@ -23,10 +23,14 @@ from exp_backward import kernel_times  # noqa: E402
 VARIANTS = {
     "two launches": dict(fused=False),
     "token only": dict(use_shared=False),
-    "one launch a256": dict(fused=True),
-    "one launch a64": dict(fused=True, ahead=64),
-    "one launch a1024": dict(fused=True, ahead=1024),
+    "one launch": dict(fused=True),
+    "1L no ticket": dict(fused=True, ticket=False),
+    "1L no common": dict(fused=True, common=False),
+    "1L no tk no cm": dict(fused=True, ticket=False, common=False),
+    "1L tq2 no ticket": dict(fused=True, tokens=2, ticket=False),
+    "1L tq2 no tk no cm": dict(fused=True, tokens=2, ticket=False, common=False),
 }
+TILE_FIELDS = ("ahead", "num_warps", "num_stages", "tokens")
 
 
 def registers():
@@ -56,14 +60,12 @@ def main():
             copies = B.input_copies(case, dist, torch.bfloat16, dev, l2)
             fn = B._nsa_ops(case)
             for variant, opts in VARIANTS.items():
-                if dist == "local" and case.name.endswith("64k") and "a64" in variant:
-                    continue
-                kw = {k: v for k, v in opts.items() if k != "ahead"}
+                kw = {k: v for k, v in opts.items() if k not in TILE_FIELDS}
                 forward._launch_token_forward = lambda *a, _kw=kw, **k: launch(*a, **{**k, **_kw})
-                ahead = opts.get("ahead")
-                forward.shared_tile = (configs.shared_tile if ahead is None else
-                                       lambda *a, _a=ahead: configs.shared_tile(*a) and
-                                       configs.shared_tile(*a)._replace(ahead=_a))
+                tile_kw = {k: v for k, v in opts.items() if k in TILE_FIELDS}
+                forward.shared_tile = (configs.shared_tile if not tile_kw else
+                                       lambda *a, _t=tile_kw: configs.shared_tile(*a) and
+                                       configs.shared_tile(*a)._replace(**_t))
                 err, fro = B.check_rows(case, copies[0], fn(copies[0]))
                 ms = timer(B.cycling([B._runner(fn, case.kind, x) for x in copies]))
                 us = {n[:40]: t for n, (t, _c) in kernel_times(lambda: fn(copies[0]), reps=5).items()}

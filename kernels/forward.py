@@ -208,7 +208,7 @@ def _selection_fwd_fused_kernel(
     H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union, n_tiles, n_ahead,
     TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
-    BLOCK_D2: tl.constexpr = 0,
+    BLOCK_D2: tl.constexpr = 0, TICKET: tl.constexpr = True, COMMON: tl.constexpr = True,
 ):
     """The whole token-centric forward (raw index, one head tile) in one launch of two kinds of
     programs. A *tile* program (TQ neighbouring tokens of one kv head, rows = (token, head))
@@ -227,7 +227,10 @@ def _selection_fwd_fused_kernel(
     start when the tile might be taken (the same pre-filter as the tile program), else after
     walking their own blocks, when the tile program has long finished. K/V of the common blocks
     are loaded once per tile instead of once per token, and the partial stays in L2."""
-    ticket = tl.atomic_add(flags_ptr, 1)
+    if TICKET:
+        ticket = tl.atomic_add(flags_ptr, 1)
+    else:
+        ticket = tl.program_id(0)
     n_all = tl.num_programs(0) - n_ahead  # tiles * (1 + TQ)
     n_total = n_all // (1 + TQ)
     j = ticket - n_ahead
@@ -257,6 +260,8 @@ def _selection_fwd_fused_kernel(
         taken = n_union <= max_union
         ids0, common0 = _tile_common(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S,
                                      HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+        if not COMMON:
+            common0 = common0 & (ids0 < 0)
         rank0 = tl.cumsum(common0.to(tl.int32), 0) - 1
         n_common = tl.sum(common0.to(tl.int32), 0)
         flag = tl.where(taken, 1, tl.where(n_common > 0, 2, 3))
@@ -305,8 +310,12 @@ def _selection_fwd_fused_kernel(
         if pre:
             taken = (_wait_flag(flag_at) == 1).to(tl.int32)
         if taken == 0:
-            ids0, common0 = _tile_common(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S,
-                                         HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+            if COMMON:
+                ids0, common0 = _tile_common(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB,
+                                             S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+            else:
+                ids0 = ids_t
+                common0 = keep & (ids_t < 0)
             n_common = tl.sum(common0.to(tl.int32), 0)
             in_common = tl.sum(((ids_t[:, None] == ids0[None, :]) & common0[None, :]).to(tl.int32), 1) > 0
             keep = keep & ~in_common
@@ -452,7 +461,7 @@ def uses_raw_forward(group_size: int, d: int, dv: int, block_size: int) -> bool:
 
 
 def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, scale, raw, has_counts=True,
-                          tile=None, use_shared=True, fused=None):
+                          tile=None, use_shared=True, fused=None, **fused_opts):
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
@@ -463,7 +472,7 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     fused = (shared.fused if fused is None else fused) if shared else False
     if fused and triton.cdiv(G, tile.block_g) == 1:
-        _launch_fused_forward(q, k, v, sel, cnt, out, lse, block_size, scale, shared, tile, has_counts)
+        _launch_fused_forward(q, k, v, sel, cnt, out, lse, block_size, scale, shared, tile, has_counts, **fused_opts)
         return out, lse
     owned = None
     if shared:
@@ -507,7 +516,8 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     return out, lse
 
 
-def _launch_fused_forward(q, k, v, sel, cnt, out, lse, block_size, scale, shared, tile, has_counts):
+def _launch_fused_forward(q, k, v, sel, cnt, out, lse, block_size, scale, shared, tile, has_counts, ticket=True,
+                          common=True):
     """``_selection_fwd_fused_kernel``: tile and token programs in one launch (raw index)."""
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
@@ -529,5 +539,6 @@ def _launch_fused_forward(q, k, v, sel, cnt, out, lse, block_size, scale, shared
         n_tiles, ahead,
         TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
         BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
-        HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
+        HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, TICKET=ticket, COMMON=common,
+        num_warps=shared.num_warps, num_stages=shared.num_stages,
     )
