@@ -15,7 +15,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import LOG2E, dot_precision, forward_schedule, forward_tile, next_pow2, shared_tile
+from .configs import (LOG2E, common_tile, dot_precision, forward_schedule, forward_tile, next_pow2,
+                      shared_tile)
 from .primitives import (finish_softmax, load_block_kv, load_group_q, load_head_dim, merge_partial,
                          online_softmax_step)
 
@@ -107,17 +108,6 @@ def _tile_common(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk,
 
 
 @triton.jit
-def _wait_flag(ptr):
-    """Spins until the int32 at ``ptr`` is non-zero (set with release semantics by an earlier
-    program of the same launch) and returns it; acquire, so that program's stores are seen."""
-    f = tl.atomic_add(ptr, 0, sem="acquire", scope="gpu")
-    while f == 0:
-        f = tl.atomic_add(ptr, 0, sem="acquire", scope="gpu")
-    return f
-
-
-
-@triton.jit
 def _selection_fwd_shared_kernel(
     q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, owned_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
@@ -196,8 +186,8 @@ def _selection_fwd_shared_kernel(
 
 
 @triton.jit
-def _selection_fwd_fused_kernel(
-    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, flags_ptr,
+def _selection_fwd_common_kernel(
+    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, owned_ptr, common_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
@@ -205,147 +195,62 @@ def _selection_fwd_fused_kernel(
     stride_lb, stride_lt,
     stride_sb, stride_st, stride_sh, stride_ss,
     stride_cb, stride_ct, stride_ch,
-    H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union, n_tiles, n_ahead,
-    TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
-    BLOCK_D2: tl.constexpr = 0, TICKET: tl.constexpr = True, COMMON: tl.constexpr = True,
+    H, G, D, DV, scale_log2e, Tq, Tk, NB, S,
+    TC: tl.constexpr, TQ_SHARED: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr,
+    BLOCK_SIZE: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr,
+    HAS_COUNTS: tl.constexpr, HAS_OWNED: tl.constexpr, BLOCK_D2: tl.constexpr = 0,
 ):
-    """The whole token-centric forward (raw index, one head tile) in one launch of two kinds of
-    programs. A *tile* program (TQ neighbouring tokens of one kv head, rows = (token, head))
-    either takes the tile, walking the union of its selections once for all rows (when the
-    union has at most ``max_union`` blocks: correlated selections), or walks the blocks *every*
-    token of the tile selected (block 0 and the local blocks on NSA-style selections) and leaves
-    their partial (normalised out, lse) in the output rows. A *token* program (one token, all
-    heads of its group) walks its own blocks minus those common ones and merges the partial.
-
-    Order and hand-over: each program draws a ticket (an int atomic), so logical order is
-    start order. Logical programs are: the first ``n_ahead`` tile programs, then for every tile
-    X its TQ token programs preceded by tile program X + n_ahead. A token program only ever
-    waits for its own tile's program, which has a smaller ticket and waits for nothing, so the
-    wait ends. The tile program publishes a flag (1 taken, 2 partial written, 3 neither) with
-    release semantics after its stores; token programs read it with acquire semantics: at the
-    start when the tile might be taken (the same pre-filter as the tile program), else after
-    walking their own blocks, when the tile program has long finished. K/V of the common blocks
-    are loaded once per tile instead of once per token, and the partial stays in L2."""
-    if TICKET:
-        ticket = tl.atomic_add(flags_ptr, 1)
-    else:
-        ticket = tl.program_id(0)
-    n_all = tl.num_programs(0) - n_ahead  # tiles * (1 + TQ)
-    n_total = n_all // (1 + TQ)
-    j = ticket - n_ahead
-    is_tile = (ticket < n_ahead) | (j % (1 + TQ) == 0)
-    X = tl.where(ticket < n_ahead, ticket, tl.where(is_tile, j // (1 + TQ) + n_ahead, j // (1 + TQ)))
-    bh = X // n_tiles
-    tile = X % n_tiles
+    """The blocks *every* token of a tile of TC neighbouring tokens selected (block 0 and the
+    local blocks on NSA-style selections), walked once for all TC * G rows of one kv head:
+    their partial (normalised out, lse) goes into the output rows and the tile's list of them
+    into ``common_ptr`` ([BLOCK_S] ids, -1 past the list). The token-centric kernel, launched
+    next, skips the listed blocks and merges the partial. Rows of tokens whose shared-kernel
+    tile was taken (``owned_ptr``) are final already and left alone."""
+    tile = tl.program_id(0)
+    bh = tl.program_id(1)
     b = (bh // H).to(tl.int64)
     h = bh % H
-    t0 = tile * TQ
+    t0 = tile * TC
     bi_base = bi_ptr + b * stride_sb + h * stride_sh
-    cnt_base = cnt_ptr + b * stride_cb + h * stride_ch
-    offs_dv = tl.arange(0, BLOCK_DV)
-    offs_n = tl.arange(0, BLOCK_SIZE)
-    flag_at = flags_ptr + 1 + X
-    if is_tile & (X < n_total):
-        pre = _tile_prefilter(bi_base, stride_st, stride_ss, t0, Tq, S, TQ, BLOCK_S)
-        if pre:
-            ids, valid, first, rank, n_union, tok_local = _tile_union(
-                bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S,
-                BLOCK_SIZE)
-        else:
-            ids, valid, first, rank, n_union, tok_local = _tile_entries(
-                bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S,
-                BLOCK_SIZE, False)
-            n_union = max_union + 1
-        taken = n_union <= max_union
-        ids0, common0 = _tile_common(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S,
-                                     HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
-        if not COMMON:
-            common0 = common0 & (ids0 < 0)
-        rank0 = tl.cumsum(common0.to(tl.int32), 0) - 1
-        n_common = tl.sum(common0.to(tl.int32), 0)
-        flag = tl.where(taken, 1, tl.where(n_common > 0, 2, 3))
-        if flag < 3:
-            n_walk = tl.where(taken, n_union, n_common)
-            r = tl.arange(0, TQ * BLOCK_G)
-            r_tok = r // BLOCK_G
-            r_head = r % BLOCK_G
-            t_r = (t0 + r_tok).to(tl.int64)
-            row_ok = (t0 + r_tok < Tq) & (r_head < G)
-            hq = (h * G + r_head).to(tl.int64)
-            last_r = Tk - Tq + t0 + r_tok
-            q, q2 = load_head_dim(q_ptr + b * stride_qb + t_r * stride_qt + hq * stride_qh, row_ok, stride_qd, D,
-                                  BLOCK_D, BLOCK_D2)
-            m_i = tl.full([TQ * BLOCK_G], float("-inf"), tl.float32)
-            l_i = tl.zeros([TQ * BLOCK_G], tl.float32)
-            acc = tl.zeros([TQ * BLOCK_G, BLOCK_DV], tl.float32)
-            for i in range(0, n_walk):
-                blk = tl.where(taken, tl.sum(tl.where(first & (rank == i), ids, 0), 0),
-                               tl.sum(tl.where(common0 & (rank0 == i), ids0, 0), 0))
-                # Rows whose token selected blk (valid entries: causality is in ``valid``); a
-                # common block was selected by every token.
-                hit = (ids[None, :] == blk) & valid[None, :] & (tok_local[None, :] == r_tok[:, None])
-                row_sel = (tl.sum(hit.to(tl.int32), 1) > 0) | ((tl.zeros_like(r) + taken.to(tl.int32)) == 0)
-                tok = blk * BLOCK_SIZE + offs_n
-                k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh,
-                                         stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D,
-                                         BLOCK_DV, BLOCK_D2)
-                visible = row_sel[:, None] & (tok[None, :] <= last_r[:, None])
-                m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION,
-                                                    q2, k2, BLOCK_D2)
-            out, lse = finish_softmax(acc, m_i, l_i)
-            tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
-                     out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
-            tl.store(lse_ptr + b * stride_lb + t_r * stride_lt + hq, lse, mask=row_ok)
-        # Every thread's stores issued, then published at GPU scope (release).
-        tl.debug_barrier()
-        tl.atomic_xchg(flag_at, flag, sem="release", scope="gpu")
-    t = t0 + (j % (1 + TQ)) - 1
-    if (is_tile == 0) & (t < Tq):
-        t64 = t.to(tl.int64)
-        ids_t, valid_t, keep = _row_ids(bi_base, cnt_base, t, stride_st, stride_ss, stride_ct, Tq, Tk, NB, S,
-                                        HAS_COUNTS, BLOCK_S, BLOCK_SIZE)
-        pre = _tile_prefilter(bi_base, stride_st, stride_ss, t0, Tq, S, TQ, BLOCK_S)
-        taken = pre.to(tl.int32) * 0
-        if pre:
-            taken = (_wait_flag(flag_at) == 1).to(tl.int32)
-        if taken == 0:
-            if COMMON:
-                ids0, common0 = _tile_common(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB,
-                                             S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
-            else:
-                ids0 = ids_t
-                common0 = keep & (ids_t < 0)
-            n_common = tl.sum(common0.to(tl.int32), 0)
-            in_common = tl.sum(((ids_t[:, None] == ids0[None, :]) & common0[None, :]).to(tl.int32), 1) > 0
-            keep = keep & ~in_common
-            rank = tl.cumsum(keep.to(tl.int32), 0) - 1
-            n_sel = tl.sum(keep.to(tl.int32), 0)
-            q, q2, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, 0, G, D, stride_qb, stride_qt, stride_qh,
-                                                     stride_qd, BLOCK_G, BLOCK_D, BLOCK_D2)
-            last = Tk - Tq + t
-            m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)
-            l_i = tl.zeros([BLOCK_G], tl.float32)
-            acc = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
-            for i in range(0, n_sel):
-                tok = tl.sum(tl.where(keep & (rank == i), ids_t, 0), 0) * BLOCK_SIZE + offs_n
-                visible = tok <= last
-                k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh,
-                                         stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D,
-                                         BLOCK_DV, BLOCK_D2)
-                m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e,
-                                                    PRECISION, q2, k2, BLOCK_D2)
-            o_ptrs = out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :]
-            l_ptrs = lse_ptr + b * stride_lb + t64 * stride_lt + hq
-            if n_common > 0:
-                _wait_flag(flag_at)  # 2: the partial is in out / lse (read past L1: .cg)
-                o_part = tl.load(o_ptrs, mask=head_ok[:, None] & (offs_dv[None, :] < DV), other=0.0,
-                                 cache_modifier=".cg")
-                lse_part = tl.load(l_ptrs, mask=head_ok, other=float("-inf"), cache_modifier=".cg")
-                m_i, l_i, acc = merge_partial(m_i, l_i, acc, o_part, lse_part)
-            out, lse = finish_softmax(acc, m_i, l_i)
-            tl.store(o_ptrs, out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))
-            tl.store(l_ptrs, lse, mask=head_ok)
+    ids0, common0 = _tile_common(bi_base, cnt_ptr + b * stride_cb + h * stride_ch, stride_st, stride_ss, stride_ct,
+                                 t0, Tq, Tk, NB, S, HAS_COUNTS, TC, BLOCK_S, BLOCK_SIZE)
+    r = tl.arange(0, TC * BLOCK_G)
+    r_tok = r // BLOCK_G
+    r_head = r % BLOCK_G
+    row_ok = (t0 + r_tok < Tq) & (r_head < G)
+    if HAS_OWNED:
+        n_owned_tiles = (Tq + TQ_SHARED - 1) // TQ_SHARED
+        owned = tl.load(owned_ptr + bh * n_owned_tiles + (t0 + r_tok) // TQ_SHARED, mask=row_ok, other=1)
+        row_ok = row_ok & (owned == 0)
+    any_row = tl.max(row_ok.to(tl.int32), 0)
+    common0 = common0 & ((tl.zeros_like(ids0) + any_row) > 0)
+    offs_s = tl.arange(0, BLOCK_S)
+    tl.store(common_ptr + (bh * tl.num_programs(0) + tile).to(tl.int64) * BLOCK_S + offs_s,
+             tl.where(common0, ids0, -1).to(tl.int32))
+    rank0 = tl.cumsum(common0.to(tl.int32), 0) - 1
+    n_common = tl.sum(common0.to(tl.int32), 0)
+    if n_common > 0:
+        t_r = (t0 + r_tok).to(tl.int64)
+        hq = (h * G + r_head).to(tl.int64)
+        last_r = Tk - Tq + t0 + r_tok
+        offs_dv = tl.arange(0, BLOCK_DV)
+        offs_n = tl.arange(0, BLOCK_SIZE)
+        q, q2 = load_head_dim(q_ptr + b * stride_qb + t_r * stride_qt + hq * stride_qh, row_ok, stride_qd, D,
+                              BLOCK_D, BLOCK_D2)
+        m_i = tl.full([TC * BLOCK_G], float("-inf"), tl.float32)
+        l_i = tl.zeros([TC * BLOCK_G], tl.float32)
+        acc = tl.zeros([TC * BLOCK_G, BLOCK_DV], tl.float32)
+        for i in range(0, n_common):
+            tok = tl.sum(tl.where(common0 & (rank0 == i), ids0, 0), 0) * BLOCK_SIZE + offs_n
+            k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh, stride_kd,
+                                     stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+            visible = tok[None, :] <= last_r[:, None]
+            m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION,
+                                                q2, k2, BLOCK_D2)
+        out, lse = finish_softmax(acc, m_i, l_i)
+        tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
+                 out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
+        tl.store(lse_ptr + b * stride_lb + t_r * stride_lt + hq, lse, mask=row_ok)
 
 
 @triton.jit
@@ -367,7 +272,7 @@ def _selection_fwd_kernel(
     PRECISION: tl.constexpr,
     RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
     owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
-    BLOCK_D2: tl.constexpr = 0,
+    BLOCK_D2: tl.constexpr = 0, common_ptr=None, COMMON_TC: tl.constexpr = 0,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing):
     sel is the user's block_indices and cnt the optional block_counts; the row is cleaned in
@@ -396,6 +301,13 @@ def _selection_fwd_kernel(
             valid = valid & (offs_s < tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch))
         same_earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs_s[None, :] < offs_s[:, None])
         keep = valid & (tl.sum(same_earlier.to(tl.int32), 1) == 0)
+        if COMMON_TC > 0:
+            # The common kernel ran first: it walked the blocks of its tile's list and left
+            # their partial in out / lse.
+            n_ctiles = (Tq + COMMON_TC - 1) // COMMON_TC
+            common = tl.load(common_ptr + (bh * n_ctiles + t // COMMON_TC).to(tl.int64) * BLOCK_S + offs_s)
+            keep = keep & (tl.sum(((ids[:, None] == common[None, :]) & (common[None, :] >= 0)).to(tl.int32), 1) == 0)
+            has_part = tl.max(common, 0) >= 0
         rank = tl.cumsum(keep.to(tl.int32), 0) - 1  # position among kept slots
         n_sel = tl.sum(keep.to(tl.int32), 0)
         if SKIP_SHARED:
@@ -423,8 +335,13 @@ def _selection_fwd_kernel(
         m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e, PRECISION,
                                             q2, k2, BLOCK_D2)
 
-    out, lse = finish_softmax(acc, m_i, l_i)
     o_ptrs = out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :]
+    if COMMON_TC > 0:
+        if has_part:
+            o_part = tl.load(o_ptrs, mask=head_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+            lse_part = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq, mask=head_ok, other=float("-inf"))
+            m_i, l_i, acc = merge_partial(m_i, l_i, acc, o_part, lse_part)
+    out, lse = finish_softmax(acc, m_i, l_i)
     tl.store(o_ptrs, out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))
     tl.store(lse_ptr + b * stride_lb + t64 * stride_lt + hq, lse, mask=head_ok)
 
@@ -461,7 +378,7 @@ def uses_raw_forward(group_size: int, d: int, dv: int, block_size: int) -> bool:
 
 
 def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, scale, raw, has_counts=True,
-                          tile=None, use_shared=True, fused=None, **fused_opts):
+                          tile=None, use_shared=True, common=None):
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
@@ -470,10 +387,6 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     shared = shared_tile(G, D, Dv, block_size, S, q.element_size()) if raw and use_shared else None
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
-    fused = (shared.fused if fused is None else fused) if shared else False
-    if fused and triton.cdiv(G, tile.block_g) == 1:
-        _launch_fused_forward(q, k, v, sel, cnt, out, lse, block_size, scale, shared, tile, has_counts, **fused_opts)
-        return out, lse
     owned = None
     if shared:
         owned = torch.empty((B * H * triton.cdiv(Tq, shared.tokens),), device=q.device, dtype=torch.int8)
@@ -491,6 +404,13 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
             BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
             HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
         )
+    ctile = common_tile(G, D, Dv, block_size, S, q.element_size()) if raw and common is not False else None
+    if ctile is not None and common is not None and common is not True:
+        ctile = common  # a CommonTile override: bench sweeps
+    common_ids = None
+    if ctile:
+        common_ids = _launch_common_forward(q, k, v, sel, cnt, out, lse, owned, block_size, scale, ctile, tile,
+                                            has_counts, shared.tokens if shared else 1)
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
     torch.library.wrap_triton(_selection_fwd_kernel)[grid](
         q, k, v, out, lse,
@@ -511,23 +431,24 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         RAW=raw, HAS_COUNTS=has_counts, BLOCK_S=max(2, next_pow2(S)),
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
         TQ_SHARED=shared.tokens if shared else 1, BLOCK_D2=tile.block_d2,
+        common_ptr=common_ids if ctile else lse, COMMON_TC=ctile.tokens if ctile else 0,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     return out, lse
 
 
-def _launch_fused_forward(q, k, v, sel, cnt, out, lse, block_size, scale, shared, tile, has_counts, ticket=True,
-                          common=True):
-    """``_selection_fwd_fused_kernel``: tile and token programs in one launch (raw index)."""
+def _launch_common_forward(q, k, v, sel, cnt, out, lse, owned, block_size, scale, ctile, tile, has_counts,
+                           shared_tokens):
+    """``_selection_fwd_common_kernel`` (raw index): the common blocks' partials in out / lse;
+    returns the tiles' lists (int32 [B*H*tiles, BLOCK_S], kv head major)."""
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     S = sel.shape[-1]
-    n_tiles = triton.cdiv(Tq, shared.tokens)
-    n_total = B * H * n_tiles
-    ahead = shared.ahead  # more than the tiles: the surplus tile programs find no tile and end
-    flags = torch.zeros((1 + n_total,), device=q.device, dtype=torch.int32)  # [0]: the ticket counter
-    torch.library.wrap_triton(_selection_fwd_fused_kernel)[(ahead + n_total * (1 + shared.tokens),)](
-        q, k, v, out, lse, sel, cnt, flags,
+    n_tiles = triton.cdiv(Tq, ctile.tokens)
+    block_s = max(2, next_pow2(S))
+    common_ids = torch.empty((B * H * n_tiles, block_s), device=q.device, dtype=torch.int32)
+    torch.library.wrap_triton(_selection_fwd_common_kernel)[(n_tiles, B * H)](
+        q, k, v, out, lse, sel, cnt, owned if owned is not None else common_ids, common_ids,
         q.stride(0), q.stride(1), q.stride(2), q.stride(3),
         k.stride(0), k.stride(1), k.stride(2), k.stride(3),
         v.stride(0), v.stride(1), v.stride(2), v.stride(3),
@@ -535,10 +456,11 @@ def _launch_fused_forward(q, k, v, sel, cnt, out, lse, block_size, scale, shared
         lse.stride(0), lse.stride(1),
         sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
         cnt.stride(0), cnt.stride(1), cnt.stride(2),
-        H, HQ // H, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
-        n_tiles, ahead,
-        TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
-        BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
-        HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, TICKET=ticket, COMMON=common,
-        num_warps=shared.num_warps, num_stages=shared.num_stages,
+        H, HQ // H, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S,
+        TC=ctile.tokens, TQ_SHARED=shared_tokens, BLOCK_G=tile.block_g, BLOCK_S=block_s, BLOCK_SIZE=block_size,
+        BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype), HAS_COUNTS=has_counts,
+        HAS_OWNED=owned is not None, BLOCK_D2=tile.block_d2, num_warps=ctile.num_warps,
+        num_stages=ctile.num_stages,
     )
+    return common_ids
+

@@ -333,12 +333,12 @@ def test_shared_and_token_tiles_mix_correctly(G):
     assert_close_to_reference(lse, ref_lse, 1e-3, 1e-3, "lse")
 
 
-def _tile_modes(bi, counts, Tq, Tk, block_size, tokens, max_union):
-    """Python model of a tile program's decision in the one-launch forward, per (b, h, tile):
-    1 = taken (union <= max_union), 2 = it walks the blocks every token selected, 3 = neither."""
+def _tile_sets(bi, counts, Tq, Tk, block_size, tokens):
+    """Per (b, h, tile of ``tokens`` queries): the union and the intersection of the tokens'
+    valid selections (Python model of the shared and common-block kernels' tests)."""
     B, _, H, S = bi.shape
     NB = (Tk + block_size - 1) // block_size
-    modes = {}
+    sets = {}
     for b in range(B):
         for h in range(H):
             for tile in range((Tq + tokens - 1) // tokens):
@@ -346,29 +346,29 @@ def _tile_modes(bi, counts, Tq, Tk, block_size, tokens, max_union):
                 for t in range(tile * tokens, min(Tq, (tile + 1) * tokens)):
                     n = S if counts is None else int(counts[b, t, h])
                     rows.append({int(i) for i in bi[b, t, h, :n] if 0 <= i < NB and i * block_size <= Tk - Tq + t})
-                union, common = set().union(*rows), set.intersection(*rows)
-                modes[b, h, tile] = 1 if len(union) <= max_union else (2 if common else 3)
-    return modes
+                sets[b, h, tile] = (set().union(*rows), set.intersection(*rows))
+    return sets
 
 
 @pytest.mark.parametrize("G,counts,dtype", [(16, False, torch.float32), (8, True, torch.float32),
                                             (16, True, torch.float16)])
-def test_one_launch_forward_tile_modes(G, counts, dtype):
-    """The one-launch forward (tile programs + token programs, ``_selection_fwd_fused_kernel``)
-    on NSA-like selections (block 0 and the local blocks forced, the rest random), with tiles of
-    identical rows (taken by the tile program), tiles whose common blocks the tile program walks
-    and the token programs merge, tiles with no common block, a duplicate, padding, counts and a
-    partial last tile. Every mode occurs (checked with a Python model); out and lse equal the
-    reference (fp32 1e-4, fp16 2e-2) and the two-launch form of the same forward."""
+def test_common_block_forward(G, counts, dtype):
+    """The raw forward with the common-block kernel (``_selection_fwd_common_kernel``: the blocks
+    every token of a tile selected, walked once for the tile, then skipped by the token kernel,
+    which merges their partial) on NSA-like selections (block 0 and the local blocks forced, the
+    rest random), with shared-kernel tiles taken (identical rows), common-block tiles, a tile
+    with no common block, a duplicate, padding, counts and a partial last tile: each case
+    occurs (checked with a Python model); out and lse equal the reference (fp32 1e-4, fp16
+    2e-2) with and without the common-block kernel."""
     from problems import assert_close_to_reference, make_problem
 
-    from nsa_ops.kernels.configs import shared_tile
+    from nsa_ops.kernels.configs import common_tile, shared_tile
     from nsa_ops.kernels.forward import _launch_token_forward
 
     bs, S, H, B = 16, 6, 2, 2
-    sh = shared_tile(G, 16, 16, bs, S, 4)
-    tokens = sh.tokens
-    Tq = 9 * tokens + 3
+    sh, ct = shared_tile(G, 16, 16, bs, S, 4), common_tile(G, 16, 16, bs, S, 4)
+    tokens = ct.tokens
+    Tq = 5 * tokens + 3
     Tk = Tq + 200
     p = make_problem(9 + G, B=B, Tq=Tq, Tk=Tk, H=H, G=G, D=16, Dv=16, S=S, block_size=bs, dtype=dtype,
                      counts="tensor" if counts else "none", device=DEVICE)
@@ -379,31 +379,31 @@ def test_one_launch_forward_tile_modes(G, counts, dtype):
     bi[..., 0] = 0
     bi[..., 1] = own.view(1, Tq, 1)
     bi[..., 2] = (own - 1).clamp_min(0).view(1, Tq, 1)
-    # A tile without common blocks: padding in the forced slots, the rest spread over 12 blocks.
-    bi[:, 5 * tokens:6 * tokens, :, :3] = -1
-    bi[:, 5 * tokens:6 * tokens, :, 3:] = (torch.arange(tokens * (S - 3)) % 12).view(1, tokens, 1, S - 3)
-    for tile in (0, 3, 9):  # identical rows: a small union, the tile program takes the tile
-        bi[:, tile * tokens:(tile + 1) * tokens] = bi[:, tile * tokens:tile * tokens + 1]
+    # A common-kernel tile without common blocks: padding in the forced slots, the rest spread.
+    bi[:, 3 * tokens:4 * tokens, :, :3] = -1
+    bi[:, 3 * tokens:4 * tokens, :, 3:] = (torch.arange(tokens * (S - 3)) % 12).view(1, tokens, 1, S - 3)
+    for t0 in (0, tokens + sh.tokens):  # identical rows: the shared kernel takes these tiles
+        bi[:, t0:t0 + sh.tokens] = bi[:, t0:t0 + 1]
     bi[0, 13, 1, 4] = bi[0, 13, 1, 3]  # a duplicate
     bi = bi.to(torch.int32).to(DEVICE)
     cnt = p.block_counts.clamp_min(S - 1) if counts else None  # most rows keep the forced slots
     if counts:
-        cnt[:, 5 * tokens:6 * tokens] = S
+        cnt[:, 3 * tokens:4 * tokens] = S
         cnt[0, 2 * tokens, 0] = 1  # one token keeps only block 0
-    modes = _tile_modes(bi.cpu(), None if cnt is None else cnt.cpu(), Tq, Tk, bs, tokens, sh.max_union)
-    assert set(modes.values()) == {1, 2, 3}, modes
+    cnt_cpu = None if cnt is None else cnt.cpu()
+    taken = {key: len(u) <= sh.max_union
+             for key, (u, _i) in _tile_sets(bi.cpu(), cnt_cpu, Tq, Tk, bs, sh.tokens).items()}
+    common = [len(i) > 0 for (u, i) in _tile_sets(bi.cpu(), cnt_cpu, Tq, Tk, bs, tokens).values()]
+    assert any(taken.values()) and not all(taken.values()) and any(common) and not all(common)
     ref, ref_lse = reference_selection(p.q.double(), p.k.double(), p.v.double(), bi, block_counts=cnt,
                                        block_size=bs, scale=0.3)
     tol = (1e-4, 1e-4) if dtype == torch.float32 else (2e-2, 1e-2)
-    results = {}
-    for fused in (True, False):
+    for with_common in (True, False):
         out, lse = _launch_token_forward(p.q, p.k, p.v, bi, bi if cnt is None else cnt, bi, bi, bs, 0.3,
-                                         raw=True, has_counts=counts, fused=fused)
-        assert_close_to_reference(out, ref, *tol, f"out fused={fused}")
+                                         raw=True, has_counts=counts, common=with_common)
+        assert_close_to_reference(out, ref, *tol, f"out common={with_common}")
         assert_close_to_reference(lse, ref_lse, 1e-3 if dtype == torch.float32 else 2e-2, 1e-3,
-                                  f"lse fused={fused}")
-        results[fused] = out
-    assert (results[True] - results[False]).abs().max().item() <= tol[0]
+                                  f"lse common={with_common}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])

@@ -1,11 +1,17 @@
-"""The one-launch G16 forward (tile + token programs, ``_selection_fwd_fused_kernel``) against
-the two-launch form (shared-K/V kernel, then the token-centric kernel) and the token-centric
-kernel alone; tile programs started ahead 64 / 256 / 1024. T=16k and 64k, random and local
-selections (bf16; the bench's timing: do_bench median, inputs rotated past L2), per-kernel
-device times (torch.profiler), registers / spills of the kernels, and the row check against
-the float64 reference.
+"""The G16 forward with the common-block kernel (the blocks every token of an 8-token tile
+selected, walked once by a 128-row program; the token kernel skips them and merges the
+partial) against the shipped forward (shared-K/V kernel, then the token-centric kernel) and the
+token-centric kernel alone; common-kernel tiles of 4 / 8 / 16 tokens and 4 / 8 warps. T=16k
+and 64k, random and local selections (bf16; the bench's timing: do_bench median, inputs
+rotated past L2), per-kernel device times (torch.profiler), registers / spills, and the row
+check against the float64 reference.
 
-    python bench/exp_one_launch.py ["fwd G16 T=16k" ...]
+Runs 38-40 measured an earlier form, one launch of tile and token programs (ticket order,
+release/acquire flags; commit "forward: one-launch G16/G8 forward"): 6.0 ms against 3.96 at
+T=16k random, because the tile role's registers (255; 168 with 2-token tiles) set the whole
+kernel's and halved the token programs' occupancy.
+
+    python bench/exp_common_kernel.py ["fwd G16 T=16k" ...]
 """
 from __future__ import annotations
 
@@ -21,21 +27,18 @@ sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import kernel_times  # noqa: E402
 
 VARIANTS = {
-    "two launches": dict(fused=False),
-    "token only": dict(use_shared=False),
-    "one launch": dict(fused=True),
-    "1L no ticket": dict(fused=True, ticket=False),
-    "1L no common": dict(fused=True, common=False),
-    "1L no tk no cm": dict(fused=True, ticket=False, common=False),
-    "1L tq2 no ticket": dict(fused=True, tokens=2, ticket=False),
-    "1L tq2 no tk no cm": dict(fused=True, tokens=2, ticket=False, common=False),
+    "shipped": dict(common=False),
+    "token only": dict(use_shared=False, common=False),
+    "common 8t w8": dict(common=configs.CommonTile(8, 8, 2)),
+    "common 8t w8 s1": dict(common=configs.CommonTile(8, 8, 1)),
+    "common 4t w4": dict(common=configs.CommonTile(4, 4, 2)),
+    "common 16t w8": dict(common=configs.CommonTile(16, 8, 2)),
 }
-TILE_FIELDS = ("ahead", "num_warps", "num_stages", "tokens")
 
 
 def registers():
     rows = []
-    for kern in (forward._selection_fwd_fused_kernel, forward._selection_fwd_kernel,
+    for kern in (forward._selection_fwd_common_kernel, forward._selection_fwd_kernel,
                  forward._selection_fwd_shared_kernel):
         try:
             for cache in kern.device_caches.values():
@@ -60,12 +63,7 @@ def main():
             copies = B.input_copies(case, dist, torch.bfloat16, dev, l2)
             fn = B._nsa_ops(case)
             for variant, opts in VARIANTS.items():
-                kw = {k: v for k, v in opts.items() if k not in TILE_FIELDS}
-                forward._launch_token_forward = lambda *a, _kw=kw, **k: launch(*a, **{**k, **_kw})
-                tile_kw = {k: v for k, v in opts.items() if k in TILE_FIELDS}
-                forward.shared_tile = (configs.shared_tile if not tile_kw else
-                                       lambda *a, _t=tile_kw: configs.shared_tile(*a) and
-                                       configs.shared_tile(*a)._replace(**_t))
+                forward._launch_token_forward = lambda *a, _kw=opts, **k: launch(*a, **{**k, **_kw})
                 err, fro = B.check_rows(case, copies[0], fn(copies[0]))
                 ms = timer(B.cycling([B._runner(fn, case.kind, x) for x in copies]))
                 us = {n[:40]: t for n, (t, _c) in kernel_times(lambda: fn(copies[0]), reps=5).items()}
@@ -74,7 +72,6 @@ def main():
                              f"{fwd:6.3f})  err {err:.1e} fro {fro:.1e}")
                 print(table[-1], flush=True)
             forward._launch_token_forward = launch
-            forward.shared_tile = configs.shared_tile
             copies = None
             torch.cuda.empty_cache()
     print("\n".join(registers()))
