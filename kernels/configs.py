@@ -278,19 +278,3 @@ def shared_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: in
     tokens = 64 // group_size
     return SharedTile(tokens, num_slots + num_slots // 2, 4, 2)
 
-
-
-class CommonTile(NamedTuple):
-    """Common-block forward (kernels/forward.py, ``_selection_fwd_common_kernel``)."""
-
-    tokens: int  # neighbouring query tokens per program (rows = tokens * padded group)
-    num_warps: int
-    num_stages: int
-
-
-def common_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int, elem: int):
-    """None when the common-block kernel does not run: same shapes as ``shared_tile``. Rows =
-    128 (8 tokens at G16) with 8 warps."""
-    if shared_tile(group_size, d, dv, block_size, num_slots, elem) is None:
-        return None
-    return CommonTile(128 // min(max(16, next_pow2(group_size)), _MAX_BLOCK_G), 8, 2)

@@ -15,10 +15,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import (LOG2E, common_tile, dot_precision, forward_schedule, forward_tile, next_pow2,
-                      shared_tile)
-from .primitives import (finish_softmax, load_block_kv, load_group_q, load_head_dim, merge_partial,
-                         online_softmax_step)
+from .configs import LOG2E, dot_precision, forward_schedule, forward_tile, next_pow2, shared_tile
+from .primitives import finish_softmax, load_block_kv, load_group_q, load_head_dim, online_softmax_step
 
 
 
@@ -29,16 +27,6 @@ def _tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, 
     """The raw selections of tokens t0 .. t0+TQ-1 (one kv head) as one vector of TQ*BLOCK_S
     entries: ids, which entries are valid for their token, which are the first occurrence of
     their id in the whole tile (``first``, ranked by a prefix sum) and the size of the union."""
-    return _tile_entries(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ,
-                         BLOCK_S, BLOCK_SIZE, True)
-
-
-@triton.jit
-def _tile_entries(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S,
-                  HAS_COUNTS: tl.constexpr, TQ: tl.constexpr, BLOCK_S: tl.constexpr,
-                  BLOCK_SIZE: tl.constexpr, UNION: tl.constexpr):
-    """``_tile_union``; without UNION only ids, valid and tok_local are computed (the rest are
-    placeholders), which skips the [entries x entries] comparison."""
     offs = tl.arange(0, TQ * BLOCK_S)
     tok_local = offs // BLOCK_S
     slot = offs % BLOCK_S
@@ -49,62 +37,11 @@ def _tile_entries(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk
     valid = ok_t & (slot < S) & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= Tk - Tq + t)
     if HAS_COUNTS:
         valid = valid & (slot < tl.load(cnt_base + t.to(tl.int64) * stride_ct, mask=ok_t, other=0))
-    if UNION:
-        earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs[None, :] < offs[:, None])
-        first = valid & (tl.sum(earlier.to(tl.int32), 1) == 0)
-        rank = tl.cumsum(first.to(tl.int32), 0) - 1
-        n_union = tl.sum(first.to(tl.int32), 0)
-    else:
-        first = valid
-        rank = offs
-        n_union = 0
+    earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs[None, :] < offs[:, None])
+    first = valid & (tl.sum(earlier.to(tl.int32), 1) == 0)
+    rank = tl.cumsum(first.to(tl.int32), 0) - 1
+    n_union = tl.sum(first.to(tl.int32), 0)
     return ids, valid, first, rank, n_union, tok_local
-
-
-@triton.jit
-def _row_ids(bi_base, cnt_base, t, stride_st, stride_ss, stride_ct, Tq, Tk, NB, S,
-             HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
-    """One token's raw selections (one kv head): ids [BLOCK_S] (int64), which slots are valid
-    (in range, causal, within the count) and which are the first occurrence of their id."""
-    offs_s = tl.arange(0, BLOCK_S)
-    t64 = tl.minimum(t, Tq - 1).to(tl.int64)
-    ids = tl.load(bi_base + t64 * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-1).to(tl.int64)
-    valid = (offs_s < S) & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= Tk - Tq + t) & (t < Tq)
-    if HAS_COUNTS:
-        valid = valid & (offs_s < tl.load(cnt_base + t64 * stride_ct))
-    same_earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs_s[None, :] < offs_s[:, None])
-    first = valid & (tl.sum(same_earlier.to(tl.int32), 1) == 0)
-    return ids, valid, first
-
-
-@triton.jit
-def _tile_prefilter(bi_base, stride_st, stride_ss, t0, Tq, S, TQ: tl.constexpr, BLOCK_S: tl.constexpr):
-    """Cheap test before building a tile's union: its first and last tokens share at least half
-    of their slots. (H100: building the union for every tile cost 0.42 ms of 4.2 at G16 T=16k
-    random, where no tile qualifies; with this filter 0.27 (runs 10-13).)"""
-    offs_s = tl.arange(0, BLOCK_S)
-    t_end = tl.minimum(t0 + TQ - 1, Tq - 1).to(tl.int64)
-    ids_a = tl.load(bi_base + t0.to(tl.int64) * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-1)
-    ids_b = tl.load(bi_base + t_end * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-2)
-    common = tl.sum((tl.sum(((ids_a[:, None] == ids_b[None, :]) & (ids_a[:, None] >= 0)).to(tl.int32), 1) > 0)
-                    .to(tl.int32), 0)
-    return 2 * common >= S
-
-
-@triton.jit
-def _tile_common(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S,
-                 HAS_COUNTS: tl.constexpr, TQ: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
-    """The blocks every token of the tile t0 .. t0+TQ-1 (those < Tq) selected: the first token's
-    ids [BLOCK_S] and a mask of its slots holding such a block (first occurrences only, so each
-    block once). Block 0 and the local blocks on NSA-style selections."""
-    ids0, valid0, first0 = _row_ids(bi_base, cnt_base, t0, stride_st, stride_ss, stride_ct, Tq, Tk, NB, S,
-                                    HAS_COUNTS, BLOCK_S, BLOCK_SIZE)
-    ids, valid, first, rank, n_union, tok_local = _tile_entries(
-        bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S,
-        BLOCK_SIZE, False)
-    seen = ((ids0[:, None] == ids[None, :]) & valid[None, :]).to(tl.int32)  # [BLOCK_S, TQ * BLOCK_S]
-    n_tok_seen = tl.sum(tl.max(tl.reshape(seen, [BLOCK_S, TQ, BLOCK_S]), 2), 1)
-    return ids0, first0 & (n_tok_seen == tl.minimum(Tq - t0, TQ))
 
 
 @triton.jit
@@ -133,8 +70,18 @@ def _selection_fwd_shared_kernel(
     h = bh % H
     t0 = tile * TQ
     bi_base = bi_ptr + b * stride_sb + h * stride_sh
-    pre = _tile_prefilter(bi_base, stride_st, stride_ss, t0, Tq, S, TQ, BLOCK_S)
-    if pre:
+    # Cheap pre-filter: the tile's first and last tokens must share at least half of their
+    # slots, else the tile is left to the token-centric kernel without building the union.
+    # (H100: the shared kernel took 0.42 ms of 4.2 at G16 T=16k random, where no tile
+    # qualifies (run 10); neither this filter alone nor 8 tiles per program cut it (runs 11,
+    # 12); see also the ``if`` around the attention part below.)
+    offs_s = tl.arange(0, BLOCK_S)
+    t_end = tl.minimum(t0 + TQ - 1, Tq - 1).to(tl.int64)
+    ids_a = tl.load(bi_base + t0.to(tl.int64) * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-1)
+    ids_b = tl.load(bi_base + t_end * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-2)
+    common = tl.sum((tl.sum(((ids_a[:, None] == ids_b[None, :]) & (ids_a[:, None] >= 0)).to(tl.int32), 1) > 0)
+                    .to(tl.int32), 0)
+    if 2 * common >= S:
         ids, valid, first, rank, n_union, tok_local = _tile_union(
             bi_base, cnt_ptr + b * stride_cb + h * stride_ch,
             stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
@@ -186,74 +133,6 @@ def _selection_fwd_shared_kernel(
 
 
 @triton.jit
-def _selection_fwd_common_kernel(
-    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, bi_ptr, cnt_ptr, owned_ptr, common_ptr,
-    stride_qb, stride_qt, stride_qh, stride_qd,
-    stride_kb, stride_kt, stride_kh, stride_kd,
-    stride_vb, stride_vt, stride_vh, stride_vd,
-    stride_ob, stride_ot, stride_oh,
-    stride_lb, stride_lt,
-    stride_sb, stride_st, stride_sh, stride_ss,
-    stride_cb, stride_ct, stride_ch,
-    H, G, D, DV, scale_log2e, Tq, Tk, NB, S,
-    TC: tl.constexpr, TQ_SHARED: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr,
-    BLOCK_SIZE: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr,
-    HAS_COUNTS: tl.constexpr, HAS_OWNED: tl.constexpr, BLOCK_D2: tl.constexpr = 0,
-):
-    """The blocks *every* token of a tile of TC neighbouring tokens selected (block 0 and the
-    local blocks on NSA-style selections), walked once for all TC * G rows of one kv head:
-    their partial (normalised out, lse) goes into the output rows and the tile's list of them
-    into ``common_ptr`` ([BLOCK_S] ids, -1 past the list). The token-centric kernel, launched
-    next, skips the listed blocks and merges the partial. Rows of tokens whose shared-kernel
-    tile was taken (``owned_ptr``) are final already and left alone."""
-    tile = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = (bh // H).to(tl.int64)
-    h = bh % H
-    t0 = tile * TC
-    bi_base = bi_ptr + b * stride_sb + h * stride_sh
-    ids0, common0 = _tile_common(bi_base, cnt_ptr + b * stride_cb + h * stride_ch, stride_st, stride_ss, stride_ct,
-                                 t0, Tq, Tk, NB, S, HAS_COUNTS, TC, BLOCK_S, BLOCK_SIZE)
-    r = tl.arange(0, TC * BLOCK_G)
-    r_tok = r // BLOCK_G
-    r_head = r % BLOCK_G
-    row_ok = (t0 + r_tok < Tq) & (r_head < G)
-    if HAS_OWNED:
-        n_owned_tiles = (Tq + TQ_SHARED - 1) // TQ_SHARED
-        owned = tl.load(owned_ptr + bh * n_owned_tiles + (t0 + r_tok) // TQ_SHARED, mask=row_ok, other=1)
-        row_ok = row_ok & (owned == 0)
-    any_row = tl.max(row_ok.to(tl.int32), 0)
-    common0 = common0 & ((tl.zeros_like(ids0) + any_row) > 0)
-    offs_s = tl.arange(0, BLOCK_S)
-    tl.store(common_ptr + (bh * tl.num_programs(0) + tile).to(tl.int64) * BLOCK_S + offs_s,
-             tl.where(common0, ids0, -1).to(tl.int32))
-    rank0 = tl.cumsum(common0.to(tl.int32), 0) - 1
-    n_common = tl.sum(common0.to(tl.int32), 0)
-    if n_common > 0:
-        t_r = (t0 + r_tok).to(tl.int64)
-        hq = (h * G + r_head).to(tl.int64)
-        last_r = Tk - Tq + t0 + r_tok
-        offs_dv = tl.arange(0, BLOCK_DV)
-        offs_n = tl.arange(0, BLOCK_SIZE)
-        q, q2 = load_head_dim(q_ptr + b * stride_qb + t_r * stride_qt + hq * stride_qh, row_ok, stride_qd, D,
-                              BLOCK_D, BLOCK_D2)
-        m_i = tl.full([TC * BLOCK_G], float("-inf"), tl.float32)
-        l_i = tl.zeros([TC * BLOCK_G], tl.float32)
-        acc = tl.zeros([TC * BLOCK_G, BLOCK_DV], tl.float32)
-        for i in range(0, n_common):
-            tok = tl.sum(tl.where(common0 & (rank0 == i), ids0, 0), 0) * BLOCK_SIZE + offs_n
-            k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh, stride_kd,
-                                     stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
-            visible = tok[None, :] <= last_r[:, None]
-            m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION,
-                                                q2, k2, BLOCK_D2)
-        out, lse = finish_softmax(acc, m_i, l_i)
-        tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
-                 out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
-        tl.store(lse_ptr + b * stride_lb + t_r * stride_lt + hq, lse, mask=row_ok)
-
-
-@triton.jit
 def _selection_fwd_kernel(
     q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr,
     sel_ptr, cnt_ptr, q_last_ptr, block_start_ptr,
@@ -272,7 +151,7 @@ def _selection_fwd_kernel(
     PRECISION: tl.constexpr,
     RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
     owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
-    BLOCK_D2: tl.constexpr = 0, common_ptr=None, COMMON_TC: tl.constexpr = 0,
+    BLOCK_D2: tl.constexpr = 0,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing):
     sel is the user's block_indices and cnt the optional block_counts; the row is cleaned in
@@ -301,13 +180,6 @@ def _selection_fwd_kernel(
             valid = valid & (offs_s < tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch))
         same_earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs_s[None, :] < offs_s[:, None])
         keep = valid & (tl.sum(same_earlier.to(tl.int32), 1) == 0)
-        if COMMON_TC > 0:
-            # The common kernel ran first: it walked the blocks of its tile's list and left
-            # their partial in out / lse.
-            n_ctiles = (Tq + COMMON_TC - 1) // COMMON_TC
-            common = tl.load(common_ptr + (bh * n_ctiles + t // COMMON_TC).to(tl.int64) * BLOCK_S + offs_s)
-            keep = keep & (tl.sum(((ids[:, None] == common[None, :]) & (common[None, :] >= 0)).to(tl.int32), 1) == 0)
-            has_part = tl.max(common, 0) >= 0
         rank = tl.cumsum(keep.to(tl.int32), 0) - 1  # position among kept slots
         n_sel = tl.sum(keep.to(tl.int32), 0)
         if SKIP_SHARED:
@@ -335,13 +207,8 @@ def _selection_fwd_kernel(
         m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e, PRECISION,
                                             q2, k2, BLOCK_D2)
 
-    o_ptrs = out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :]
-    if COMMON_TC > 0:
-        if has_part:
-            o_part = tl.load(o_ptrs, mask=head_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
-            lse_part = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq, mask=head_ok, other=float("-inf"))
-            m_i, l_i, acc = merge_partial(m_i, l_i, acc, o_part, lse_part)
     out, lse = finish_softmax(acc, m_i, l_i)
+    o_ptrs = out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :]
     tl.store(o_ptrs, out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))
     tl.store(lse_ptr + b * stride_lb + t64 * stride_lt + hq, lse, mask=head_ok)
 
@@ -378,7 +245,7 @@ def uses_raw_forward(group_size: int, d: int, dv: int, block_size: int) -> bool:
 
 
 def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, scale, raw, has_counts=True,
-                          tile=None, use_shared=True, common=None):
+                          tile=None, use_shared=True):
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
@@ -404,13 +271,6 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
             BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
             HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
         )
-    ctile = common_tile(G, D, Dv, block_size, S, q.element_size()) if raw and common is not False else None
-    if ctile is not None and common is not None and common is not True:
-        ctile = common  # a CommonTile override: bench sweeps
-    common_ids = None
-    if ctile:
-        common_ids = _launch_common_forward(q, k, v, sel, cnt, out, lse, owned, block_size, scale, ctile, tile,
-                                            has_counts, shared.tokens if shared else 1)
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
     torch.library.wrap_triton(_selection_fwd_kernel)[grid](
         q, k, v, out, lse,
@@ -431,36 +291,6 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         RAW=raw, HAS_COUNTS=has_counts, BLOCK_S=max(2, next_pow2(S)),
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
         TQ_SHARED=shared.tokens if shared else 1, BLOCK_D2=tile.block_d2,
-        common_ptr=common_ids if ctile else lse, COMMON_TC=ctile.tokens if ctile else 0,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     return out, lse
-
-
-def _launch_common_forward(q, k, v, sel, cnt, out, lse, owned, block_size, scale, ctile, tile, has_counts,
-                           shared_tokens):
-    """``_selection_fwd_common_kernel`` (raw index): the common blocks' partials in out / lse;
-    returns the tiles' lists (int32 [B*H*tiles, BLOCK_S], kv head major)."""
-    B, Tq, HQ, D = q.shape
-    Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
-    S = sel.shape[-1]
-    n_tiles = triton.cdiv(Tq, ctile.tokens)
-    block_s = max(2, next_pow2(S))
-    common_ids = torch.empty((B * H * n_tiles, block_s), device=q.device, dtype=torch.int32)
-    torch.library.wrap_triton(_selection_fwd_common_kernel)[(n_tiles, B * H)](
-        q, k, v, out, lse, sel, cnt, owned if owned is not None else common_ids, common_ids,
-        q.stride(0), q.stride(1), q.stride(2), q.stride(3),
-        k.stride(0), k.stride(1), k.stride(2), k.stride(3),
-        v.stride(0), v.stride(1), v.stride(2), v.stride(3),
-        out.stride(0), out.stride(1), out.stride(2),
-        lse.stride(0), lse.stride(1),
-        sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
-        cnt.stride(0), cnt.stride(1), cnt.stride(2),
-        H, HQ // H, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S,
-        TC=ctile.tokens, TQ_SHARED=shared_tokens, BLOCK_G=tile.block_g, BLOCK_S=block_s, BLOCK_SIZE=block_size,
-        BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype), HAS_COUNTS=has_counts,
-        HAS_OWNED=owned is not None, BLOCK_D2=tile.block_d2, num_warps=ctile.num_warps,
-        num_stages=ctile.num_stages,
-    )
-    return common_ids
-

@@ -90,19 +90,6 @@ def online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION:
 
 
 @triton.jit
-def merge_partial(m_i, l_i, acc, o_part, lse_part):
-    """Folds a partial result of the same rows (normalised output ``o_part`` over other keys and
-    its natural-log ``lse_part``; -inf where it saw no key) into the base-2 running state of
-    ``online_softmax_step``: the partial acts as one key of weight 2^(lse_part * log2 e)."""
-    l2 = lse_part * 1.4426950408889634
-    m_new = tl.maximum(m_i, l2)
-    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-    alpha = tl.exp2(m_i - m_safe)
-    w = tl.exp2(l2 - m_safe)
-    return m_new, l_i * alpha + w, acc * alpha[:, None] + o_part.to(tl.float32) * w[:, None]
-
-
-@triton.jit
 def finish_softmax(acc, m_i, l_i):
     """(out, natural-log lse) from the running state; rows without keys give 0 and -inf."""
     has_key = l_i > 0.0
