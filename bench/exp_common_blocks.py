@@ -23,7 +23,7 @@ from nsa_ops import bench as B
 from nsa_ops.kernels import configs, forward
 
 sys.path.insert(0, os.path.dirname(__file__))
-from exp_backward import kernel_times  # noqa: E402
+from exp_backward import kernel_times, print_summary  # noqa: E402
 
 
 def main():
@@ -58,8 +58,7 @@ def main():
             forward.shared_tile = configs.shared_tile
             copies = None
             torch.cuda.empty_cache()
-    print("\n==== summary ====")
-    print("\n".join(table))
+    print_summary(table)
 
 
 if __name__ == "__main__":

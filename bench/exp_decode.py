@@ -22,7 +22,7 @@ from nsa_ops import bench as B
 from nsa_ops.kernels import decode
 
 sys.path.insert(0, os.path.dirname(__file__))
-from exp_backward import kernel_times  # noqa: E402
+from exp_backward import kernel_times, print_summary  # noqa: E402
 
 
 @triton.jit
@@ -87,8 +87,7 @@ def main():
         print(table[-1], flush=True)
         copies = None
         torch.cuda.empty_cache()
-    print("\n==== summary ====")
-    print("\n".join(table))
+    print_summary(table)
 
 
 if __name__ == "__main__":

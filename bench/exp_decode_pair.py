@@ -28,7 +28,7 @@ from nsa_ops.kernels.configs import LOG2E, dot_precision
 from nsa_ops.kernels.primitives import load_group_q
 
 sys.path.insert(0, os.path.dirname(__file__))
-from exp_backward import kernel_times  # noqa: E402
+from exp_backward import kernel_times, print_summary  # noqa: E402
 
 
 @triton.jit
@@ -171,8 +171,7 @@ def main():
             print(table[-1], flush=True)
         copies = None
         torch.cuda.empty_cache()
-    print("\n==== summary ====")
-    print("\n".join(table))
+    print_summary(table)
 
 
 if __name__ == "__main__":

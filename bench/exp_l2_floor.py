@@ -14,11 +14,17 @@ timing (do_bench median, inputs rotated past L2).
 """
 from __future__ import annotations
 
+import os
+import sys
+
 import torch
 import triton
 import triton.language as tl
 
 from nsa_ops import bench as B
+
+sys.path.insert(0, os.path.dirname(__file__))
+from exp_backward import print_summary  # noqa: E402
 
 
 @triton.jit
@@ -89,8 +95,7 @@ def main():
             print(table[-1], flush=True)
         copies = None
         torch.cuda.empty_cache()
-    print("\n==== summary ====")
-    print("\n".join(table))
+    print_summary(table)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import torch
 import nsa_ops  # registers torch.ops.nsa
 
 sys.path.insert(0, os.path.dirname(__file__))
-from exp_backward import kernel_times  # noqa: E402
+from exp_backward import kernel_times, print_summary  # noqa: E402
 
 SHAPES = {"G16": (64, 4), "G4": (32, 8), "G1": (16, 16)}
 
@@ -64,8 +64,7 @@ def main():
             cells = "  ".join(f"{row.get(v, float('nan')):7.3f}" for v in ("real", "kv_hot", "q_hot"))
             lines.append(f"  {kind:3s} {key:40s} {cells}")
         print("\n".join(lines[-len(table) - 1:]), flush=True)
-    print("\n==== summary ====")
-    print("\n".join(lines))
+    print_summary(lines)
 
 
 if __name__ == "__main__":

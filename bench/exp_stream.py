@@ -9,12 +9,16 @@ the row check against the float64 reference.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import torch
 
 from nsa_ops import bench as B
 from nsa_ops.kernels import backward, configs, forward_kv
+
+sys.path.insert(0, os.path.dirname(__file__))
+from exp_backward import print_summary  # noqa: E402
 
 
 def main():
@@ -38,8 +42,7 @@ def main():
         forward_kv.forward_kv_tile, backward.dkv_tile = configs.forward_kv_tile, configs.dkv_tile
         copies = None
         torch.cuda.empty_cache()
-    print("\n==== summary ====")
-    print("\n".join(table))
+    print_summary(table)
 
 
 if __name__ == "__main__":
