@@ -29,9 +29,11 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2
-from .primitives import (gather_chunk_q, group_rows, load_block_kv, load_group_q, piece_of_item, qk_scores,
-                         store_head_dim)
+from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2,
+                      shared_tile)
+from .primitives import (clean_raw_row, dq_step, gather_chunk_q, group_rows, kept_block, load_block_kv, load_group_q,
+                         load_head_dim, owned_by_shared, piece_of_item, qk_scores, rows_selecting, shared_tile_rows,
+                         shared_tile_union, store_head_dim)
 
 
 
@@ -50,10 +52,17 @@ def _selection_dq_kernel(
     stride_cb, stride_ct, stride_ch,
     H, G, D, DV,
     scale, scale_log2e,
+    Tq, Tk, NB, S,
     BLOCK_SIZE: tl.constexpr, BLOCK_G: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, BLOCK_D2: tl.constexpr = 0,
+    RAW: tl.constexpr = False, HAS_COUNTS: tl.constexpr = False, BLOCK_S: tl.constexpr = 2,
+    owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
 ):
+    """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing): sel
+    is the user's block_indices and cnt the optional block_counts, each row cleaned in registers
+    as in the forward (``primitives.clean_raw_row``); SKIP_SHARED: tiles the multi-token kernel
+    (``_selection_dq_shared_kernel``, launched first) took are left alone."""
     t = tl.program_id(0)
     bh = tl.program_id(1)
     head_tile = tl.program_id(2)
@@ -61,8 +70,20 @@ def _selection_dq_kernel(
     h = bh % H
     t64 = t.to(tl.int64)
 
+    sel_base = sel_ptr + b * stride_sb + t64 * stride_st + h * stride_sh
     q, q2, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
                                              stride_qd, BLOCK_G, BLOCK_D, BLOCK_D2)
+    if RAW:
+        last = Tk - Tq + t
+        ids, keep, rank, n_sel = clean_raw_row(sel_base, stride_ss, cnt_ptr + b * stride_cb + t64 * stride_ct
+                                               + h * stride_ch, S, NB, last, HAS_COUNTS, BLOCK_S, BLOCK_SIZE)
+        if SKIP_SHARED:
+            owned_elsewhere = owned_by_shared(owned_ptr, bh, t, Tq, TQ_SHARED)
+            n_sel = n_sel * (1 - owned_elsewhere)
+            head_ok = head_ok & ((tl.zeros_like(heads) + owned_elsewhere) == 0)
+    else:
+        n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
+        last = tl.load(q_last_ptr + t)
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
 
@@ -73,31 +94,85 @@ def _selection_dq_kernel(
     # lse = -inf (no visible key) -> +inf so that P = exp2(s - inf) = 0, never NaN.
     lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
 
-    n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
-    last = tl.load(q_last_ptr + t)
-    sel_base = sel_ptr + b * stride_sb + t64 * stride_st + h * stride_sh
-
     dq = tl.zeros([BLOCK_G, BLOCK_D], tl.float32)
     if BLOCK_D2 > 0:
         dq2 = tl.zeros([BLOCK_G, BLOCK_D2], tl.float32)
     else:
         dq2 = dq  # placeholder (no second head-dim piece)
     for i in range(0, n_sel):
-        g = tl.load(sel_base + i * stride_ss)
-        tok = tl.load(block_start_ptr + g) + offs_n
+        if RAW:
+            tok = kept_block(ids, keep, rank, i) * BLOCK_SIZE + offs_n
+        else:
+            g = tl.load(sel_base + i * stride_ss)
+            tok = tl.load(block_start_ptr + g) + offs_n
         visible = tok <= last
         k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
                                  stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
-        s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
-        p = tl.where(visible[None, :], tl.exp2(s - lse2[:, None]), 0.0)
-        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
-        ds = (p * (dp - delta[:, None])).to(k.dtype)
-        dq += tl.dot(ds, k, input_precision=PRECISION)
-        if BLOCK_D2 > 0:
-            dq2 += tl.dot(ds, k2, input_precision=PRECISION)
+        dq, dq2 = dq_step(q, q2, k, k2, v, do, lse2, delta, visible[None, :], dq, dq2, scale_log2e, PRECISION,
+                          BLOCK_D2)
 
     store_head_dim(dq_ptr + b * stride_dqb + t64 * stride_dqt + hq * stride_dqh, head_ok, dq * scale, dq2 * scale,
                    1, D, BLOCK_D, BLOCK_D2)
+
+
+@triton.jit
+def _selection_dq_shared_kernel(
+    q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_ptr, bi_ptr, cnt_ptr, owned_ptr,
+    stride_qb, stride_qt, stride_qh, stride_qd,
+    stride_kb, stride_kt, stride_kh, stride_kd,
+    stride_vb, stride_vt, stride_vh, stride_vd,
+    stride_dob, stride_dot, stride_doh, stride_dod,
+    stride_lb, stride_lt, stride_lh,
+    stride_db, stride_dt, stride_dh,
+    stride_dqb, stride_dqt, stride_dqh,
+    stride_sb, stride_st, stride_sh, stride_ss,
+    stride_cb, stride_ct, stride_ch,
+    H, G, D, DV, scale, scale_log2e, Tq, Tk, NB, S, max_union,
+    TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
+    BLOCK_D2: tl.constexpr = 0,
+):
+    """dQ with K/V shared across TQ neighbouring tokens, the backward twin of
+    ``forward._selection_fwd_shared_kernel``: rows are (token, head) pairs of TQ tokens of one kv
+    head, the program walks the union of their selected blocks, loading each once, and masks rows
+    whose token did not select it. It takes only tiles whose union has at most ``max_union``
+    blocks, and flags them; the token-centric dQ kernel (launched next) does the rest."""
+    tile = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = (bh // H).to(tl.int64)
+    h = bh % H
+    t0 = tile * TQ
+    ids, valid, first, rank, n_union, tok_local = shared_tile_union(
+        bi_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
+        stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, (n_union <= max_union).to(tl.int8))
+
+    if n_union <= max_union:
+        r_tok, t_r, row_ok, hq, last_r = shared_tile_rows(t0, h, G, Tq, Tk, TQ, BLOCK_G)
+        offs_dv = tl.arange(0, BLOCK_DV)
+        offs_n = tl.arange(0, BLOCK_SIZE)
+        q, q2 = load_head_dim(q_ptr + b * stride_qb + t_r * stride_qt + hq * stride_qh, row_ok, stride_qd, D,
+                              BLOCK_D, BLOCK_D2)
+        do = tl.load(do_ptr + b * stride_dob + t_r[:, None] * stride_dot + hq[:, None] * stride_doh
+                     + offs_dv[None, :] * stride_dod, mask=row_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+        lse = tl.load(lse_ptr + b * stride_lb + t_r * stride_lt + hq * stride_lh, mask=row_ok, other=0.0)
+        delta = tl.load(delta_ptr + b * stride_db + t_r * stride_dt + hq * stride_dh, mask=row_ok, other=0.0)
+        lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
+
+        dq = tl.zeros([TQ * BLOCK_G, BLOCK_D], tl.float32)
+        if BLOCK_D2 > 0:
+            dq2 = tl.zeros([TQ * BLOCK_G, BLOCK_D2], tl.float32)
+        else:
+            dq2 = dq  # placeholder (no second head-dim piece)
+        for i in range(0, n_union):
+            blk = kept_block(ids, first, rank, i)
+            tok = blk * BLOCK_SIZE + offs_n
+            k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh, stride_kd,
+                                     stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+            visible = rows_selecting(ids, valid, tok_local, r_tok, blk)[:, None] & (tok[None, :] <= last_r[:, None])
+            dq, dq2 = dq_step(q, q2, k, k2, v, do, lse2, delta, visible, dq, dq2, scale_log2e, PRECISION, BLOCK_D2)
+        store_head_dim(dq_ptr + b * stride_dqb + t_r * stride_dqt + hq * stride_dqh, row_ok, dq * scale,
+                       dq2 * scale, 1, D, BLOCK_D, BLOCK_D2)
 
 
 @triton.jit
@@ -302,12 +377,15 @@ def selection_delta(do, out, dlse):
 
 
 def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_size: int, scale: float,
-                       sel=None, cnt=None):
+                       sel=None, cnt=None, raw=None, use_shared=True):
     """do [B,Tq,HQ,Dv]; lse, delta fp32 [B,Tq,HQ] with delta = sum(do * out, -1) - dlse.
     ``csr``: the entry CSR of ``kernels/csr.py`` over the NB = block_start.shape[0] (global)
-    blocks; q_last / block_start as in ``nsa_ops.indices``. ``sel``/``cnt`` (the prepared index)
-    are needed only by the token-centric dQ kernel (``needs_prepared_index``). Returns
-    dq [B,Tq,HQ,D], dk [B,Tk,H,D], dv [B,Tk,H,Dv] in the input dtypes (accumulated in fp32)."""
+    blocks; q_last / block_start as in ``nsa_ops.indices``. The token-centric dQ kernel
+    (``dq_schedule``) reads either the prepared index (``sel``/``cnt``) or, for unpacked inputs,
+    ``raw = (block_indices, block_counts or None)``, which also lets tiles of neighbouring tokens
+    with overlapping selections take the multi-token kernel (``configs.shared_tile``;
+    ``use_shared=False`` turns it off). Returns dq [B,Tq,HQ,D], dk [B,Tk,H,D], dv [B,Tk,H,Dv] in
+    the input dtypes (accumulated in fp32)."""
     B, Tq, HQ, D = q.shape
     Tk, H = k.shape[1], k.shape[2]
     Dv = v.shape[-1]
@@ -319,27 +397,9 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
 
     dq = torch.empty((B, Tq, HQ, D), device=q.device, dtype=q.dtype)
     kv_dq = dq_schedule(G, D, Dv, block_size) == "kv"
-    qt = dq_tile(G, D, Dv, block_size, q.element_size())
     if not kv_dq:
-        if sel is None:
-            raise ValueError("the token-centric dQ kernel needs the prepared index (sel, cnt)")
-        torch.library.wrap_triton(_selection_dq_kernel)[(Tq, B * H, triton.cdiv(G, qt.block_g))](
-            q, k, v, do, lse, delta, dq,
-            sel, cnt, q_last, block_start,
-            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
-            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
-            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
-            do.stride(0), do.stride(1), do.stride(2), do.stride(3),
-            lse.stride(0), lse.stride(1), lse.stride(2),
-            delta.stride(0), delta.stride(1), delta.stride(2),
-            dq.stride(0), dq.stride(1), dq.stride(2),
-            sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
-            cnt.stride(0), cnt.stride(1), cnt.stride(2),
-            H, G, D, Dv,
-            scale, scale_log2e,
-            BLOCK_SIZE=block_size, BLOCK_G=qt.block_g, BLOCK_D=qt.block_d, BLOCK_DV=qt.block_dv,
-            PRECISION=precision, BLOCK_D2=qt.block_d2, num_warps=qt.num_warps, num_stages=qt.num_stages,
-        )
+        _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_size, scale, sel, cnt, raw,
+                         use_shared)
 
     # Pieces: row r's list is cut into ceil(len / piece) pieces; the grid is the static bound
     # rows + entries / piece, and surplus programs find item_row == n_rows and write nothing.
@@ -402,6 +462,61 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     return dq, dk, dv
 
 
+def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_size, scale, sel, cnt, raw,
+                     use_shared):
+    """Writes dq with the token-centric kernel (after the multi-token one where it applies).
+    Returns the multi-token kernel's per-tile flags (int8 [B*H*tiles], 1 = taken) or None."""
+    B, Tq, HQ, D = q.shape
+    Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
+    G = HQ // H
+    NB = (Tk + block_size - 1) // block_size
+    qt = dq_tile(G, D, Dv, block_size, q.element_size())
+    if raw is not None:
+        sel, counts = raw
+        has_counts = counts is not None
+        cnt = counts if has_counts else sel  # unused pointer without counts
+    elif sel is None:
+        raise ValueError("the token-centric dQ kernel needs the prepared index (sel, cnt) or the raw indices")
+    S = sel.shape[-1]
+    shared = (shared_tile(G, D, Dv, block_size, S, q.element_size()) if raw is not None and use_shared else None)
+    common = (
+        q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+        k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+        v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+        do.stride(0), do.stride(1), do.stride(2), do.stride(3),
+        lse.stride(0), lse.stride(1), lse.stride(2),
+        delta.stride(0), delta.stride(1), delta.stride(2),
+        dq.stride(0), dq.stride(1), dq.stride(2),
+        sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
+        cnt.stride(0), cnt.stride(1), cnt.stride(2),
+    )
+    owned = None
+    if shared:
+        owned = torch.empty((B * H * triton.cdiv(Tq, shared.tokens),), device=q.device, dtype=torch.int8)
+        torch.library.wrap_triton(_selection_dq_shared_kernel)[(triton.cdiv(Tq, shared.tokens), B * H)](
+            q, k, v, do, lse, delta, dq, sel, cnt, owned, *common,
+            H, G, D, Dv, scale, scale * LOG2E, Tq, Tk, NB, S, shared.max_union,
+            TQ=shared.tokens, BLOCK_G=qt.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
+            BLOCK_D=qt.block_d, BLOCK_DV=qt.block_dv, PRECISION=dot_precision(q.dtype), HAS_COUNTS=has_counts,
+            BLOCK_D2=qt.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
+        )
+    torch.library.wrap_triton(_selection_dq_kernel)[(Tq, B * H, triton.cdiv(G, qt.block_g))](
+        q, k, v, do, lse, delta, dq,
+        sel, cnt, sel if raw is not None else q_last, sel if raw is not None else block_start, *common,
+        H, G, D, Dv,
+        scale, scale * LOG2E,
+        Tq, Tk, NB, S,
+        BLOCK_SIZE=block_size, BLOCK_G=qt.block_g, BLOCK_D=qt.block_d, BLOCK_DV=qt.block_dv,
+        PRECISION=dot_precision(q.dtype), BLOCK_D2=qt.block_d2,
+        RAW=raw is not None, HAS_COUNTS=raw is not None and has_counts, BLOCK_S=max(2, next_pow2(S)),
+        owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
+        TQ_SHARED=shared.tokens if shared else 1,
+        num_warps=qt.num_warps, num_stages=qt.num_stages,
+    )
+    return owned
+
+
 def needs_prepared_index(group_size: int, d: int, dv: int, block_size: int) -> bool:
-    """Whether ``selection_backward`` needs ``sel``/``cnt`` (token-centric dQ)."""
+    """Whether ``selection_backward`` on packed inputs needs ``sel``/``cnt`` (token-centric
+    dQ); unpacked inputs pass the raw indices instead."""
     return dq_schedule(group_size, d, dv, block_size) != "kv"

@@ -16,32 +16,9 @@ import triton
 import triton.language as tl
 
 from .configs import LOG2E, dot_precision, forward_schedule, forward_tile, next_pow2, shared_tile
-from .primitives import finish_softmax, load_block_kv, load_group_q, load_head_dim, online_softmax_step
+from .primitives import (clean_raw_row, finish_softmax, kept_block, load_block_kv, load_group_q, load_head_dim,
+                         online_softmax_step, owned_by_shared, rows_selecting, shared_tile_rows, shared_tile_union)
 
-
-
-@triton.jit
-def _tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S,
-                HAS_COUNTS: tl.constexpr, TQ: tl.constexpr, BLOCK_S: tl.constexpr,
-                BLOCK_SIZE: tl.constexpr):
-    """The raw selections of tokens t0 .. t0+TQ-1 (one kv head) as one vector of TQ*BLOCK_S
-    entries: ids, which entries are valid for their token, which are the first occurrence of
-    their id in the whole tile (``first``, ranked by a prefix sum) and the size of the union."""
-    offs = tl.arange(0, TQ * BLOCK_S)
-    tok_local = offs // BLOCK_S
-    slot = offs % BLOCK_S
-    t = t0 + tok_local
-    ok_t = t < Tq
-    ids = tl.load(bi_base + t.to(tl.int64) * stride_st + slot * stride_ss, mask=ok_t & (slot < S),
-                  other=-1).to(tl.int64)
-    valid = ok_t & (slot < S) & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= Tk - Tq + t)
-    if HAS_COUNTS:
-        valid = valid & (slot < tl.load(cnt_base + t.to(tl.int64) * stride_ct, mask=ok_t, other=0))
-    earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs[None, :] < offs[:, None])
-    first = valid & (tl.sum(earlier.to(tl.int32), 1) == 0)
-    rank = tl.cumsum(first.to(tl.int32), 0) - 1
-    n_union = tl.sum(first.to(tl.int32), 0)
-    return ids, valid, first, rank, n_union, tok_local
 
 
 @triton.jit
@@ -69,43 +46,16 @@ def _selection_fwd_shared_kernel(
     b = (bh // H).to(tl.int64)
     h = bh % H
     t0 = tile * TQ
-    bi_base = bi_ptr + b * stride_sb + h * stride_sh
-    # Cheap pre-filter: the tile's first and last tokens must share at least half of their
-    # slots, else the tile is left to the token-centric kernel without building the union.
-    # (H100: the shared kernel took 0.42 ms of 4.2 at G16 T=16k random, where no tile
-    # qualifies (run 10); neither this filter alone nor 8 tiles per program cut it (runs 11,
-    # 12); see also the ``if`` around the attention part below.)
-    offs_s = tl.arange(0, BLOCK_S)
-    t_end = tl.minimum(t0 + TQ - 1, Tq - 1).to(tl.int64)
-    ids_a = tl.load(bi_base + t0.to(tl.int64) * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-1)
-    ids_b = tl.load(bi_base + t_end * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-2)
-    common = tl.sum((tl.sum(((ids_a[:, None] == ids_b[None, :]) & (ids_a[:, None] >= 0)).to(tl.int32), 1) > 0)
-                    .to(tl.int32), 0)
-    if 2 * common >= S:
-        ids, valid, first, rank, n_union, tok_local = _tile_union(
-            bi_base, cnt_ptr + b * stride_cb + h * stride_ch,
-            stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
-    else:
-        offs = tl.arange(0, TQ * BLOCK_S)
-        ids = tl.zeros([TQ * BLOCK_S], tl.int64)
-        valid = offs < 0
-        first = offs < 0
-        rank = tl.zeros([TQ * BLOCK_S], tl.int32)
-        n_union = max_union + 1
-        tok_local = offs // BLOCK_S
-    mine = (n_union <= max_union).to(tl.int32)
+    ids, valid, first, rank, n_union, tok_local = shared_tile_union(
+        bi_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
+        stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
     # Tell the token-centric kernel (launched next, same stream) which tiles are taken.
-    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, mine.to(tl.int8))
+    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, (n_union <= max_union).to(tl.int8))
 
-    # Only a taken tile does the attention work (a tile left to the token kernel ends here).
+    # Only a taken tile does the attention work (a tile left to the token kernel ends here;
+    # H100 run 12: this ``if`` cut the kernel from 0.42 to 0.27 ms on random G16 T=16k).
     if n_union <= max_union:
-        r = tl.arange(0, TQ * BLOCK_G)
-        r_tok = r // BLOCK_G
-        r_head = r % BLOCK_G
-        t_r = (t0 + r_tok).to(tl.int64)
-        row_ok = (t0 + r_tok < Tq) & (r_head < G)
-        hq = (h * G + r_head).to(tl.int64)
-        last_r = Tk - Tq + t0 + r_tok
+        r_tok, t_r, row_ok, hq, last_r = shared_tile_rows(t0, h, G, Tq, Tk, TQ, BLOCK_G)
         offs_dv = tl.arange(0, BLOCK_DV)
         offs_n = tl.arange(0, BLOCK_SIZE)
         q, q2 = load_head_dim(q_ptr + b * stride_qb + t_r * stride_qt + hq * stride_qh, row_ok, stride_qd, D,
@@ -115,10 +65,9 @@ def _selection_fwd_shared_kernel(
         l_i = tl.zeros([TQ * BLOCK_G], tl.float32)
         acc = tl.zeros([TQ * BLOCK_G, BLOCK_DV], tl.float32)
         for i in range(0, n_union):
-            blk = tl.sum(tl.where(first & (rank == i), ids, 0), 0)
+            blk = kept_block(ids, first, rank, i)
             # Rows whose token selected blk (valid entries only: causality is in ``valid``).
-            hit = (ids[None, :] == blk) & valid[None, :] & (tok_local[None, :] == r_tok[:, None])
-            row_sel = tl.sum(hit.to(tl.int32), 1) > 0
+            row_sel = rows_selecting(ids, valid, tok_local, r_tok, blk)
             tok = blk * BLOCK_SIZE + offs_n
             k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh, stride_kd,
                                      stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
@@ -173,19 +122,11 @@ def _selection_fwd_kernel(
     sel_base = sel_ptr + b * stride_sb + t64 * stride_st + h * stride_sh
     if RAW:
         last = Tk - Tq + t
-        offs_s = tl.arange(0, BLOCK_S)
-        ids = tl.load(sel_base + offs_s * stride_ss, mask=offs_s < S, other=-1).to(tl.int64)
-        valid = (offs_s < S) & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= last)
-        if HAS_COUNTS:
-            valid = valid & (offs_s < tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch))
-        same_earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs_s[None, :] < offs_s[:, None])
-        keep = valid & (tl.sum(same_earlier.to(tl.int32), 1) == 0)
-        rank = tl.cumsum(keep.to(tl.int32), 0) - 1  # position among kept slots
-        n_sel = tl.sum(keep.to(tl.int32), 0)
+        ids, keep, rank, n_sel = clean_raw_row(sel_base, stride_ss, cnt_ptr + b * stride_cb + t64 * stride_ct
+                                               + h * stride_ch, S, NB, last, HAS_COUNTS, BLOCK_S, BLOCK_SIZE)
         if SKIP_SHARED:
             # Tiles the shared kernel took (it ran first and wrote one flag per tile).
-            n_tiles = (Tq + TQ_SHARED - 1) // TQ_SHARED
-            owned_elsewhere = tl.load(owned_ptr + bh * n_tiles + t // TQ_SHARED).to(tl.int32)
+            owned_elsewhere = owned_by_shared(owned_ptr, bh, t, Tq, TQ_SHARED)
             n_sel = n_sel * (1 - owned_elsewhere)
             head_ok = head_ok & ((tl.zeros_like(heads) + owned_elsewhere) == 0)
     else:
@@ -197,7 +138,7 @@ def _selection_fwd_kernel(
     acc = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
     for i in range(0, n_sel):
         if RAW:
-            tok = tl.sum(tl.where(keep & (rank == i), ids, 0), 0) * BLOCK_SIZE + offs_n
+            tok = kept_block(ids, keep, rank, i) * BLOCK_SIZE + offs_n
         else:
             g = tl.load(sel_base + i * stride_ss)
             tok = tl.load(block_start_ptr + g) + offs_n

@@ -179,3 +179,112 @@ def group_rows(n_groups, G, R: tl.constexpr, BLOCK_GP: tl.constexpr):
     grp = tl.program_id(0) * (R // BLOCK_GP) + r // BLOCK_GP
     head = r % BLOCK_GP
     return grp.to(tl.int64), head, (grp < n_groups) & (head < G)
+
+
+@triton.jit
+def clean_raw_row(sel_base, stride_ss, cnt_base, S, NB, last, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
+                  BLOCK_SIZE: tl.constexpr):
+    """One row of the user's raw ``block_indices`` (``sel_base`` -> slot 0), cleaned in registers
+    as CONTRACT.md reads it: a slot is kept if it lies inside ``block_counts`` (``cnt_base``, when
+    ``HAS_COUNTS``), its id is in range and causal for a query whose last visible key is ``last``,
+    and no earlier kept slot holds the same id. Returns ids, keep, each kept slot's rank (by a
+    prefix sum) and the kept count; ``kept_block`` reads the i-th kept id."""
+    offs_s = tl.arange(0, BLOCK_S)
+    ids = tl.load(sel_base + offs_s * stride_ss, mask=offs_s < S, other=-1).to(tl.int64)
+    valid = (offs_s < S) & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= last)
+    if HAS_COUNTS:
+        valid = valid & (offs_s < tl.load(cnt_base))
+    same_earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs_s[None, :] < offs_s[:, None])
+    keep = valid & (tl.sum(same_earlier.to(tl.int32), 1) == 0)
+    rank = tl.cumsum(keep.to(tl.int32), 0) - 1
+    return ids, keep, rank, tl.sum(keep.to(tl.int32), 0)
+
+
+@triton.jit
+def kept_block(ids, keep, rank, i):
+    """The id of the i-th kept entry (``clean_raw_row``, ``shared_tile_union``)."""
+    return tl.sum(tl.where(keep & (rank == i), ids, 0), 0)
+
+
+@triton.jit
+def owned_by_shared(owned_ptr, bh, t, Tq, TQ_SHARED: tl.constexpr):
+    """1 if the multi-token (shared K/V) kernel, launched first, took the tile of token t (it
+    writes one int8 flag per (b*H + h, tile)), else 0."""
+    n_tiles = (Tq + TQ_SHARED - 1) // TQ_SHARED
+    return tl.load(owned_ptr + bh * n_tiles + t // TQ_SHARED).to(tl.int32)
+
+
+@triton.jit
+def shared_tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, max_union,
+                      HAS_COUNTS: tl.constexpr, TQ: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    """The raw selections of tokens t0 .. t0+TQ-1 (one kv head; ``bi_base`` -> token 0) as one
+    vector of TQ*BLOCK_S entries: ids, which are valid for their token, which are the first
+    occurrence of their id in the whole tile (ranked by a prefix sum), the size of the union and
+    each entry's token within the tile. A tile is for the shared kernels when n_union <=
+    max_union.
+
+    Cheap pre-filter first: unless the tile's first and last tokens share at least half of their
+    slots, the union is not built and n_union = max_union + 1 (H100: on random selections no tile
+    qualifies and the union's cost was most of the shared kernel's 0.42 ms; runs 10-12)."""
+    offs_s = tl.arange(0, BLOCK_S)
+    offs = tl.arange(0, TQ * BLOCK_S)
+    tok_local = offs // BLOCK_S
+    t_end = tl.minimum(t0 + TQ - 1, Tq - 1).to(tl.int64)
+    ids_a = tl.load(bi_base + t0.to(tl.int64) * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-1)
+    ids_b = tl.load(bi_base + t_end * stride_st + offs_s * stride_ss, mask=offs_s < S, other=-2)
+    common = tl.sum((tl.sum(((ids_a[:, None] == ids_b[None, :]) & (ids_a[:, None] >= 0)).to(tl.int32), 1) > 0)
+                    .to(tl.int32), 0)
+    if 2 * common >= S:
+        slot = offs % BLOCK_S
+        t = t0 + tok_local
+        ok_t = t < Tq
+        ids = tl.load(bi_base + t.to(tl.int64) * stride_st + slot * stride_ss, mask=ok_t & (slot < S),
+                      other=-1).to(tl.int64)
+        valid = ok_t & (slot < S) & (ids >= 0) & (ids < NB) & (ids * BLOCK_SIZE <= Tk - Tq + t)
+        if HAS_COUNTS:
+            valid = valid & (slot < tl.load(cnt_base + t.to(tl.int64) * stride_ct, mask=ok_t, other=0))
+        earlier = (ids[:, None] == ids[None, :]) & valid[None, :] & (offs[None, :] < offs[:, None])
+        first = valid & (tl.sum(earlier.to(tl.int32), 1) == 0)
+        rank = tl.cumsum(first.to(tl.int32), 0) - 1
+        n_union = tl.sum(first.to(tl.int32), 0)
+    else:
+        ids = tl.zeros([TQ * BLOCK_S], tl.int64)
+        valid = offs < 0
+        first = offs < 0
+        rank = tl.zeros([TQ * BLOCK_S], tl.int32)
+        n_union = max_union + 1
+    return ids, valid, first, rank, n_union, tok_local
+
+
+@triton.jit
+def shared_tile_rows(t0, h, G, Tq, Tk, TQ: tl.constexpr, BLOCK_G: tl.constexpr):
+    """Rows r = (token t0 + r // BLOCK_G, head r % BLOCK_G) of a shared-K/V tile: each row's
+    token within the tile, its token (int64), whether it is real, its query-head id (int64) and
+    its last visible key."""
+    r = tl.arange(0, TQ * BLOCK_G)
+    r_tok = r // BLOCK_G
+    r_head = r % BLOCK_G
+    row_ok = (t0 + r_tok < Tq) & (r_head < G)
+    return r_tok, (t0 + r_tok).to(tl.int64), row_ok, (h * G + r_head).to(tl.int64), Tk - Tq + t0 + r_tok
+
+
+@triton.jit
+def rows_selecting(ids, valid, tok_local, r_tok, blk):
+    """Which rows of a shared tile belong to a token that selected block ``blk``."""
+    hit = (ids[None, :] == blk) & valid[None, :] & (tok_local[None, :] == r_tok[:, None])
+    return tl.sum(hit.to(tl.int32), 1) > 0
+
+
+@triton.jit
+def dq_step(q, q2, k, k2, v, do, lse2, delta, visible, dq, dq2, scale_log2e, PRECISION: tl.constexpr,
+            BLOCK_D2: tl.constexpr):
+    """One K/V block of dQ: P from the saved base-2 lse (``lse2``, +inf for rows without keys,
+    so P = 0, never NaN), dS = P * (dP - delta), dq += dS @ K (and its second head-dim piece)."""
+    s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
+    p = tl.where(visible, tl.exp2(s - lse2[:, None]), 0.0)
+    dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+    ds = (p * (dp - delta[:, None])).to(k.dtype)
+    dq += tl.dot(ds, k, input_precision=PRECISION)
+    if BLOCK_D2 > 0:
+        dq2 += tl.dot(ds, k2, input_precision=PRECISION)
+    return dq, dq2

@@ -106,19 +106,24 @@ def selection_backward(
 
         B, Tq, HQ, D = q.shape
         Tk, H = k.shape[1], k.shape[2]
-        if cu_seqlens_q is None and not needs_prepared_index(HQ // H, D, v.shape[-1], block_size):
-            # Unpacked, KV-centric dQ: the entry CSR cleans the raw rows; no index preparation.
+        raw = sel = cnt = None
+        if cu_seqlens_q is None:
+            # Unpacked: the entry CSR and the token-centric dQ kernel both clean the raw rows
+            # themselves; no index preparation.
             NB = (Tk + block_size - 1) // block_size
             csr = build_entry_csr(block_indices, block_counts, block_size, Tk, NB)
             q_last = torch.arange(Tk - Tq, Tk, device=q.device, dtype=torch.int32)
             block_start = torch.arange(0, NB * block_size, block_size, device=q.device, dtype=torch.int32)
-            sel = cnt = None
+            if needs_prepared_index(HQ // H, D, v.shape[-1], block_size):
+                raw = (block_indices, block_counts)
         else:
             idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)
             csr = build_entry_csr(idx.sel, None, block_size, Tk, idx.block_start.shape[0], prepared=True)
-            q_last, block_start, sel, cnt = idx.q_last, idx.block_start, idx.sel, idx.cnt
+            q_last, block_start = idx.q_last, idx.block_start
+            if needs_prepared_index(HQ // H, D, v.shape[-1], block_size):
+                sel, cnt = idx.sel, idx.cnt
         return launch(dout, q, k, v, lse.float(), delta, q_last, block_start, csr, block_size, scale,
-                      sel=sel, cnt=cnt)
+                      sel=sel, cnt=cnt, raw=raw)
     acc = torch.promote_types(q.dtype, torch.float32)
     delta = (dout.to(acc) * out.to(acc)).sum(-1) - dlse.to(acc)
     idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)

@@ -307,14 +307,16 @@ def test_op_dispatch_on_triton_backend(G, Tq, counts):
         assert_close_to_reference(a, b, 1e-3, 1e-3, f"d{name}")
 
 
-@pytest.mark.parametrize("G", [8, 16])
-def test_shared_and_token_tiles_mix_correctly(G):
-    """Tiles with a small union take the multi-token (shared K/V) kernel, the others the
-    token-centric one; every (token, head) is written exactly once and equals the reference.
-    Half the tiles copy one token's row to all its neighbours (union = S), the rest are random
-    (union > 1.5 S). fp32, 1e-4 max-abs."""
+@pytest.mark.parametrize("G,counts", [(8, "none"), (16, "none"), (16, "tensor")])
+def test_shared_and_token_tiles_mix_correctly(G, counts):
+    """Tiles with a small union take the multi-token (shared K/V) kernels, the others the
+    token-centric ones, in the forward and in dQ; every (token, head) is written exactly once
+    (dq is poisoned with NaN first) and out, lse and dq equal the reference. Even tiles copy
+    one token's row to all their tokens (union <= S: taken, as the dQ flags must show), odd
+    tiles are random (union > 1.5 S: left to the token kernel); the last tile has one token. fp32: out 1e-4, dq 1e-3 max-abs."""
     from problems import assert_close_to_reference, make_problem
 
+    from nsa_ops.kernels.backward import _launch_token_dq
     from nsa_ops.kernels.configs import shared_tile
     from nsa_ops.kernels.forward import selection_forward_raw
 
@@ -322,15 +324,26 @@ def test_shared_and_token_tiles_mix_correctly(G):
     # 11 tiles and one token: more tiles than one program visits, and a partial last tile.
     Tq = 11 * tokens + 1
     p = make_problem(77, B=1, Tq=Tq, Tk=300, H=1, G=G, D=16, Dv=16, S=6, block_size=16,
-                     dtype=torch.float32, pad=False, device=DEVICE)
+                     dtype=torch.float32, pad=False, counts=counts, device=DEVICE)
     bi = p.block_indices.clone()
     for tile in range(0, 12, 2):  # even tiles: one shared row (clamped causal for all tokens)
         rows = slice(tile * tokens, (tile + 1) * tokens)
         bi[:, rows] = torch.randint(0, (300 - Tq) // 16, (1, 1, 1, 6)).to(bi)
-    out, lse = selection_forward_raw(p.q, p.k, p.v, bi, None, 16, 0.3)
-    ref, ref_lse = reference_selection(p.q.double(), p.k.double(), p.v.double(), bi, block_size=16, scale=0.3)
+    out, lse = selection_forward_raw(p.q, p.k, p.v, bi, p.block_counts, 16, 0.3)
+    q, k, v = (x.detach().double().requires_grad_() for x in (p.q, p.k, p.v))
+    ref, ref_lse = reference_selection(q, k, v, bi, block_counts=p.block_counts, block_size=16, scale=0.3)
     assert_close_to_reference(out, ref, 1e-4, 1e-4)
     assert_close_to_reference(lse, ref_lse, 1e-3, 1e-3, "lse")
+
+    do = torch.randn(out.shape, generator=torch.Generator().manual_seed(5)).to(out)
+    ref_dq, = torch.autograd.grad(ref, q, do.double())
+    delta = (do * out).sum(-1)
+    dq = torch.full_like(p.q, float("nan"))
+    owned = _launch_token_dq(do, p.q, p.k, p.v, lse, delta, dq, None, None, 16, 0.3, None, None,
+                             (bi, p.block_counts), use_shared=True)
+    # The last tile holds one token: its union is at most S, so it is taken too.
+    assert owned is not None and owned.tolist() == [1 - tile % 2 for tile in range(11)] + [1], owned
+    assert_close_to_reference(dq, ref_dq, 1e-3, 1e-3, "dq")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
