@@ -1,5 +1,6 @@
 """The G16 backward with the raw-index dQ and the multi-token (shared K/V) dQ kernel, against
-the former prepared-index dQ, on the TARGETS.md shapes (B=1, D=Dv=128, S=16x64, bf16) and both
+the former prepared-index dQ, with delta fused into the dQ kernels or from its own kernel, and
+the shared kernel's warps / stages (local selection only), on the TARGETS.md shapes (B=1, D=Dv=128, S=16x64, bf16) and both
 selections of the bench (random, local). Per variant: the backward op's time (do_bench median,
 index preparation included where the variant needs it), bitwise run-to-run equality and the
 largest difference from the prepared-index result (relative to its largest entry).
@@ -15,6 +16,7 @@ from triton.testing import do_bench
 
 import nsa_ops  # noqa: F401  (registers the ops)
 from nsa_ops.indices import prepare_index
+from nsa_ops.kernels import backward as bw
 from nsa_ops.kernels.backward import selection_backward, selection_delta
 from nsa_ops.kernels.csr import build_entry_csr
 from nsa_ops.selections import local_selection, random_selection
@@ -22,6 +24,7 @@ from nsa_ops.selections import local_selection, random_selection
 from exp_backward import kernel_profile, print_summary, rel_diff
 
 SCALE = 128 ** -0.5
+ORIG_SHARED = bw.shared_tile
 HQ, H, BS, S = 64, 4, 64, 16
 
 
@@ -34,7 +37,7 @@ def problem(T, dist):
     return q, k, v, bi, do
 
 
-def variants(q, k, v, bi, do, out, lse):
+def variants(q, k, v, bi, do, out, lse, dist):
     T = q.shape[1]
     NB = T // BS
     dlse = torch.zeros_like(lse)
@@ -46,22 +49,31 @@ def variants(q, k, v, bi, do, out, lse):
         return selection_backward(do, q, k, v, lse, delta, idx.q_last, idx.block_start, csr, BS, SCALE,
                                   sel=idx.sel, cnt=idx.cnt)
 
-    def raw(shared):
+    def raw(shared, fuse, tile=None):
         def run():
-            delta = selection_delta(do, out, dlse)
-            csr = build_entry_csr(bi, None, BS, T, NB)
-            q_last = torch.arange(0, T, device="cuda", dtype=torch.int32)
-            block_start = torch.arange(0, NB * BS, BS, device="cuda", dtype=torch.int32)
-            return selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, BS, SCALE,
-                                      raw=(bi, None), use_shared=shared)
+            bw.shared_tile = ORIG_SHARED if tile is None else (lambda *a: ORIG_SHARED(*a)._replace(**tile))
+            try:
+                delta = None if fuse else selection_delta(do, out, dlse)
+                csr = build_entry_csr(bi, None, BS, T, NB)
+                q_last = torch.arange(0, T, device="cuda", dtype=torch.int32)
+                block_start = torch.arange(0, NB * BS, BS, device="cuda", dtype=torch.int32)
+                return selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, BS, SCALE,
+                                          raw=(bi, None), use_shared=shared, out=out, dlse=dlse)
+            finally:
+                bw.shared_tile = ORIG_SHARED
         return run
 
     def op():
         return torch.ops.nsa.selection_backward(do, q, k, v, out, lse, dlse, bi, None, BS, SCALE, None, None,
                                                 "triton")
 
-    return [("prepared index (before)", prepared), ("raw, no shared", raw(False)), ("raw + shared", raw(True)),
+    runs = [("prepared index, delta kernel", prepared), ("raw, no shared, delta kernel", raw(False, False)),
+            ("raw + shared, delta kernel", raw(True, False)), ("raw + shared, fused delta", raw(True, True)),
             ("op (default)", op)]
+    if dist == "local":
+        runs += [(f"shared w{w} s{st}, fused delta", raw(True, True, dict(num_warps=w, num_stages=st)))
+                 for w, st in ((8, 2), (4, 1), (4, 3))]
+    return runs
 
 
 def main():
@@ -72,7 +84,7 @@ def main():
             q, k, v, bi, do = problem(T, dist)
             out, lse = torch.ops.nsa.selection(q, k, v, bi, None, BS, SCALE, None, None, "triton")
             ref = None
-            for label, fn in variants(q, k, v, bi, do, out, lse):
+            for label, fn in variants(q, k, v, bi, do, out, lse, dist):
                 try:
                     g1 = fn()
                     g2 = fn()
@@ -80,13 +92,13 @@ def main():
                     ref = ref or [x.clone() for x in g1]
                     diff = rel_diff(g1, ref)
                     ms = do_bench(fn, warmup=25, rep=200, return_mode="median")
-                    line = (f"G16 T={T} {dist:6s} bwd {label:26s} {ms:8.3f} ms  diff {diff:.1e}  "
+                    line = (f"G16 T={T} {dist:6s} bwd {label:32s} {ms:8.3f} ms  diff {diff:.1e}  "
                             f"{'bitwise-same' if same else 'NOT-DETERMINISTIC'}")
                 except Exception as e:  # noqa: BLE001
-                    line = f"G16 T={T} {dist:6s} bwd {label:26s} FAILED {type(e).__name__}: {str(e)[:160]}"
+                    line = f"G16 T={T} {dist:6s} bwd {label:32s} FAILED {type(e).__name__}: {str(e)[:160]}"
                 print(line, flush=True)
                 table.append(line)
-                if "--profile" in sys.argv and label.startswith("raw + shared"):
+                if "--profile" in sys.argv and label == "op (default)":
                     kernel_profile(fn, f"T={T} {dist} raw + shared")
 
             def fwd_bwd():

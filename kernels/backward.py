@@ -38,6 +38,25 @@ from .primitives import (clean_raw_row, dq_step, gather_chunk_q, group_rows, kep
 
 
 @triton.jit
+def _rows_delta(do, delta_rows, row_ok, o_rows, stride_od, dlse_rows, DV, BLOCK_DV: tl.constexpr,
+                FUSE_DELTA: tl.constexpr):
+    """delta of a program's rows (pointers to each row's element: ``delta_rows``, ``o_rows``,
+    ``dlse_rows``): with ``FUSE_DELTA`` computed here as rowsum(dO * O) - dlse in fp32 from the
+    rows' dO already in registers, and stored for the dK/dV kernel launched after dQ (this saves
+    ``_delta_kernel``'s pass over dO and O); else loaded."""
+    if FUSE_DELTA:
+        offs = tl.arange(0, BLOCK_DV)
+        o = tl.load(o_rows[:, None] + offs[None, :] * stride_od, mask=row_ok[:, None] & (offs[None, :] < DV),
+                    other=0.0)
+        dlse = tl.load(dlse_rows, mask=row_ok, other=0.0)
+        delta = tl.sum(do.to(tl.float32) * o.to(tl.float32), 1) - dlse
+        tl.store(delta_rows, delta, mask=row_ok)
+    else:
+        delta = tl.load(delta_rows, mask=row_ok, other=0.0)
+    return delta
+
+
+@triton.jit
 def _selection_dq_kernel(
     q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_ptr,
     sel_ptr, cnt_ptr, q_last_ptr, block_start_ptr,
@@ -50,6 +69,8 @@ def _selection_dq_kernel(
     stride_dqb, stride_dqt, stride_dqh,
     stride_sb, stride_st, stride_sh, stride_ss,
     stride_cb, stride_ct, stride_ch,
+    out_ptr, stride_ob, stride_ot, stride_oh, stride_od,
+    dlse_ptr, stride_xb, stride_xt, stride_xh,
     H, G, D, DV,
     scale, scale_log2e,
     Tq, Tk, NB, S,
@@ -58,6 +79,7 @@ def _selection_dq_kernel(
     PRECISION: tl.constexpr, BLOCK_D2: tl.constexpr = 0,
     RAW: tl.constexpr = False, HAS_COUNTS: tl.constexpr = False, BLOCK_S: tl.constexpr = 2,
     owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
+    FUSE_DELTA: tl.constexpr = False,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing): sel
     is the user's block_indices and cnt the optional block_counts, each row cleaned in registers
@@ -90,7 +112,9 @@ def _selection_dq_kernel(
     do = tl.load(do_ptr + b * stride_dob + t64 * stride_dot + hq[:, None] * stride_doh + offs_dv[None, :] * stride_dod,
                  mask=head_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
     lse = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq * stride_lh, mask=head_ok, other=0.0)
-    delta = tl.load(delta_ptr + b * stride_db + t64 * stride_dt + hq * stride_dh, mask=head_ok, other=0.0)
+    delta = _rows_delta(do, delta_ptr + b * stride_db + t64 * stride_dt + hq * stride_dh, head_ok,
+                        out_ptr + b * stride_ob + t64 * stride_ot + hq * stride_oh, stride_od,
+                        dlse_ptr + b * stride_xb + t64 * stride_xt + hq * stride_xh, DV, BLOCK_DV, FUSE_DELTA)
     # lse = -inf (no visible key) -> +inf so that P = exp2(s - inf) = 0, never NaN.
     lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
 
@@ -127,10 +151,12 @@ def _selection_dq_shared_kernel(
     stride_dqb, stride_dqt, stride_dqh,
     stride_sb, stride_st, stride_sh, stride_ss,
     stride_cb, stride_ct, stride_ch,
+    out_ptr, stride_ob, stride_ot, stride_oh, stride_od,
+    dlse_ptr, stride_xb, stride_xt, stride_xh,
     H, G, D, DV, scale, scale_log2e, Tq, Tk, NB, S, max_union,
     TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
-    BLOCK_D2: tl.constexpr = 0,
+    BLOCK_D2: tl.constexpr = 0, FUSE_DELTA: tl.constexpr = False,
 ):
     """dQ with K/V shared across TQ neighbouring tokens, the backward twin of
     ``forward._selection_fwd_shared_kernel``: rows are (token, head) pairs of TQ tokens of one kv
@@ -156,7 +182,9 @@ def _selection_dq_shared_kernel(
         do = tl.load(do_ptr + b * stride_dob + t_r[:, None] * stride_dot + hq[:, None] * stride_doh
                      + offs_dv[None, :] * stride_dod, mask=row_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
         lse = tl.load(lse_ptr + b * stride_lb + t_r * stride_lt + hq * stride_lh, mask=row_ok, other=0.0)
-        delta = tl.load(delta_ptr + b * stride_db + t_r * stride_dt + hq * stride_dh, mask=row_ok, other=0.0)
+        delta = _rows_delta(do, delta_ptr + b * stride_db + t_r * stride_dt + hq * stride_dh, row_ok,
+                            out_ptr + b * stride_ob + t_r * stride_ot + hq * stride_oh, stride_od,
+                            dlse_ptr + b * stride_xb + t_r * stride_xt + hq * stride_xh, DV, BLOCK_DV, FUSE_DELTA)
         lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
 
         dq = tl.zeros([TQ * BLOCK_G, BLOCK_D], tl.float32)
@@ -377,8 +405,10 @@ def selection_delta(do, out, dlse):
 
 
 def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_size: int, scale: float,
-                       sel=None, cnt=None, raw=None, use_shared=True):
-    """do [B,Tq,HQ,Dv]; lse, delta fp32 [B,Tq,HQ] with delta = sum(do * out, -1) - dlse.
+                       sel=None, cnt=None, raw=None, use_shared=True, out=None, dlse=None):
+    """do [B,Tq,HQ,Dv]; lse, delta fp32 [B,Tq,HQ] with delta = sum(do * out, -1) - dlse. With
+    ``delta=None`` pass ``out`` and ``dlse``: the token-centric dQ kernels then compute delta on
+    the way (their programs hold each row's dO), else ``selection_delta`` runs first.
     ``csr``: the entry CSR of ``kernels/csr.py`` over the NB = block_start.shape[0] (global)
     blocks; q_last / block_start as in ``nsa_ops.indices``. The token-centric dQ kernel
     (``dq_schedule``) reads either the prepared index (``sel``/``cnt``) or, for unpacked inputs,
@@ -397,9 +427,12 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
 
     dq = torch.empty((B, Tq, HQ, D), device=q.device, dtype=q.dtype)
     kv_dq = dq_schedule(G, D, Dv, block_size) == "kv"
+    if delta is None and kv_dq:
+        delta = selection_delta(do, out, dlse)
     if not kv_dq:
-        _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_size, scale, sel, cnt, raw,
-                         use_shared)
+        # dQ first: with delta=None it writes delta for the dK/dV kernel below.
+        delta = _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_size, scale, sel, cnt,
+                                 raw, use_shared, out, dlse)[1]
 
     # Pieces: row r's list is cut into ceil(len / piece) pieces; the grid is the static bound
     # rows + entries / piece, and surplus programs find item_row == n_rows and write nothing.
@@ -463,9 +496,10 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
 
 
 def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_size, scale, sel, cnt, raw,
-                     use_shared):
-    """Writes dq with the token-centric kernel (after the multi-token one where it applies).
-    Returns the multi-token kernel's per-tile flags (int8 [B*H*tiles], 1 = taken) or None."""
+                     use_shared, out=None, dlse=None):
+    """Writes dq with the token-centric kernel (after the multi-token one where it applies), and
+    delta too when ``delta`` is None (from ``out`` and ``dlse``). Returns the multi-token
+    kernel's per-tile flags (int8 [B*H*tiles], 1 = taken, or None) and delta."""
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
@@ -479,6 +513,12 @@ def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_siz
         raise ValueError("the token-centric dQ kernel needs the prepared index (sel, cnt) or the raw indices")
     S = sel.shape[-1]
     shared = (shared_tile(G, D, Dv, block_size, S, q.element_size()) if raw is not None and use_shared else None)
+    fuse_delta = delta is None
+    if fuse_delta:
+        delta = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
+        dlse = dlse.to(torch.float32)
+    else:
+        out = dlse = delta  # unused placeholders
     common = (
         q.stride(0), q.stride(1), q.stride(2), q.stride(3),
         k.stride(0), k.stride(1), k.stride(2), k.stride(3),
@@ -489,6 +529,8 @@ def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_siz
         dq.stride(0), dq.stride(1), dq.stride(2),
         sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
         cnt.stride(0), cnt.stride(1), cnt.stride(2),
+        out, out.stride(0), out.stride(1), out.stride(2), out.stride(-1),
+        dlse, dlse.stride(0), dlse.stride(1), dlse.stride(2),
     )
     owned = None
     if shared:
@@ -498,7 +540,8 @@ def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_siz
             H, G, D, Dv, scale, scale * LOG2E, Tq, Tk, NB, S, shared.max_union,
             TQ=shared.tokens, BLOCK_G=qt.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
             BLOCK_D=qt.block_d, BLOCK_DV=qt.block_dv, PRECISION=dot_precision(q.dtype), HAS_COUNTS=has_counts,
-            BLOCK_D2=qt.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
+            BLOCK_D2=qt.block_d2, FUSE_DELTA=fuse_delta, num_warps=shared.num_warps,
+            num_stages=shared.num_stages,
         )
     torch.library.wrap_triton(_selection_dq_kernel)[(Tq, B * H, triton.cdiv(G, qt.block_g))](
         q, k, v, do, lse, delta, dq,
@@ -510,10 +553,10 @@ def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_siz
         PRECISION=dot_precision(q.dtype), BLOCK_D2=qt.block_d2,
         RAW=raw is not None, HAS_COUNTS=raw is not None and has_counts, BLOCK_S=max(2, next_pow2(S)),
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
-        TQ_SHARED=shared.tokens if shared else 1,
+        TQ_SHARED=shared.tokens if shared else 1, FUSE_DELTA=fuse_delta,
         num_warps=qt.num_warps, num_stages=qt.num_stages,
     )
-    return owned
+    return owned, delta
 
 
 def needs_prepared_index(group_size: int, d: int, dv: int, block_size: int) -> bool:

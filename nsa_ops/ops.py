@@ -99,10 +99,8 @@ def selection_backward(
 ) -> Tuple[Tensor, Tensor, Tensor]:
     # delta = rowsum(dO * O) - dlse: the lse output's gradient enters dS = P * (dP - delta).
     if _use_triton(backend, q, k, v, block_size):
-        from .kernels.backward import needs_prepared_index, selection_backward as launch, selection_delta
+        from .kernels.backward import needs_prepared_index, selection_backward as launch
         from .kernels.csr import build_entry_csr
-
-        delta = selection_delta(dout, out, dlse)
 
         B, Tq, HQ, D = q.shape
         Tk, H = k.shape[1], k.shape[2]
@@ -122,8 +120,9 @@ def selection_backward(
             q_last, block_start = idx.q_last, idx.block_start
             if needs_prepared_index(HQ // H, D, v.shape[-1], block_size):
                 sel, cnt = idx.sel, idx.cnt
-        return launch(dout, q, k, v, lse.float(), delta, q_last, block_start, csr, block_size, scale,
-                      sel=sel, cnt=cnt, raw=raw)
+        # delta=None: computed by the token-centric dQ kernels or by selection_delta first.
+        return launch(dout, q, k, v, lse.float(), None, q_last, block_start, csr, block_size, scale,
+                      sel=sel, cnt=cnt, raw=raw, out=out, dlse=dlse)
     acc = torch.promote_types(q.dtype, torch.float32)
     delta = (dout.to(acc) * out.to(acc)).sum(-1) - dlse.to(acc)
     idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)

@@ -311,7 +311,8 @@ def test_op_dispatch_on_triton_backend(G, Tq, counts):
 def test_shared_and_token_tiles_mix_correctly(G, counts):
     """Tiles with a small union take the multi-token (shared K/V) kernels, the others the
     token-centric ones, in the forward and in dQ; every (token, head) is written exactly once
-    (dq is poisoned with NaN first) and out, lse and dq equal the reference. Even tiles copy
+    (dq is poisoned with NaN first) and out, lse and dq equal the reference; delta, which the dQ
+    kernels compute on the way, equals rowsum(dO * O) - dlse (1e-4). Even tiles copy
     one token's row to all their tokens (union <= S: taken, as the dQ flags must show), odd
     tiles are random (union > 1.5 S: left to the token kernel); the last tile has one token. fp32: out 1e-4, dq 1e-3 max-abs."""
     from problems import assert_close_to_reference, make_problem
@@ -336,11 +337,14 @@ def test_shared_and_token_tiles_mix_correctly(G, counts):
     assert_close_to_reference(lse, ref_lse, 1e-3, 1e-3, "lse")
 
     do = torch.randn(out.shape, generator=torch.Generator().manual_seed(5)).to(out)
-    ref_dq, = torch.autograd.grad(ref, q, do.double())
-    delta = (do * out).sum(-1)
+    dlse = torch.randn(lse.shape, generator=torch.Generator().manual_seed(6)).to(lse)
     dq = torch.full_like(p.q, float("nan"))
-    owned = _launch_token_dq(do, p.q, p.k, p.v, lse, delta, dq, None, None, 16, 0.3, None, None,
-                             (bi, p.block_counts), use_shared=True)
+    # delta=None: both dQ kernels also compute delta = rowsum(dO * O) - dlse for their rows.
+    owned, delta = _launch_token_dq(do, p.q, p.k, p.v, lse, None, dq, None, None, 16, 0.3, None, None,
+                                    (bi, p.block_counts), use_shared=True, out=out, dlse=dlse)
+    assert_close_to_reference(delta, (do.double() * out.double()).sum(-1) - dlse.double(), 1e-4, 1e-5, "delta")
+    finite = torch.isfinite(ref_lse)
+    ref_dq, = torch.autograd.grad((ref * do.double()).sum() + (ref_lse[finite] * dlse.double()[finite]).sum(), q)
     # The last tile holds one token: its union is at most S, so it is taken too.
     assert owned is not None and owned.tolist() == [1 - tile % 2 for tile in range(11)] + [1], owned
     assert_close_to_reference(dq, ref_dq, 1e-3, 1e-3, "dq")
@@ -368,8 +372,8 @@ def test_gpu_shared_dq_on_local_selection(G, dtype):
     do = torch.randn(1, T, H * G, D, device="cuda", dtype=dtype, generator=gen)
     out, lse = selection_forward_raw(q, k, v, bi, None, 64, D ** -0.5)
     dq = torch.full_like(q, float("nan"))
-    owned = _launch_token_dq(do, q, k, v, lse, (do.float() * out.float()).sum(-1), dq, None, None, 64, D ** -0.5,
-                             None, None, (bi, None), use_shared=True)
+    owned, _ = _launch_token_dq(do, q, k, v, lse, (do.float() * out.float()).sum(-1), dq, None, None, 64,
+                                D ** -0.5, None, None, (bi, None), use_shared=True)
     assert owned.float().mean().item() > 0.5, owned.float().mean()
     qd, kd, vd = (x.detach().double().requires_grad_() for x in (q, k, v))
     ref, _ = reference_selection(qd, kd, vd, bi, block_size=64, scale=D ** -0.5)
