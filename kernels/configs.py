@@ -167,9 +167,15 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
 # Longest stretch of a block's query list one dK/dV program walks before handing the rest to
 # another program (partial sums reduced in a fixed order). Block 0 is selected by every query,
 # so without a cap one program would walk all Tq tokens while the others walk ~Tq*S/NB.
-# ~4096 (token, head) rows per piece: a design choice, not swept.
+# ~8192 (token, head) rows per piece, at most 4096 tokens. H100 bf16 D=128 S=16x64 random,
+# bench/exp_pieces.py, run 48 (whole backward op, ms; the former ~4096 rows marked *):
+#   G16 16k: 128 8.98, 256* 8.69, 512 8.48, 1024 8.46, 2048 8.99;
+#   G16 64k: 128 39.0, 256* 38.9, 512 36.0, 1024 36.6, 2048 36.4;
+#   G4 16k: 512 5.94, 1024* 5.69, 2048 5.70, 4096 6.24; G4 64k: 1024* 24.7, 2048 24.2, 4096 24.1;
+#   G1 16k: 2048 2.62, 4096* 2.67, 8192 2.84; G1 64k: 2048 11.13, 4096* 10.97, 8192 10.88.
+# Other G (and D=192) follow the formula unmeasured.
 def dkv_piece_tokens(group_size: int) -> int:
-    return max(256, 4096 // max(group_size, 1))
+    return min(4096, max(512, 8192 // max(group_size, 1)))
 
 
 class KVForwardTile(NamedTuple):
