@@ -1,13 +1,18 @@
 """Backward kernels of selection attention: ``selection_backward`` -> (dq, dk, dv).
 
 With P recomputed from the saved ``lse`` and ``delta = sum(do * out, -1) - dlse`` (from the
-caller), ``dS = P * (dP - delta)``.
+caller, or computed here), ``dS = P * (dP - delta)``.
 
 - dQ (``configs.dq_schedule``): for G >= 16 token-centric, scheduled like the forward: one
-  program per (query token, batch x kv head, head tile) walking that token's selected blocks.
-  For smaller G the dK/dV kernel below also computes dS @ K for its gathered rows and stores it
-  per (entry, head) (an entry is one (token, slot), ``kernels/csr.py``), in the input dtype for
-  16-bit inputs; a reduce kernel sums a query's kept slots in fp32 in slot order.
+  program per (query token, batch x kv head, head tile) walking that token's selected blocks,
+  on the prepared index (packed sequences) or on the raw rows, cleaned in registers. On raw
+  rows a multi-token kernel runs first, like the forward's: tiles of neighbouring tokens whose
+  selections overlap walk the union of their blocks once for all their rows, and the token
+  kernel skips them. These kernels also compute delta (each program holds its rows' dO), so
+  they run before dK/dV. For smaller G the dK/dV kernel below also computes dS @ K for its
+  gathered rows and stores it per (entry, head) (an entry is one (token, slot),
+  ``kernels/csr.py``), in the input dtype for 16-bit inputs; a reduce kernel sums a query's kept
+  slots in fp32 in slot order.
 - dK/dV is KV-centric: a program owns one piece of one row of the entry CSR (the (token,
   slot) entries that selected global block g for kv head h), gathers (token, head) rows from it in
   chunks and accumulates the block's dk/dv in registers. A row's list is cut into pieces of at
