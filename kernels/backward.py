@@ -36,7 +36,6 @@ import triton.language as tl
 
 from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2,
                       shared_tile)
-from .forward import shared_tile_work
 from .primitives import (clean_raw_row, dq_step, gather_chunk_q, group_rows, kept_block, load_block_kv, load_group_q,
                          load_head_dim, owned_by_shared, piece_of_item, qk_scores, rows_selecting, shared_tile_rows,
                          shared_tile_union, store_head_dim)
@@ -147,7 +146,7 @@ def _selection_dq_kernel(
 
 @triton.jit
 def _selection_dq_shared_kernel(
-    q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_ptr, bi_ptr, cnt_ptr, work_ptr, count_ptr,
+    q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_ptr, bi_ptr, cnt_ptr, owned_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
@@ -167,19 +166,19 @@ def _selection_dq_shared_kernel(
     """dQ with K/V shared across TQ neighbouring tokens, the backward twin of
     ``forward._selection_fwd_shared_kernel``: rows are (token, head) pairs of TQ tokens of one kv
     head, the program walks the union of their selected blocks, loading each once, and masks rows
-    whose token did not select it. It takes the tiles whose union has at most ``max_union``
-    blocks from the work list of ``forward._shared_tile_flags_kernel``; the token-centric dQ
-    kernel (launched next) does the rest."""
-    n_tiles = (Tq + TQ - 1) // TQ
-    for w in range(tl.program_id(0), tl.load(count_ptr), tl.num_programs(0)):
-        item = tl.load(work_ptr + w)
-        bh = item // n_tiles
-        b = (bh // H).to(tl.int64)
-        h = bh % H
-        t0 = (item % n_tiles) * TQ
-        ids, valid, first, rank, n_union, tok_local = shared_tile_union(
-            bi_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
-            stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+    whose token did not select it. It takes only tiles whose union has at most ``max_union``
+    blocks, and flags them; the token-centric dQ kernel (launched next) does the rest."""
+    tile = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = (bh // H).to(tl.int64)
+    h = bh % H
+    t0 = tile * TQ
+    ids, valid, first, rank, n_union, tok_local = shared_tile_union(
+        bi_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
+        stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, (n_union <= max_union).to(tl.int8))
+
+    if n_union <= max_union:
         r_tok, t_r, row_ok, hq, last_r = shared_tile_rows(t0, h, G, Tq, Tk, TQ, BLOCK_G)
         offs_dv = tl.arange(0, BLOCK_DV)
         offs_n = tl.arange(0, BLOCK_SIZE)
@@ -540,9 +539,9 @@ def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_siz
     )
     owned = None
     if shared:
-        owned, work, count, grid = shared_tile_work(sel, cnt, has_counts, B, H, Tq, Tk, block_size, shared)
-        torch.library.wrap_triton(_selection_dq_shared_kernel)[grid](
-            q, k, v, do, lse, delta, dq, sel, cnt, work, count, *common,
+        owned = torch.empty((B * H * triton.cdiv(Tq, shared.tokens),), device=q.device, dtype=torch.int8)
+        torch.library.wrap_triton(_selection_dq_shared_kernel)[(triton.cdiv(Tq, shared.tokens), B * H)](
+            q, k, v, do, lse, delta, dq, sel, cnt, owned, *common,
             H, G, D, Dv, scale, scale * LOG2E, Tq, Tk, NB, S, shared.max_union,
             TQ=shared.tokens, BLOCK_G=qt.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
             BLOCK_D=qt.block_d, BLOCK_DV=qt.block_dv, PRECISION=dot_precision(q.dtype), HAS_COUNTS=has_counts,

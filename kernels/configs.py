@@ -272,7 +272,6 @@ class SharedTile(NamedTuple):
     max_union: int  # a tile takes the shared kernel when its union has at most this many blocks
     num_warps: int
     num_stages: int
-    programs: int = 1024  # grid of the multi-token kernels, which walk a list of the taken tiles
 
 
 def shared_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int, elem: int):
