@@ -36,9 +36,9 @@ import triton.language as tl
 
 from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2,
                       shared_tile)
-from .primitives import (clean_raw_row, dq_step, gather_chunk_q, group_rows, kept_block, load_block_kv, load_group_q,
-                         load_head_dim, owned_by_shared, piece_of_item, qk_scores, rows_selecting, shared_tile_rows,
-                         shared_tile_union, store_head_dim)
+from .primitives import (claim_shared_tile, clean_raw_row, dq_step, gather_chunk_q, group_rows, kept_block,
+                         load_block_kv, load_group_q, load_head_dim, owned_by_shared, piece_of_item, qk_scores,
+                         rows_selecting, shared_tile_rows, store_head_dim)
 
 
 
@@ -168,15 +168,9 @@ def _selection_dq_shared_kernel(
     head, the program walks the union of their selected blocks, loading each once, and masks rows
     whose token did not select it. It takes only tiles whose union has at most ``max_union``
     blocks, and flags them; the token-centric dQ kernel (launched next) does the rest."""
-    tile = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = (bh // H).to(tl.int64)
-    h = bh % H
-    t0 = tile * TQ
-    ids, valid, first, rank, n_union, tok_local = shared_tile_union(
-        bi_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
-        stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
-    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, (n_union <= max_union).to(tl.int8))
+    b, h, t0, ids, valid, first, rank, n_union, tok_local = claim_shared_tile(
+        bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct, stride_ch,
+        H, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
 
     if n_union <= max_union:
         r_tok, t_r, row_ok, hq, last_r = shared_tile_rows(t0, h, G, Tq, Tk, TQ, BLOCK_G)

@@ -257,6 +257,26 @@ def shared_tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq
 
 
 @triton.jit
+def claim_shared_tile(bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct,
+                      stride_ch, H, Tq, Tk, NB, S, max_union, HAS_COUNTS: tl.constexpr, TQ: tl.constexpr,
+                      BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    """Start of a multi-token kernel's program (tile of TQ tokens, b*H + h): the tile's union
+    (``shared_tile_union``), and its flag (1 = taken: n_union <= max_union) stored for the
+    token-centric kernel launched next. Returns b (int64), h, the tile's first token and the
+    union."""
+    tile = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = (bh // H).to(tl.int64)
+    h = bh % H
+    t0 = tile * TQ
+    ids, valid, first, rank, n_union, tok_local = shared_tile_union(
+        bi_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
+        stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, (n_union <= max_union).to(tl.int8))
+    return b, h, t0, ids, valid, first, rank, n_union, tok_local
+
+
+@triton.jit
 def shared_tile_rows(t0, h, G, Tq, Tk, TQ: tl.constexpr, BLOCK_G: tl.constexpr):
     """Rows r = (token t0 + r // BLOCK_G, head r % BLOCK_G) of a shared-K/V tile: each row's
     token within the tile, its token (int64), whether it is real, its query-head id (int64) and
