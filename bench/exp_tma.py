@@ -18,7 +18,8 @@ and times, on G16 bf16 D=128 random selections (T=16k and 64k) and the local one
 Prediction: at most the floor gap, ~9% (3.97 -> ~3.65 ms at 16k random), and only if TMA
 lifts the floor itself can the forward gain more.
 
-    python bench/exp_tma.py
+    python bench/exp_tma.py        # the kernel-level comparison above (run 53)
+    python bench/exp_tma.py --op   # the shipped op, TMA off / on (after the TMA path shipped)
 """
 from __future__ import annotations
 
@@ -173,7 +174,6 @@ def install_allocator():
 
 
 def main():
-    install_allocator()
     dev = torch.device("cuda")
     l2 = torch.cuda.get_device_properties(dev).L2_cache_size
     timer = B.make_timer(dev, quick=False)
@@ -216,5 +216,60 @@ def main():
     print_summary(table)
 
 
+def op_main():
+    """The shipped op with ``tma.USE_TMA`` off and on (and the TMA dQ with 2 stages instead of
+    3), on the TARGETS.md G16 rows; outputs and gradients compared bitwise between the two."""
+    from nsa_ops.kernels import backward as backward_module
+    from nsa_ops.kernels import tma
+
+    dev = torch.device("cuda")
+    l2 = torch.cuda.get_device_properties(dev).L2_cache_size
+    timer = B.make_timer(dev, quick=False)
+    table = []
+    cases = {c.name: c for c in B.cuda_cases()}
+    real_dq_tile = backward_module.dq_tile
+
+    def dq_two_stages(*a, **kw):
+        t = real_dq_tile(*a, **kw)
+        return t._replace(num_stages=min(t.num_stages, 2))
+
+    wanted = [("fwd G16 T=16k", "random"), ("fwd G16 T=16k", "local"), ("fwd G16 T=64k", "random"),
+              ("fwd+bwd G16 T=16k", "random"), ("fwd+bwd G16 T=16k", "local"), ("fwd+bwd G16 T=64k", "random"),
+              ("fwd+bwd G16 T=64k", "local")]
+    wanted += [(n, "random") for n in cases if "D=192" in n]
+    for name, dist in wanted:
+        case = cases[name]
+        copies = B.input_copies(case, dist, torch.bfloat16, dev, l2)
+        fn = B._nsa_ops(case)
+        results = {}
+        for use in (False, True):
+            tma.USE_TMA = use
+            x = copies[0]
+            q, k, v = (t.detach().clone().requires_grad_() for t in (x.q, x.k, x.v))
+            xx = B.dataclasses.replace(x, q=q, k=k, v=v)
+            out = fn(xx)
+            results[use] = (out.detach(),) + (torch.autograd.grad(out, (q, k, v), torch.ones_like(out))
+                                              if case.kind == "fwd+bwd" else ())
+        same = all(torch.equal(a, b) for a, b in zip(results[False], results[True]))
+        variants = [("pointer", False, False), ("tma", True, False)]
+        if case.kind == "fwd+bwd":
+            variants.append(("tma dq s2", True, True))
+        for tag, use, two in variants:
+            tma.USE_TMA = use
+            backward_module.dq_tile = dq_two_stages if two else real_dq_tile
+            ms = timer(B.cycling([B._runner(fn, case.kind, c) for c in copies]))
+            table.append(f"{name:22s} {dist:6s} {tag:10s}: {ms:7.3f} ms   bitwise equal on/off: {same}")
+            print(table[-1], flush=True)
+        backward_module.dq_tile = real_dq_tile
+        tma.USE_TMA = True
+        copies = None
+        torch.cuda.empty_cache()
+    print_summary(table)
+
+
 if __name__ == "__main__":
-    main()
+    install_allocator()
+    if "--op" in sys.argv:
+        op_main()
+    else:
+        main()

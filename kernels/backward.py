@@ -34,11 +34,12 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, next_pow2,
-                      shared_tile)
+from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, head_dim_blocks,
+                      next_pow2, shared_tile)
 from .primitives import (claim_shared_tile, clean_raw_row, dq_step, gather_chunk_q, group_rows, kept_block,
-                         load_block_kv, load_group_q, load_head_dim, owned_by_shared, piece_of_item, qk_scores,
+                         load_block_kv, load_block_kv_tma, load_group_q, load_head_dim, owned_by_shared, piece_of_item, qk_scores,
                          rows_selecting, shared_tile_rows, store_head_dim)
+from .tma import kv_descriptors, launch_args
 
 
 
@@ -85,11 +86,13 @@ def _selection_dq_kernel(
     RAW: tl.constexpr = False, HAS_COUNTS: tl.constexpr = False, BLOCK_S: tl.constexpr = 2,
     owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
     FUSE_DELTA: tl.constexpr = False,
+    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False, ZERO_HIDDEN: tl.constexpr = False,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing): sel
     is the user's block_indices and cnt the optional block_counts, each row cleaned in registers
     as in the forward (``primitives.clean_raw_row``); SKIP_SHARED: tiles the multi-token kernel
-    (``_selection_dq_shared_kernel``, launched first) took are left alone."""
+    (``_selection_dq_shared_kernel``, launched first) took are left alone. TMA: K/V blocks load
+    through the descriptors of ``kernels/tma.py``, as in the forward."""
     t = tl.program_id(0)
     bh = tl.program_id(1)
     head_tile = tl.program_id(2)
@@ -130,13 +133,17 @@ def _selection_dq_kernel(
         dq2 = dq  # placeholder (no second head-dim piece)
     for i in range(0, n_sel):
         if RAW:
-            tok = kept_block(ids, keep, rank, i) * BLOCK_SIZE + offs_n
+            start = kept_block(ids, keep, rank, i) * BLOCK_SIZE
         else:
-            g = tl.load(sel_base + i * stride_ss)
-            tok = tl.load(block_start_ptr + g) + offs_n
+            start = tl.load(block_start_ptr + tl.load(sel_base + i * stride_ss))
+        tok = start + offs_n
         visible = tok <= last
-        k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
-                                 stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+        if TMA:
+            k, k2, v = load_block_kv_tma(k_desc, k2_desc, v_desc, b * Tk + start, h, D, DV, visible, BLOCK_D,
+                                         BLOCK_D2, ZERO_HIDDEN)
+        else:
+            k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
+                                     stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
         dq, dq2 = dq_step(q, q2, k, k2, v, do, lse2, delta, visible[None, :], dq, dq2, scale_log2e, PRECISION,
                           BLOCK_D2)
 
@@ -503,7 +510,8 @@ def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_siz
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
     NB = (Tk + block_size - 1) // block_size
-    qt = dq_tile(G, D, Dv, block_size, q.element_size())
+    descs = kv_descriptors(k, v, block_size, *head_dim_blocks(D), max(16, next_pow2(Dv)), packed=raw is None)
+    qt = dq_tile(G, D, Dv, block_size, q.element_size(), tma=descs is not None)
     if raw is not None:
         sel, counts = raw
         has_counts = counts is not None
@@ -553,7 +561,7 @@ def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_siz
         RAW=raw is not None, HAS_COUNTS=raw is not None and has_counts, BLOCK_S=max(2, next_pow2(S)),
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
         TQ_SHARED=shared.tokens if shared else 1, FUSE_DELTA=fuse_delta,
-        num_warps=qt.num_warps, num_stages=qt.num_stages,
+        num_warps=qt.num_warps, num_stages=qt.num_stages, **launch_args(descs),
     )
     return owned, delta
 

@@ -73,7 +73,7 @@ class KVTile(NamedTuple):
 _MAX_BLOCK_G = 64
 
 
-def forward_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> TokenTile:
+def forward_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2, tma: bool = False) -> TokenTile:
     block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
     (block_d, block_d2), block_dv = head_dim_blocks(d), max(16, next_pow2(dv))
     # 4 warps for <= 16 x 128 tiles, 8 once the q tile or the key block gets wide (widths of the
@@ -83,12 +83,16 @@ def forward_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 
     widest = max(block_d, block_d2, block_dv)
     big = block_g * widest >= 64 * 128 or block_size * widest > 64 * 128
     num_warps = 8 if big else 4
-    num_stages = max(1, _token_stages(group_size, d, dv, block_size, elem))
+    # TMA loads (kernels/tma.py): 3 stages for 16-bit tiles up to 128 wide. H100 run 53
+    # (bench/exp_tma.py, G16 D=128 bf16, forward kernel alone, ms, w4 s2 / s3 / w8 s2): 16k random
+    # 3.69 / 3.62 / 5.16, 64k random 17.14 / 16.59 / 22.30, 16k local 3.88 / 3.87 / 5.59.
+    most = 3 if tma and widest <= 128 and elem == 2 else 2
+    num_stages = max(1, _token_stages(group_size, d, dv, block_size, elem, most))
     return TokenTile(block_g, block_d, block_dv, num_warps, num_stages, block_d2)
 
 
-def dq_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> TokenTile:
-    return forward_tile(group_size, d, dv, block_size, elem)
+def dq_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2, tma: bool = False) -> TokenTile:
+    return forward_tile(group_size, d, dv, block_size, elem, tma)
 
 
 # Shared memory a tile may plan for: the H100 allows 227 KiB per program; the rest is headroom
@@ -116,10 +120,10 @@ def _kv_stages(d: int, dv: int, block_size: int, elem: int, rows: int = 64, most
     return _stages(block_size * _width(d, dv) * elem, rows * _width(d, dv) * elem, most)
 
 
-def _token_stages(group_size: int, d: int, dv: int, block_size: int, elem: int) -> int:
+def _token_stages(group_size: int, d: int, dv: int, block_size: int, elem: int, most: int = 2) -> int:
     block_g = min(max(16, next_pow2(group_size)), _MAX_BLOCK_G)
     # q (and dO for dQ) resident; K and V blocks pipelined.
-    return _stages(block_g * _width(d, dv) * elem, block_size * _width(d, dv) * elem)
+    return _stages(block_g * _width(d, dv) * elem, block_size * _width(d, dv) * elem, most)
 
 
 def unsupported_reason(group_size: int, d: int, dv: int, block_size: int, elem: int):

@@ -15,9 +15,12 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import LOG2E, dot_precision, forward_schedule, forward_tile, next_pow2, shared_tile
-from .primitives import (claim_shared_tile, clean_raw_row, finish_softmax, kept_block, load_block_kv, load_group_q,
+from .configs import (LOG2E, dot_precision, forward_schedule, forward_tile, head_dim_blocks, next_pow2,
+                      shared_tile)
+from .primitives import (claim_shared_tile, clean_raw_row, finish_softmax, kept_block, load_block_kv,
+                         load_block_kv_tma, load_group_q,
                          load_head_dim, online_softmax_step, owned_by_shared, rows_selecting, shared_tile_rows)
+from .tma import kv_descriptors, launch_args
 
 
 
@@ -94,11 +97,13 @@ def _selection_fwd_kernel(
     RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
     owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
     BLOCK_D2: tl.constexpr = 0,
+    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False, ZERO_HIDDEN: tl.constexpr = False,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing):
     sel is the user's block_indices and cnt the optional block_counts; the row is cleaned in
     registers (validity, causality, first occurrence of each id, compacted by a prefix sum),
-    which saves the index-preparation kernels."""
+    which saves the index-preparation kernels. TMA: K/V blocks load through the descriptors of
+    ``kernels/tma.py`` (eager calls on Hopper) instead of pointer tiles."""
     t = tl.program_id(0)
     bh = tl.program_id(1)
     head_tile = tl.program_id(2)
@@ -131,13 +136,17 @@ def _selection_fwd_kernel(
     acc = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
     for i in range(0, n_sel):
         if RAW:
-            tok = kept_block(ids, keep, rank, i) * BLOCK_SIZE + offs_n
+            start = kept_block(ids, keep, rank, i) * BLOCK_SIZE
         else:
-            g = tl.load(sel_base + i * stride_ss)
-            tok = tl.load(block_start_ptr + g) + offs_n
+            start = tl.load(block_start_ptr + tl.load(sel_base + i * stride_ss))
+        tok = start + offs_n
         visible = tok <= last
-        k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
-                                 stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+        if TMA:
+            k, k2, v = load_block_kv_tma(k_desc, k2_desc, v_desc, b * Tk + start, h, D, DV, visible, BLOCK_D,
+                                         BLOCK_D2, ZERO_HIDDEN)
+        else:
+            k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
+                                     stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
         m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e, PRECISION,
                                             q2, k2, BLOCK_D2)
 
@@ -184,7 +193,9 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
     S = sel.shape[-1]
-    tile = tile or forward_tile(G, D, Dv, block_size, q.element_size())  # override: bench sweeps
+    descs = kv_descriptors(k, v, block_size, *head_dim_blocks(D), max(16, next_pow2(Dv)), packed=not raw)
+    # override: bench sweeps
+    tile = tile or forward_tile(G, D, Dv, block_size, q.element_size(), tma=descs is not None)
     shared = shared_tile(G, D, Dv, block_size, S, q.element_size()) if raw and use_shared else None
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
@@ -225,6 +236,6 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         RAW=raw, HAS_COUNTS=has_counts, BLOCK_S=max(2, next_pow2(S)),
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
         TQ_SHARED=shared.tokens if shared else 1, BLOCK_D2=tile.block_d2,
-        num_warps=tile.num_warps, num_stages=tile.num_stages,
+        num_warps=tile.num_warps, num_stages=tile.num_stages, **launch_args(descs),
     )
     return out, lse

@@ -131,6 +131,27 @@ def load_block_kv(k_ptr, v_ptr, b, h, tok, kv_ok, stride_kb, stride_kt, stride_k
 
 
 @triton.jit
+def load_block_kv_tma(k_desc, k2_desc, v_desc, row, h, D, DV, kv_ok, BLOCK_D: tl.constexpr,
+                      BLOCK_D2: tl.constexpr, ZERO_HIDDEN: tl.constexpr):
+    """``load_block_kv`` through TMA descriptors (``kernels/tma.py``: K and V as [B*Tk, H*D]
+    matrices): the block's rows start at ``row`` (b*Tk + its first token), its columns at
+    h*D. Rows past the tensor read 0; ``ZERO_HIDDEN`` also zeroes the rows not ``kv_ok``."""
+    row = row.to(tl.int32)
+    k = k_desc.load([row, h * D])
+    v = v_desc.load([row, h * DV])
+    if BLOCK_D2 > 0:
+        k2 = k2_desc.load([row, h * D + BLOCK_D])
+    else:
+        k2 = k
+    if ZERO_HIDDEN:
+        k = tl.where(kv_ok[:, None], k, tl.zeros_like(k))
+        v = tl.where(kv_ok[:, None], v, tl.zeros_like(v))
+        if BLOCK_D2 > 0:
+            k2 = tl.where(kv_ok[:, None], k2, tl.zeros_like(k2))
+    return k, k2, v
+
+
+@triton.jit
 def load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh, stride_qd,
                  BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
     """The query rows of one GQA group (a tile of BLOCK_G heads of kv head h) at token t:

@@ -1,0 +1,175 @@
+"""The TMA path of the token-centric forward and dQ kernels (``kernels/tma.py``).
+
+CPU: Triton's interpreter runs the descriptor loads on CPU tensors (``FORCE_INTERPRETER``), so
+the path's indexing (rows b*Tk + first token, the head's columns, the second head-dim piece,
+rows zeroed past a sequence) is checked in CI: forward and gradients through the op must equal
+the pointer-load path bitwise (same sums in the same order) and the float64 reference (fp32
+1e-4 max-abs, gradients 1e-3). Eligibility (which layouts and calls may use descriptors) is
+checked on its own. GPU: the same bitwise comparison in bf16 on an H100-class device, and a
+compiled call (pointer loads) equal to the eager one (descriptor loads).
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from problems import assert_close_to_reference, make_problem
+
+import nsa_ops
+from nsa_ops.kernels import tma
+from nsa_ops.reference import reference_selection
+
+CUDA = torch.cuda.is_available()
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+DEVICE = "cuda" if CUDA and not INTERPRETED else "cpu"
+HOPPER = CUDA and not INTERPRETED and torch.cuda.get_device_capability()[0] >= 9
+
+
+def _has_descriptors() -> bool:
+    try:
+        from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(not _has_descriptors(), reason="Triton without host-side tensor descriptors")
+
+
+def _counting(monkeypatch):
+    """Counts the launches that got descriptors (so a test cannot pass on the pointer path)."""
+    used = []
+    real = tma.kv_descriptors
+
+    def spy(*args, **kwargs):
+        descs = real(*args, **kwargs)
+        used.append(descs is not None)
+        return descs
+
+    from nsa_ops.kernels import backward, forward
+
+    monkeypatch.setattr(forward, "kv_descriptors", spy)
+    monkeypatch.setattr(backward, "kv_descriptors", spy)
+    return used
+
+
+def _run(p, dtype):
+    q, k, v = (x.to(dtype).clone().requires_grad_() for x in (p.q, p.k, p.v))
+    with nsa_ops.use_backend("triton"):
+        out = nsa_ops.selection_attention(q, k, v, p.block_indices, **p.kwargs())
+    g = torch.Generator().manual_seed(5)
+    dout = torch.randn(out.shape, generator=g).to(out.device, dtype)
+    return (out.detach(),) + torch.autograd.grad(out, (q, k, v), dout), dout
+
+
+# B=2 with Tk not a multiple of the block (rows past a sequence are the next one's: zeroed),
+# a split head dim (48 = 32 + 16), G16 and G8 (the multi-token kernel runs first), and packed
+# sequences (prepared index, zeroed rows).
+CASES = [
+    pytest.param(dict(B=2, Tq=20, Tk=45, H=2, G=16, D=48, Dv=32, S=5, block_size=16, counts="tensor"), None,
+                 id="G16-B2-D48-tail"),
+    pytest.param(dict(B=1, Tq=24, Tk=32, H=2, G=8, D=16, Dv=16, S=4, block_size=16, counts="none"), None,
+                 id="G8-B1"),
+    pytest.param(dict(B=1, Tq=40, Tk=40, H=1, G=16, D=16, Dv=16, S=3, block_size=16, counts="none"),
+                 [0, 7, 7, 23, 40], id="G16-packed"),
+]
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="the interpreter variant (CPU)")
+@pytest.mark.parametrize("shape,cu", CASES)
+def test_tma_path_equals_pointer_path_interpreter(shape, cu, monkeypatch):
+    p = make_problem(61, dtype=torch.float32, **shape)
+    if cu is not None:
+        p.cu_seqlens = torch.tensor(cu, dtype=torch.int32)
+    monkeypatch.setattr(tma, "FORCE_INTERPRETER", False)
+    used = _counting(monkeypatch)
+    pointer, dout = _run(p, torch.float32)
+    assert used and not any(used), "the pointer run must not use descriptors"
+    used.clear()
+    monkeypatch.setattr(tma, "FORCE_INTERPRETER", True)
+    described, _ = _run(p, torch.float32)
+    assert used and all(used), "every token-centric launch must take the TMA path"
+    for name, a, b in zip(("out", "dq", "dk", "dv"), described, pointer):
+        assert torch.equal(a, b), f"{name}: the TMA path differs from the pointer path"
+    r = [x.detach().double().requires_grad_() for x in (p.q, p.k, p.v)]
+    ref, _ = reference_selection(*r, p.block_indices, **p.kwargs())
+    ref_grads = torch.autograd.grad(ref, r, dout.double())
+    assert_close_to_reference(described[0], ref, 1e-4, 1e-4)
+    for name, a, b in zip("qkv", described[1:], ref_grads):
+        assert_close_to_reference(a, b, 1e-3, 1e-3, f"d{name}")
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="the interpreter variant (CPU)")
+def test_tma_eligibility(monkeypatch):
+    monkeypatch.setattr(tma, "FORCE_INTERPRETER", True)
+    k = torch.randn(2, 40, 3, 64)
+    v = torch.randn(2, 40, 3, 32)
+    ok = tma.kv_descriptors(k, v, 16, 64, 0, 32, packed=False)
+    assert ok is not None and ok.zero_hidden, "B=2 with a partial last block zeroes hidden rows"
+    whole = tma.kv_descriptors(torch.randn(2, 32, 3, 64), torch.randn(2, 32, 3, 32), 16, 64, 0, 32, packed=False)
+    assert whole is not None and not whole.zero_hidden, "whole blocks: no row of another sequence is read"
+    assert tma.kv_descriptors(k[:1], v[:1], 16, 64, 0, 32, packed=False).zero_hidden is False
+    assert tma.kv_descriptors(k[:1], v[:1], 16, 64, 0, 32, packed=True).zero_hidden is True
+    # Heads not packed (a [B, H, T, D] tensor seen as [B, T, H, D]), a padded head dim, a
+    # misaligned base, batches not evenly spaced: pointer loads.
+    assert tma.kv_descriptors(k.transpose(1, 2).contiguous().transpose(1, 2), v, 16, 64, 0, 32, False) is None
+    assert tma.kv_descriptors(k[..., :48], v, 16, 64, 0, 32, packed=False) is None
+    assert tma.kv_descriptors(torch.randn(1, 40 * 3 * 64 + 1)[:, 1:].view(1, 40, 3, 64), v[:1], 16, 64, 0, 32,
+                              packed=False) is None
+    assert tma.kv_descriptors(torch.randn(2, 41, 3, 64)[:, :40], v, 16, 64, 0, 32, packed=False) is None
+    # Only plain eager calls: not under a dispatch mode (tracing), and only when enabled.
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode() as mode:
+        fk, fv = mode.from_tensor(k), mode.from_tensor(v)
+        assert tma.kv_descriptors(fk, fv, 16, 64, 0, 32, packed=False) is None
+    monkeypatch.setattr(tma, "USE_TMA", False)
+    assert tma.kv_descriptors(k, v, 16, 64, 0, 32, packed=False) is None
+    monkeypatch.setattr(tma, "FORCE_INTERPRETER", False)
+    monkeypatch.setattr(tma, "USE_TMA", True)
+    assert tma.kv_descriptors(k, v, 16, 64, 0, 32, packed=False) is None, "CPU tensors outside the test switch"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HOPPER, reason="needs a Hopper (sm_90+) GPU")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("shape,cu", [
+    pytest.param(dict(B=2, Tq=300, Tk=333, H=2, G=16, D=128, Dv=128, S=8, block_size=64, counts="tensor"), None,
+                 id="G16-B2-tail"),
+    pytest.param(dict(B=1, Tq=256, Tk=256, H=2, G=16, D=192, Dv=128, S=6, block_size=64, counts="none"), None,
+                 id="G16-D192"),
+    pytest.param(dict(B=1, Tq=400, Tk=400, H=2, G=8, D=128, Dv=128, S=6, block_size=64, counts="none"),
+                 [0, 100, 250, 400], id="G8-packed"),
+])
+def test_gpu_tma_path_equals_pointer_path_and_compile(shape, cu, dtype, monkeypatch):
+    p = make_problem(62, dtype=torch.float32, device="cuda", **shape)
+    if cu is not None:
+        p.cu_seqlens = torch.tensor(cu, dtype=torch.int32, device="cuda")
+    used = _counting(monkeypatch)
+    monkeypatch.setattr(tma, "USE_TMA", False)
+    pointer, dout = _run(p, dtype)
+    monkeypatch.setattr(tma, "USE_TMA", True)
+    used.clear()
+    described, _ = _run(p, dtype)
+    assert used and all(used), "every token-centric launch must take the TMA path"
+    for name, a, b in zip(("out", "dq", "dk", "dv"), described, pointer):
+        assert torch.equal(a, b), f"{name}: the TMA path differs from the pointer path"
+    r = [x.detach().to(dtype).double().requires_grad_() for x in (p.q, p.k, p.v)]
+    ref, _ = reference_selection(*r, p.block_indices, **p.kwargs())
+    assert_close_to_reference(described[0], ref, 2e-2, 1e-2)
+
+    # Compiled (traced: pointer loads) against eager (descriptors): bitwise equal.
+    q, k, v = (x.to(dtype).clone().requires_grad_() for x in (p.q, p.k, p.v))
+    kwargs = p.kwargs()
+
+    def f(q, k, v):
+        return nsa_ops.selection_attention(q, k, v, p.block_indices, **kwargs)
+
+    torch._dynamo.reset()
+    with nsa_ops.use_backend("triton"):
+        out = torch.compile(f, fullgraph=True)(q, k, v)
+    grads = torch.autograd.grad(out, (q, k, v), dout)
+    for name, a, b in zip(("out", "dq", "dk", "dv"), (out.detach(),) + grads, described):
+        assert torch.equal(a, b), f"{name}: compiled differs from eager"
