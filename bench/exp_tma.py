@@ -220,6 +220,7 @@ def op_main():
     """The shipped op with ``tma.USE_TMA`` off and on (and the TMA dQ with 2 stages instead of
     3), on the TARGETS.md G16 rows; outputs and gradients compared bitwise between the two."""
     from nsa_ops.kernels import backward as backward_module
+    from nsa_ops.kernels import forward as forward_module
     from nsa_ops.kernels import tma
 
     dev = torch.device("cuda")
@@ -228,15 +229,20 @@ def op_main():
     table = []
     cases = {c.name: c for c in B.cuda_cases()}
     real_dq_tile = backward_module.dq_tile
+    real_forward_tile = forward_module.forward_tile
 
-    def dq_two_stages(*a, **kw):
-        t = real_dq_tile(*a, **kw)
-        return t._replace(num_stages=min(t.num_stages, 2))
+    def two_stages(real):
+        def tile(*a, **kw):
+            t = real(*a, **kw)
+            return t._replace(num_stages=min(t.num_stages, 2))
+        return tile
 
+    only = [a for a in sys.argv[1:] if not a.startswith("--")]
     wanted = [("fwd G16 T=16k", "random"), ("fwd G16 T=16k", "local"), ("fwd G16 T=64k", "random"),
               ("fwd+bwd G16 T=16k", "random"), ("fwd+bwd G16 T=16k", "local"), ("fwd+bwd G16 T=64k", "random"),
               ("fwd+bwd G16 T=64k", "local")]
     wanted += [(n, "random") for n in cases if "D=192" in n]
+    wanted = [(n, d) for n, d in wanted if not only or any(o in f"{n} {d}" for o in only)]
     for name, dist in wanted:
         case = cases[name]
         copies = B.input_copies(case, dist, torch.bfloat16, dev, l2)
@@ -251,16 +257,19 @@ def op_main():
             results[use] = (out.detach(),) + (torch.autograd.grad(out, (q, k, v), torch.ones_like(out))
                                               if case.kind == "fwd+bwd" else ())
         same = all(torch.equal(a, b) for a, b in zip(results[False], results[True]))
-        variants = [("pointer", False, False), ("tma", True, False)]
+        # (tag, TMA on, forward tile at <= 2 stages, dQ tile at <= 2 stages)
+        variants = [("pointer", False, False, False), ("tma", True, False, False), ("tma s2", True, True, True)]
         if case.kind == "fwd+bwd":
-            variants.append(("tma dq s2", True, True))
-        for tag, use, two in variants:
+            variants.append(("tma dq s2", True, False, True))
+        for tag, use, fwd_two, dq_two in variants:
             tma.USE_TMA = use
-            backward_module.dq_tile = dq_two_stages if two else real_dq_tile
+            forward_module.forward_tile = two_stages(real_forward_tile) if fwd_two else real_forward_tile
+            backward_module.dq_tile = two_stages(real_dq_tile) if dq_two else real_dq_tile
             ms = timer(B.cycling([B._runner(fn, case.kind, c) for c in copies]))
             table.append(f"{name:22s} {dist:6s} {tag:10s}: {ms:7.3f} ms   bitwise equal on/off: {same}")
             print(table[-1], flush=True)
         backward_module.dq_tile = real_dq_tile
+        forward_module.forward_tile = real_forward_tile
         tma.USE_TMA = True
         copies = None
         torch.cuda.empty_cache()

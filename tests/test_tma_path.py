@@ -29,7 +29,7 @@ HOPPER = CUDA and not INTERPRETED and torch.cuda.get_device_capability()[0] >= 9
 
 def _has_descriptors() -> bool:
     try:
-        from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: F401
+        import triton.tools.tensor_descriptor  # noqa: F401
     except ImportError:
         return False
     return True
