@@ -36,7 +36,7 @@ import triton.language as tl
 
 from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, head_dim_blocks,
                       next_pow2, shared_tile)
-from .primitives import (claim_shared_tile, clean_raw_row, dq_step, gather_chunk_q, group_rows, kept_block,
+from .primitives import (as_fp32, claim_shared_tile, clean_raw_row, dq_step, gather_chunk_q, group_rows, kept_block,
                          load_block_kv, load_block_kv_tma, load_group_q, load_head_dim, owned_by_shared, piece_of_item, qk_scores,
                          rows_selecting, shared_tile_rows, store_head_dim)
 from .tma import kv_descriptors, launch_args
@@ -93,6 +93,8 @@ def _selection_dq_kernel(
     as in the forward (``primitives.clean_raw_row``); SKIP_SHARED: tiles the multi-token kernel
     (``_selection_dq_shared_kernel``, launched first) took are left alone. TMA: K/V blocks load
     through the descriptors of ``kernels/tma.py``, as in the forward."""
+    scale = as_fp32(scale)
+    scale_log2e = as_fp32(scale_log2e)
     t = tl.program_id(0)
     bh = tl.program_id(1)
     head_tile = tl.program_id(2)
@@ -175,6 +177,8 @@ def _selection_dq_shared_kernel(
     head, the program walks the union of their selected blocks, loading each once, and masks rows
     whose token did not select it. It takes only tiles whose union has at most ``max_union``
     blocks, and flags them; the token-centric dQ kernel (launched next) does the rest."""
+    scale = as_fp32(scale)
+    scale_log2e = as_fp32(scale_log2e)
     b, h, t0, ids, valid, first, rank, n_union, tok_local = claim_shared_tile(
         bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct, stride_ch,
         H, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
@@ -232,6 +236,8 @@ def _selection_dkv_piece_kernel(
 ):
     """dk and dq partials are rows of PART_D = BLOCK_D + BLOCK_D2 columns, column j holding
     head-dim column j (``kernels/configs.head_dim_blocks``)."""
+    scale = as_fp32(scale)
+    scale_log2e = as_fp32(scale_log2e)
     item = tl.program_id(0)
     item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
@@ -561,7 +567,7 @@ def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_siz
         RAW=raw is not None, HAS_COUNTS=raw is not None and has_counts, BLOCK_S=max(2, next_pow2(S)),
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
         TQ_SHARED=shared.tokens if shared else 1, FUSE_DELTA=fuse_delta,
-        num_warps=qt.num_warps, num_stages=qt.num_stages, **launch_args(descs),
+        num_warps=qt.num_warps, num_stages=qt.num_stages, **launch_args(descs, k, v),
     )
     return owned, delta
 

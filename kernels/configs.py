@@ -83,16 +83,24 @@ def forward_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 
     widest = max(block_d, block_d2, block_dv)
     big = block_g * widest >= 64 * 128 or block_size * widest > 64 * 128
     num_warps = 8 if big else 4
-    # TMA loads (kernels/tma.py): 3 stages for 16-bit tiles up to 128 wide. H100 run 53
+    # TMA loads (kernels/tma.py): 3 stages for 16-bit unsplit heads up to 128 wide. H100 run 53
     # (bench/exp_tma.py, G16 D=128 bf16, forward kernel alone, ms, w4 s2 / s3 / w8 s2): 16k random
-    # 3.69 / 3.62 / 5.16, 64k random 17.14 / 16.59 / 22.30, 16k local 3.88 / 3.87 / 5.59.
-    most = 3 if tma and widest <= 128 and elem == 2 else 2
+    # 3.69 / 3.62 / 5.16, 64k random 17.14 / 16.59 / 22.30, 16k local 3.88 / 3.87 / 5.59. Whole
+    # op, run 55 (--op): D=192 (split head) s2 4.65, s3 5.05 (pointer loads 4.95); 16k local s2
+    # 2.33, s3 2.40 (pointer 2.37): s3 kept for the random rows (64k: 0.55 ms).
+    most = 3 if tma and widest <= 128 and elem == 2 and not block_d2 else 2
     num_stages = max(1, _token_stages(group_size, d, dv, block_size, elem, most))
     return TokenTile(block_g, block_d, block_dv, num_warps, num_stages, block_d2)
 
 
 def dq_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2, tma: bool = False) -> TokenTile:
-    return forward_tile(group_size, d, dv, block_size, elem, tma)
+    tile = forward_tile(group_size, d, dv, block_size, elem)
+    # TMA dQ: 3 stages for 16-bit tiles up to 128 wide, split heads too. H100 runs 54/55 (bench/
+    # exp_tma.py --op, whole fwd+bwd, ms, dQ s3 vs s2): G16 16k random 11.85 vs 12.29, 64k 51.99
+    # vs 53.70, D=192 16.34 vs 16.79 (forward alike in each pair).
+    if tma and max(tile.block_d, tile.block_d2, tile.block_dv) <= 128 and elem == 2:
+        tile = tile._replace(num_stages=max(1, _token_stages(group_size, d, dv, block_size, elem, 3)))
+    return tile
 
 
 # Shared memory a tile may plan for: the H100 allows 227 KiB per program; the rest is headroom

@@ -18,7 +18,7 @@ import triton.language as tl
 
 from .configs import LOG2E, decode_tile, dot_precision
 from .combine import combine_slots
-from .primitives import load_group_q, load_once
+from .primitives import as_fp32, load_group_q, load_once
 
 
 
@@ -36,6 +36,7 @@ def _decode_split_kernel(
     BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr,
     READ_ONCE: tl.constexpr = False,
 ):
+    scale_log2e = as_fp32(scale_log2e)
     row = tl.program_id(0)  # (b, t, h)
     slot = tl.program_id(1)
     head_tile = tl.program_id(2)

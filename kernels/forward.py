@@ -17,7 +17,7 @@ import triton.language as tl
 
 from .configs import (LOG2E, dot_precision, forward_schedule, forward_tile, head_dim_blocks, next_pow2,
                       shared_tile)
-from .primitives import (claim_shared_tile, clean_raw_row, finish_softmax, kept_block, load_block_kv,
+from .primitives import (as_fp32, claim_shared_tile, clean_raw_row, finish_softmax, kept_block, load_block_kv,
                          load_block_kv_tma, load_group_q,
                          load_head_dim, online_softmax_step, owned_by_shared, rows_selecting, shared_tile_rows)
 from .tma import kv_descriptors, launch_args
@@ -44,6 +44,7 @@ def _selection_fwd_shared_kernel(
     and masks the rows whose token did not select it. Runs only for tiles whose union has at
     most ``max_union`` blocks (correlated selections); the token-centric kernel skips exactly
     those tiles and does the rest."""
+    scale_log2e = as_fp32(scale_log2e)
     b, h, t0, ids, valid, first, rank, n_union, tok_local = claim_shared_tile(
         bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct, stride_ch,
         H, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
@@ -104,6 +105,7 @@ def _selection_fwd_kernel(
     registers (validity, causality, first occurrence of each id, compacted by a prefix sum),
     which saves the index-preparation kernels. TMA: K/V blocks load through the descriptors of
     ``kernels/tma.py`` (eager calls on Hopper) instead of pointer tiles."""
+    scale_log2e = as_fp32(scale_log2e)
     t = tl.program_id(0)
     bh = tl.program_id(1)
     head_tile = tl.program_id(2)
@@ -236,6 +238,6 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         RAW=raw, HAS_COUNTS=has_counts, BLOCK_S=max(2, next_pow2(S)),
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
         TQ_SHARED=shared.tokens if shared else 1, BLOCK_D2=tile.block_d2,
-        num_warps=tile.num_warps, num_stages=tile.num_stages, **launch_args(descs),
+        num_warps=tile.num_warps, num_stages=tile.num_stages, **launch_args(descs, k, v),
     )
     return out, lse

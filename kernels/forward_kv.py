@@ -23,7 +23,7 @@ import triton.language as tl
 from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile
 from .csr import build_entry_csr
-from .primitives import gather_chunk_q, load_block_kv, piece_of_item, store_once
+from .primitives import as_fp32, gather_chunk_q, load_block_kv, piece_of_item, store_once
 
 
 
@@ -41,6 +41,7 @@ def _fwd_kv_gather_kernel(
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, PACKED: tl.constexpr, STREAM: tl.constexpr = False,
 ):
+    scale_log2e = as_fp32(scale_log2e)
     item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
     offs_dv = tl.arange(0, BLOCK_DV)

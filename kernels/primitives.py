@@ -13,6 +13,14 @@ LN2 = tl.constexpr(0.6931471805599453)  # a global read inside @jit must be a co
 
 
 @triton.jit
+def as_fp32(x):
+    """A float kernel argument as fp32: Triton types a Python float fp32, but Inductor (torch
+    2.11) passes user kernels' float arguments as fp64, which would turn the scores and the
+    loop-carried softmax state fp64 (a compile error in a loop, slow fp64 math elsewhere)."""
+    return tl.cast(x, tl.float32)
+
+
+@triton.jit
 def qk_scores(q, k, q2, k2, BLOCK_D2: tl.constexpr, PRECISION: tl.constexpr):
     """q @ k^T over a head dim held in one or two pieces (``configs.head_dim_blocks``: D=192 is
     128 + 64 columns rather than 256 with 64 of padding). Without a second piece q2/k2 are

@@ -92,9 +92,10 @@ def kv_descriptors(k: torch.Tensor, v: torch.Tensor, block_size: int, block_d: i
     return KVDescriptors(make(k, D, block_d), k2, make(v, Dv, block_dv), zero_hidden)
 
 
-def launch_args(descs: Optional[KVDescriptors]) -> dict:
-    """The kernels' keyword arguments for ``descs`` (pointer loads when None)."""
+def launch_args(descs: Optional[KVDescriptors], k: torch.Tensor, v: torch.Tensor) -> dict:
+    """The kernels' keyword arguments for ``descs``; pointer loads when None, with k and v as
+    unused placeholders (Inductor wants every kernel argument passed)."""
     if descs is None:
-        return dict(TMA=False)
+        return dict(k_desc=k, k2_desc=k, v_desc=v, TMA=False, ZERO_HIDDEN=False)
     return dict(k_desc=descs.k, k2_desc=descs.k2 if descs.k2 is not None else descs.k, v_desc=descs.v, TMA=True,
                 ZERO_HIDDEN=descs.zero_hidden)

@@ -28,11 +28,9 @@ HOPPER = CUDA and not INTERPRETED and torch.cuda.get_device_capability()[0] >= 9
 
 
 def _has_descriptors() -> bool:
-    try:
-        import triton.tools.tensor_descriptor  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("triton.tools.tensor_descriptor") is not None
 
 
 pytestmark = pytest.mark.skipif(not _has_descriptors(), reason="Triton without host-side tensor descriptors")
@@ -160,7 +158,9 @@ def test_gpu_tma_path_equals_pointer_path_and_compile(shape, cu, dtype, monkeypa
     ref, _ = reference_selection(*r, p.block_indices, **p.kwargs())
     assert_close_to_reference(described[0], ref, 2e-2, 1e-2)
 
-    # Compiled (traced: pointer loads) against eager (descriptors): bitwise equal.
+    # Compiled (traced: pointer loads) against eager (descriptors). Inductor compiles user
+    # kernels with its own options, so allow bf16/fp16 rounding differences (as
+    # test_gpu_op.py does), far inside the parity bound.
     q, k, v = (x.to(dtype).clone().requires_grad_() for x in (p.q, p.k, p.v))
     kwargs = p.kwargs()
 
@@ -172,4 +172,5 @@ def test_gpu_tma_path_equals_pointer_path_and_compile(shape, cu, dtype, monkeypa
         out = torch.compile(f, fullgraph=True)(q, k, v)
     grads = torch.autograd.grad(out, (q, k, v), dout)
     for name, a, b in zip(("out", "dq", "dk", "dv"), (out.detach(),) + grads, described):
-        assert torch.equal(a, b), f"{name}: compiled differs from eager"
+        torch.testing.assert_close(a.float(), b.float(), atol=2e-3 * max(1.0, b.abs().max().item()), rtol=2 ** -7,
+                                   msg=lambda m, name=name: f"{name}: compiled differs from eager: {m}")
