@@ -86,7 +86,7 @@ def _selection_dq_kernel(
     RAW: tl.constexpr = False, HAS_COUNTS: tl.constexpr = False, BLOCK_S: tl.constexpr = 2,
     owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
     FUSE_DELTA: tl.constexpr = False,
-    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False, ZERO_HIDDEN: tl.constexpr = False,
+    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing): sel
     is the user's block_indices and cnt the optional block_counts, each row cleaned in registers
@@ -141,8 +141,7 @@ def _selection_dq_kernel(
         tok = start + offs_n
         visible = tok <= last
         if TMA:
-            k, k2, v = load_block_kv_tma(k_desc, k2_desc, v_desc, b * Tk + start, h, D, DV, visible, BLOCK_D,
-                                         BLOCK_D2, ZERO_HIDDEN)
+            k, k2, v = load_block_kv_tma(k_desc, k2_desc, v_desc, b * Tk + start, h, D, DV, BLOCK_D, BLOCK_D2)
         else:
             k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
                                      stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)

@@ -98,7 +98,7 @@ def _selection_fwd_kernel(
     RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
     owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
     BLOCK_D2: tl.constexpr = 0,
-    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False, ZERO_HIDDEN: tl.constexpr = False,
+    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing):
     sel is the user's block_indices and cnt the optional block_counts; the row is cleaned in
@@ -144,8 +144,7 @@ def _selection_fwd_kernel(
         tok = start + offs_n
         visible = tok <= last
         if TMA:
-            k, k2, v = load_block_kv_tma(k_desc, k2_desc, v_desc, b * Tk + start, h, D, DV, visible, BLOCK_D,
-                                         BLOCK_D2, ZERO_HIDDEN)
+            k, k2, v = load_block_kv_tma(k_desc, k2_desc, v_desc, b * Tk + start, h, D, DV, BLOCK_D, BLOCK_D2)
         else:
             k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
                                      stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)

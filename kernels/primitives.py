@@ -139,11 +139,11 @@ def load_block_kv(k_ptr, v_ptr, b, h, tok, kv_ok, stride_kb, stride_kt, stride_k
 
 
 @triton.jit
-def load_block_kv_tma(k_desc, k2_desc, v_desc, row, h, D, DV, kv_ok, BLOCK_D: tl.constexpr,
-                      BLOCK_D2: tl.constexpr, ZERO_HIDDEN: tl.constexpr):
+def load_block_kv_tma(k_desc, k2_desc, v_desc, row, h, D, DV, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
     """``load_block_kv`` through TMA descriptors (``kernels/tma.py``: K and V as [B*Tk, H*D]
     matrices): the block's rows start at ``row`` (b*Tk + its first token), its columns at
-    h*D. Rows past the tensor read 0; ``ZERO_HIDDEN`` also zeroes the rows not ``kv_ok``."""
+    h*D. Rows past the tensor read 0; rows past a query's position are loaded as they are
+    (callers mask the scores)."""
     row = row.to(tl.int32)
     k = k_desc.load([row, h * D])
     v = v_desc.load([row, h * DV])
@@ -151,11 +151,6 @@ def load_block_kv_tma(k_desc, k2_desc, v_desc, row, h, D, DV, kv_ok, BLOCK_D: tl
         k2 = k2_desc.load([row, h * D + BLOCK_D])
     else:
         k2 = k
-    if ZERO_HIDDEN:
-        k = tl.where(kv_ok[:, None], k, tl.zeros_like(k))
-        v = tl.where(kv_ok[:, None], v, tl.zeros_like(v))
-        if BLOCK_D2 > 0:
-            k2 = tl.where(kv_ok[:, None], k2, tl.zeros_like(k2))
     return k, k2, v
 
 

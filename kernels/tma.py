@@ -12,10 +12,15 @@ a block is the box of ``block_size`` rows from row ``b*Tk + first token`` and th
 its head. So this path needs: heads packed (``stride(2) == D``, ``stride(3) == 1``), batches
 evenly spaced (``B == 1`` or ``stride(0) == Tk * stride(1)``), 16-byte aligned base and row
 stride, head-dim pieces that tile D exactly (``configs.head_dim_blocks``: 64, 128, 192 =
-128 + 64, 256 ...), B*Tk < 2^31. Rows past the tensor read 0; a block's rows past its own
-sequence would read the next sequence's keys, so where that can happen (B > 1 with a partial
-last block, or packed sequences) the kernels zero the rows a query cannot see (``ZERO_HIDDEN``),
-as the pointer loads do.
+128 + 64, 256 ...), B*Tk < 2^31. Rows past the tensor read 0. A block must never reach another
+sequence's rows, which TMA would load where pointer loads mask them: so no packed sequences
+(``cu_seqlens``) and, for B > 1, Tk a multiple of the block size. (Zeroing those rows in
+registers instead, ``tl.where`` on the loaded tiles, took the packed 32k fwd+bwd from 23.3 to
+30.1 ms in run 57: the tiles then go shared memory -> registers -> shared memory.)
+
+Within a sequence, the keys of a block past a query's own position are loaded as they are and
+masked in the scores (P = 0 there), as every flash-attention kernel does; the pointer loads
+also zeroed them. The two paths differ only where such a future key or value is inf or NaN.
 
 Eager calls only. Under tracing (torch.compile, export, fake tensors) torch 2.11 cannot record a
 descriptor built inside a ``triton_op`` body (torch/_higher_order_ops/triton_kernel_wrap.py:
@@ -39,7 +44,6 @@ class KVDescriptors(NamedTuple):
     k: object  # K, first head-dim piece [block_size, block_d]
     k2: object  # K, second piece [block_size, block_d2] (None without one)
     v: object  # V [block_size, block_dv]
-    zero_hidden: bool  # zero the rows a query cannot see (see module docstring)
 
 
 def _descriptor_class():
@@ -81,21 +85,20 @@ def kv_descriptors(k: torch.Tensor, v: torch.Tensor, block_size: int, block_d: i
         return None
     B, Tk, H, D = k.shape
     Dv = v.shape[-1]
-    if not (_packed_heads(k, block_d + block_d2) and _packed_heads(v, block_dv)):
+    if packed or (B > 1 and Tk % block_size) or not (_packed_heads(k, block_d + block_d2)
+                                                     and _packed_heads(v, block_dv)):
         return None
 
     def make(x, width, block_w):
         return desc(x, [B * Tk, H * width], [x.stride(1), 1], [block_size, block_w])
 
     k2 = make(k, D, block_d2) if block_d2 else None
-    zero_hidden = packed or (B > 1 and Tk % block_size != 0)
-    return KVDescriptors(make(k, D, block_d), k2, make(v, Dv, block_dv), zero_hidden)
+    return KVDescriptors(make(k, D, block_d), k2, make(v, Dv, block_dv))
 
 
 def launch_args(descs: Optional[KVDescriptors], k: torch.Tensor, v: torch.Tensor) -> dict:
     """The kernels' keyword arguments for ``descs``; pointer loads when None, with k and v as
     unused placeholders (Inductor wants every kernel argument passed)."""
     if descs is None:
-        return dict(k_desc=k, k2_desc=k, v_desc=v, TMA=False, ZERO_HIDDEN=False)
-    return dict(k_desc=descs.k, k2_desc=descs.k2 if descs.k2 is not None else descs.k, v_desc=descs.v, TMA=True,
-                ZERO_HIDDEN=descs.zero_hidden)
+        return dict(k_desc=k, k2_desc=k, v_desc=v, TMA=False)
+    return dict(k_desc=descs.k, k2_desc=descs.k2 if descs.k2 is not None else descs.k, v_desc=descs.v, TMA=True)

@@ -2,11 +2,11 @@
 
 CPU: Triton's interpreter runs the descriptor loads on CPU tensors (``FORCE_INTERPRETER``), so
 the path's indexing (rows b*Tk + first token, the head's columns, the second head-dim piece,
-rows zeroed past a sequence) is checked in CI: forward and gradients through the op must equal
-the pointer-load path bitwise (same sums in the same order) and the float64 reference (fp32
-1e-4 max-abs, gradients 1e-3). Eligibility (which layouts and calls may use descriptors) is
-checked on its own. GPU: the same bitwise comparison in bf16 on an H100-class device, and a
-compiled call (pointer loads) equal to the eager one (descriptor loads).
+rows past the tensor) and which inputs keep the pointer loads are checked in CI: forward and
+gradients through the op must equal the pointer-load path bitwise (same sums in the same order)
+and the float64 reference (fp32 1e-4 max-abs, gradients 1e-3). Eligibility (which layouts and
+calls may use descriptors) is checked on its own. GPU: the same bitwise comparison in bf16 and
+fp16 on a Hopper GPU, and a compiled call (traced: pointer loads) against the eager one.
 """
 from __future__ import annotations
 
@@ -62,22 +62,24 @@ def _run(p, dtype):
     return (out.detach(),) + torch.autograd.grad(out, (q, k, v), dout), dout
 
 
-# B=2 with Tk not a multiple of the block (rows past a sequence are the next one's: zeroed),
-# a split head dim (48 = 32 + 16), G16 and G8 (the multi-token kernel runs first), and packed
-# sequences (prepared index, zeroed rows).
+# B=2 (rows b*Tk + token), a split head dim (48 = 32 + 16), G16 and G8 (the multi-token kernel
+# runs first) and a partial last block of a single sequence (rows past the tensor read 0) take
+# the TMA path; B=2 with a partial last block and packed sequences keep the pointer loads.
 CASES = [
-    pytest.param(dict(B=2, Tq=20, Tk=45, H=2, G=16, D=48, Dv=32, S=5, block_size=16, counts="tensor"), None,
-                 id="G16-B2-D48-tail"),
-    pytest.param(dict(B=1, Tq=24, Tk=32, H=2, G=8, D=16, Dv=16, S=4, block_size=16, counts="none"), None,
-                 id="G8-B1"),
+    pytest.param(dict(B=2, Tq=20, Tk=48, H=2, G=16, D=48, Dv=32, S=5, block_size=16, counts="tensor"), None, True,
+                 id="G16-B2-D48"),
+    pytest.param(dict(B=1, Tq=24, Tk=37, H=2, G=8, D=16, Dv=16, S=4, block_size=16, counts="none"), None, True,
+                 id="G8-B1-tail"),
+    pytest.param(dict(B=2, Tq=20, Tk=45, H=1, G=16, D=16, Dv=16, S=4, block_size=16, counts="none"), None, False,
+                 id="G16-B2-tail-pointer"),
     pytest.param(dict(B=1, Tq=40, Tk=40, H=1, G=16, D=16, Dv=16, S=3, block_size=16, counts="none"),
-                 [0, 7, 7, 23, 40], id="G16-packed"),
+                 [0, 7, 7, 23, 40], False, id="G16-packed-pointer"),
 ]
 
 
 @pytest.mark.skipif(not INTERPRETED, reason="the interpreter variant (CPU)")
-@pytest.mark.parametrize("shape,cu", CASES)
-def test_tma_path_equals_pointer_path_interpreter(shape, cu, monkeypatch):
+@pytest.mark.parametrize("shape,cu,takes_tma", CASES)
+def test_tma_path_equals_pointer_path_interpreter(shape, cu, takes_tma, monkeypatch):
     p = make_problem(61, dtype=torch.float32, **shape)
     if cu is not None:
         p.cu_seqlens = torch.tensor(cu, dtype=torch.int32)
@@ -88,7 +90,7 @@ def test_tma_path_equals_pointer_path_interpreter(shape, cu, monkeypatch):
     used.clear()
     monkeypatch.setattr(tma, "FORCE_INTERPRETER", True)
     described, _ = _run(p, torch.float32)
-    assert used and all(used), "every token-centric launch must take the TMA path"
+    assert used and all(u == takes_tma for u in used), f"TMA taken by {used}, expected {takes_tma}"
     for name, a, b in zip(("out", "dq", "dk", "dv"), described, pointer):
         assert torch.equal(a, b), f"{name}: the TMA path differs from the pointer path"
     r = [x.detach().double().requires_grad_() for x in (p.q, p.k, p.v)]
@@ -104,19 +106,22 @@ def test_tma_eligibility(monkeypatch):
     monkeypatch.setattr(tma, "FORCE_INTERPRETER", True)
     k = torch.randn(2, 40, 3, 64)
     v = torch.randn(2, 40, 3, 32)
-    ok = tma.kv_descriptors(k, v, 16, 64, 0, 32, packed=False)
-    assert ok is not None and ok.zero_hidden, "B=2 with a partial last block zeroes hidden rows"
+    assert tma.kv_descriptors(k, v, 16, 64, 0, 32, packed=False) is None, "B=2, partial block: next batch's rows"
     whole = tma.kv_descriptors(torch.randn(2, 32, 3, 64), torch.randn(2, 32, 3, 32), 16, 64, 0, 32, packed=False)
-    assert whole is not None and not whole.zero_hidden, "whole blocks: no row of another sequence is read"
-    assert tma.kv_descriptors(k[:1], v[:1], 16, 64, 0, 32, packed=False).zero_hidden is False
-    assert tma.kv_descriptors(k[:1], v[:1], 16, 64, 0, 32, packed=True).zero_hidden is True
+    assert whole is not None and whole.k2 is None, "B=2 with whole blocks"
+    assert tma.kv_descriptors(k[:1], v[:1], 16, 64, 0, 32, packed=False) is not None, "B=1, partial block"
+    assert tma.kv_descriptors(k[:1], v[:1], 16, 64, 0, 32, packed=True) is None, "packed sequences"
+    split = tma.kv_descriptors(k[:1, ..., :48].contiguous(), v[:1], 16, 32, 16, 32, packed=False)
+    assert split is not None and split.k2 is not None, "D=48 as 32 + 16"
+    k, v = k[:1], v[:1]
     # Heads not packed (a [B, H, T, D] tensor seen as [B, T, H, D]), a padded head dim, a
     # misaligned base, batches not evenly spaced: pointer loads.
     assert tma.kv_descriptors(k.transpose(1, 2).contiguous().transpose(1, 2), v, 16, 64, 0, 32, False) is None
     assert tma.kv_descriptors(k[..., :48], v, 16, 64, 0, 32, packed=False) is None
-    assert tma.kv_descriptors(torch.randn(1, 40 * 3 * 64 + 1)[:, 1:].view(1, 40, 3, 64), v[:1], 16, 64, 0, 32,
+    assert tma.kv_descriptors(torch.randn(1, 40 * 3 * 64 + 1)[:, 1:].view(1, 40, 3, 64), v, 16, 64, 0, 32,
                               packed=False) is None
-    assert tma.kv_descriptors(torch.randn(2, 41, 3, 64)[:, :40], v, 16, 64, 0, 32, packed=False) is None
+    k2, v2 = torch.randn(2, 33, 3, 64)[:, :32], torch.randn(2, 32, 3, 32)
+    assert tma.kv_descriptors(k2, v2, 16, 64, 0, 32, packed=False) is None, "batches not evenly spaced"
     # Only plain eager calls: not under a dispatch mode (tracing), and only when enabled.
     from torch._subclasses.fake_tensor import FakeTensorMode
 
@@ -134,17 +139,17 @@ def test_tma_eligibility(monkeypatch):
 @pytest.mark.skipif(not HOPPER, reason="needs a Hopper (sm_90+) GPU")
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("shape,cu", [
-    pytest.param(dict(B=2, Tq=300, Tk=333, H=2, G=16, D=128, Dv=128, S=8, block_size=64, counts="tensor"), None,
-                 id="G16-B2-tail"),
+    pytest.param(dict(B=2, Tq=300, Tk=320, H=2, G=16, D=128, Dv=128, S=8, block_size=64, counts="tensor"), None,
+                 id="G16-B2"),
+    pytest.param(dict(B=1, Tq=333, Tk=333, H=2, G=16, D=128, Dv=128, S=8, block_size=64, counts="none"), None,
+                 id="G16-B1-tail"),
     pytest.param(dict(B=1, Tq=256, Tk=256, H=2, G=16, D=192, Dv=128, S=6, block_size=64, counts="none"), None,
                  id="G16-D192"),
-    pytest.param(dict(B=1, Tq=400, Tk=400, H=2, G=8, D=128, Dv=128, S=6, block_size=64, counts="none"),
-                 [0, 100, 250, 400], id="G8-packed"),
+    pytest.param(dict(B=1, Tq=400, Tk=400, H=2, G=8, D=64, Dv=64, S=6, block_size=32, counts="none"), None,
+                 id="G8-D64-block32"),
 ])
 def test_gpu_tma_path_equals_pointer_path_and_compile(shape, cu, dtype, monkeypatch):
     p = make_problem(62, dtype=torch.float32, device="cuda", **shape)
-    if cu is not None:
-        p.cu_seqlens = torch.tensor(cu, dtype=torch.int32, device="cuda")
     used = _counting(monkeypatch)
     monkeypatch.setattr(tma, "USE_TMA", False)
     pointer, dout = _run(p, dtype)
