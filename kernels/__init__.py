@@ -12,5 +12,6 @@ distinct global block ids, first ``cnt`` valid, rest -1), ``cnt`` int32 [B,Tq,H]
 int32 [Tq] (last visible key per query, token axis of k), ``block_start`` int32 [NB] (first
 token of each global block). Keys of block ``g`` are tokens ``block_start[g] + [0, block_size)``
 of k masked by ``token <= q_last[t]``. The KV-centric kernels walk the entry CSR of
-``csr.py``.
+``csr.py``. The token-centric forward and dQ load K/V through TMA descriptors where
+``tma.py`` allows (eager calls on Hopper), through pointer tiles otherwise.
 """
