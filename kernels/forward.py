@@ -17,9 +17,9 @@ import triton.language as tl
 
 from .configs import (LOG2E, dot_precision, forward_schedule, forward_tile, head_dim_blocks, next_pow2,
                       shared_tile)
-from .primitives import (as_fp32, claim_shared_tile, clean_raw_row, finish_softmax, kept_block, load_block_kv,
-                         load_block_kv_tma, load_group_q,
-                         load_head_dim, online_softmax_step, owned_by_shared, rows_selecting, shared_tile_rows)
+from .primitives import (as_fp32, claim_shared_tile, finish_softmax, kept_block, load_block_kv, load_group_q,
+                         load_head_dim, online_softmax_step, rows_selecting, shared_tile_rows, token_block_kv,
+                         token_row_blocks)
 from .tma import kv_descriptors, launch_args
 
 
@@ -116,38 +116,19 @@ def _selection_fwd_kernel(
     q, q2, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
                                              stride_qd, BLOCK_G, BLOCK_D, BLOCK_D2)
     offs_dv = tl.arange(0, BLOCK_DV)
-    offs_n = tl.arange(0, BLOCK_SIZE)
-
-
     sel_base = sel_ptr + b * stride_sb + t64 * stride_st + h * stride_sh
-    if RAW:
-        last = Tk - Tq + t
-        ids, keep, rank, n_sel = clean_raw_row(sel_base, stride_ss, cnt_ptr + b * stride_cb + t64 * stride_ct
-                                               + h * stride_ch, S, NB, last, HAS_COUNTS, BLOCK_S, BLOCK_SIZE)
-        if SKIP_SHARED:
-            # Tiles the shared kernel took (it ran first and wrote one flag per tile).
-            owned_elsewhere = owned_by_shared(owned_ptr, bh, t, Tq, TQ_SHARED)
-            n_sel = n_sel * (1 - owned_elsewhere)
-            head_ok = head_ok & ((tl.zeros_like(heads) + owned_elsewhere) == 0)
-    else:
-        n_sel = tl.load(cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch)
-        last = tl.load(q_last_ptr + t)
+    ids, keep, rank, n_sel, last, head_ok = token_row_blocks(
+        sel_base, stride_ss, cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch, q_last_ptr, owned_ptr, bh, t,
+        Tq, Tk, S, NB, head_ok, RAW, HAS_COUNTS, SKIP_SHARED, TQ_SHARED, BLOCK_S, BLOCK_SIZE)
 
     m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_G], tl.float32)
     acc = tl.zeros([BLOCK_G, BLOCK_DV], tl.float32)
     for i in range(0, n_sel):
-        if RAW:
-            start = kept_block(ids, keep, rank, i) * BLOCK_SIZE
-        else:
-            start = tl.load(block_start_ptr + tl.load(sel_base + i * stride_ss))
-        tok = start + offs_n
-        visible = tok <= last
-        if TMA:
-            k, k2, v = load_block_kv_tma(k_desc, k2_desc, v_desc, b * Tk + start, h, D, DV, BLOCK_D, BLOCK_D2)
-        else:
-            k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
-                                     stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+        k, k2, v, visible = token_block_kv(
+            i, ids, keep, rank, sel_base, stride_ss, block_start_ptr, last, b, h, Tk, k_ptr, v_ptr, stride_kb,
+            stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc,
+            v_desc, RAW, TMA, BLOCK_SIZE, BLOCK_D, BLOCK_DV, BLOCK_D2)
         m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e, PRECISION,
                                             q2, k2, BLOCK_D2)
 

@@ -155,6 +155,54 @@ def load_block_kv_tma(k_desc, k2_desc, v_desc, row, h, D, DV, BLOCK_D: tl.conste
 
 
 @triton.jit
+def token_row_blocks(sel_base, stride_ss, cnt_base, q_last_ptr, owned_ptr, bh, t, Tq, Tk, S, NB, head_ok,
+                     RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, SKIP_SHARED: tl.constexpr, TQ_SHARED: tl.constexpr,
+                     BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    """The row a token-centric program (forward or dQ; token t, batch x kv head ``bh``) walks.
+    RAW: the user's row at ``sel_base`` cleaned in registers (``clean_raw_row``; ``cnt_base``
+    -> its block_counts entry) and, with SKIP_SHARED, emptied when the multi-token kernel took
+    the tile (its heads then write nothing). Otherwise the prepared index: the count at
+    ``cnt_base`` and the last visible key from ``q_last_ptr`` (ids, keep, rank are then unused
+    placeholders). Returns ids, keep, rank, the count, the last visible key and head_ok."""
+    if RAW:
+        last = Tk - Tq + t
+        ids, keep, rank, n_sel = clean_raw_row(sel_base, stride_ss, cnt_base, S, NB, last, HAS_COUNTS, BLOCK_S,
+                                               BLOCK_SIZE)
+        if SKIP_SHARED:
+            owned_elsewhere = owned_by_shared(owned_ptr, bh, t, Tq, TQ_SHARED)
+            n_sel = n_sel * (1 - owned_elsewhere)
+            head_ok = head_ok & ((tl.zeros_like(head_ok.to(tl.int32)) + owned_elsewhere) == 0)
+    else:
+        ids = tl.zeros([BLOCK_S], tl.int64)
+        keep = ids < 0
+        rank = tl.zeros([BLOCK_S], tl.int32)
+        n_sel = tl.load(cnt_base)
+        last = tl.load(q_last_ptr + t)
+    return ids, keep, rank, n_sel, last, head_ok
+
+
+@triton.jit
+def token_block_kv(i, ids, keep, rank, sel_base, stride_ss, block_start_ptr, last, b, h, Tk, k_ptr, v_ptr,
+                   stride_kb, stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV,
+                   k_desc, k2_desc, v_desc, RAW: tl.constexpr, TMA: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+                   BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_D2: tl.constexpr):
+    """K (two pieces) and V of the i-th block of a token-centric row (``token_row_blocks``),
+    through TMA descriptors or pointer tiles, and which of its keys the query sees."""
+    if RAW:
+        start = kept_block(ids, keep, rank, i) * BLOCK_SIZE
+    else:
+        start = tl.load(block_start_ptr + tl.load(sel_base + i * stride_ss))
+    tok = start + tl.arange(0, BLOCK_SIZE)
+    visible = tok <= last
+    if TMA:
+        k, k2, v = load_block_kv_tma(k_desc, k2_desc, v_desc, b * Tk + start, h, D, DV, BLOCK_D, BLOCK_D2)
+    else:
+        k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
+                                 stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+    return k, k2, v, visible
+
+
+@triton.jit
 def load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh, stride_qd,
                  BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
     """The query rows of one GQA group (a tile of BLOCK_G heads of kv head h) at token t:
