@@ -36,9 +36,9 @@ import triton.language as tl
 
 from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, head_dim_blocks,
                       next_pow2, shared_tile)
-from .primitives import (as_fp32, claim_shared_tile, dq_step, gather_chunk_q, group_rows, kept_block, load_block_kv,
-                         load_group_q, load_head_dim, piece_of_item, qk_scores, rows_selecting, shared_tile_rows,
-                         store_head_dim, token_block_kv, token_row_blocks)
+from .primitives import (as_fp32, block_kv, claim_shared_tile, dq_step, gather_chunk_q, group_rows, kept_block,
+                         load_block_kv, load_group_q, load_head_dim, piece_of_item, qk_scores, rows_selecting,
+                         shared_tile_rows, store_head_dim, token_block_kv, token_row_blocks)
 from .tma import kv_descriptors, launch_args
 
 
@@ -154,6 +154,7 @@ def _selection_dq_shared_kernel(
     TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
     BLOCK_D2: tl.constexpr = 0, FUSE_DELTA: tl.constexpr = False,
+    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False,
 ):
     """dQ with K/V shared across TQ neighbouring tokens, the backward twin of
     ``forward._selection_fwd_shared_kernel``: rows are (token, head) pairs of TQ tokens of one kv
@@ -188,8 +189,9 @@ def _selection_dq_shared_kernel(
         for i in range(0, n_union):
             blk = kept_block(ids, first, rank, i)
             tok = blk * BLOCK_SIZE + offs_n
-            k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh, stride_kd,
-                                     stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+            k, k2, v = block_kv(blk * BLOCK_SIZE, tok < Tk, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh,
+                                stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc,
+                                TMA, BLOCK_SIZE, BLOCK_D, BLOCK_DV, BLOCK_D2)
             visible = rows_selecting(ids, valid, tok_local, r_tok, blk)[:, None] & (tok[None, :] <= last_r[:, None])
             dq, dq2 = dq_step(q, q2, k, k2, v, do, lse2, delta, visible, dq, dq2, scale_log2e, PRECISION, BLOCK_D2)
         store_head_dim(dq_ptr + b * stride_dqb + t_r * stride_dqt + hq * stride_dqh, row_ok, dq * scale,
@@ -537,7 +539,7 @@ def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_siz
             TQ=shared.tokens, BLOCK_G=qt.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
             BLOCK_D=qt.block_d, BLOCK_DV=qt.block_dv, PRECISION=dot_precision(q.dtype), HAS_COUNTS=has_counts,
             BLOCK_D2=qt.block_d2, FUSE_DELTA=fuse_delta, num_warps=shared.num_warps,
-            num_stages=shared.num_stages,
+            num_stages=shared.num_stages, **launch_args(descs, k, v),
         )
     torch.library.wrap_triton(_selection_dq_kernel)[(Tq, B * H, triton.cdiv(G, qt.block_g))](
         q, k, v, do, lse, delta, dq,

@@ -90,7 +90,24 @@ def forward_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 
     # 2.33, s3 2.40 (pointer 2.37): s3 kept for the random rows (64k: 0.55 ms).
     most = 3 if tma and widest <= 128 and elem == 2 and not block_d2 else 2
     num_stages = max(1, _token_stages(group_size, d, dv, block_size, elem, most))
+    if _sixteen_row_tile(block_g, widest, block_d2, block_size, elem):
+        # One warp, two stages, TMA or pointer loads. H100 run 66 (bench/exp_warps.py, G16 D=128
+        # bf16, TMA forward kernel alone, ms, warps x stages): 16k random w1 s2 3.40 (w1 s3 3.82,
+        # w2 s3 3.50, w4 s3 3.59), 16k local 3.35 (w4 s3 3.79), 64k random 15.75 (w2 s3 15.92,
+        # w4 s3 16.47). Whole op, run 67 (bench/exp_tiles_op.py): fwd 16k random 3.61 -> 3.46,
+        # 64k 16.06 -> 15.61, local 2.14 -> 2.04; pointer loads (compiled graphs) with the dQ
+        # below at 2 stages, fwd+bwd 16k random 12.48 -> 12.07, 64k 54.33 -> 52.49, G8 local
+        # 8.74 -> 8.83 (the one loss). On 4 warps a 16-row tile splits each block's keys over
+        # the warps, and every softmax step reduces its rows across warps through shared
+        # memory; one warp holds whole rows.
+        num_warps, num_stages = 1, 2
     return TokenTile(block_g, block_d, block_dv, num_warps, num_stages, block_d2)
+
+
+def _sixteen_row_tile(block_g: int, widest: int, block_d2: int, block_size: int, elem: int) -> bool:
+    """The tile the few-warp choices were measured on (runs 66, 67; TMA and pointer loads): 16
+    rows (G <= 16), one head-dim piece up to 128, 64-key blocks, 16-bit inputs."""
+    return block_g == 16 and widest <= 128 and not block_d2 and block_size == 64 and elem == 2
 
 
 def dq_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2, tma: bool = False) -> TokenTile:
@@ -100,6 +117,12 @@ def dq_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2, tm
     # vs 53.70, D=192 16.34 vs 16.79 (forward alike in each pair).
     if tma and max(tile.block_d, tile.block_d2, tile.block_dv) <= 128 and elem == 2:
         tile = tile._replace(num_stages=max(1, _token_stages(group_size, d, dv, block_size, elem, 3)))
+    if _sixteen_row_tile(tile.block_g, max(tile.block_d, tile.block_dv), tile.block_d2, block_size, elem):
+        # Two warps (TMA: three stages, pointer loads: two). H100 run 66 (bench/exp_warps.py,
+        # TMA dQ kernel alone, ms): 16k random w2 s3 3.54 (w1 s2 6.12, w2 s2 3.80, w4 s3
+        # 3.73-4.09), 16k local 3.64 (w4 s3 3.98), 64k random 16.13 (w4 s3 16.79). One warp has
+        # too few registers for dO, q and the dq accumulator. Whole op: run 67, see forward_tile.
+        tile = tile._replace(num_warps=2)
     return tile
 
 

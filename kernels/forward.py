@@ -17,7 +17,7 @@ import triton.language as tl
 
 from .configs import (LOG2E, dot_precision, forward_schedule, forward_tile, head_dim_blocks, next_pow2,
                       shared_tile)
-from .primitives import (as_fp32, claim_shared_tile, finish_softmax, kept_block, load_block_kv, load_group_q,
+from .primitives import (as_fp32, block_kv, claim_shared_tile, finish_softmax, kept_block, load_group_q,
                          load_head_dim, online_softmax_step, rows_selecting, shared_tile_rows, token_block_kv,
                          token_row_blocks)
 from .tma import kv_descriptors, launch_args
@@ -38,6 +38,7 @@ def _selection_fwd_shared_kernel(
     TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
     BLOCK_D2: tl.constexpr = 0,
+    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False,
 ):
     """K/V shared across TQ neighbouring tokens: rows are (token, head) pairs of TQ tokens of one
     kv head; the program walks the *union* of their selected blocks, loading each block once,
@@ -66,8 +67,9 @@ def _selection_fwd_shared_kernel(
             # Rows whose token selected blk (valid entries only: causality is in ``valid``).
             row_sel = rows_selecting(ids, valid, tok_local, r_tok, blk)
             tok = blk * BLOCK_SIZE + offs_n
-            k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok < Tk, stride_kb, stride_kt, stride_kh, stride_kd,
-                                     stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+            k, k2, v = block_kv(blk * BLOCK_SIZE, tok < Tk, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh,
+                                stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc,
+                                TMA, BLOCK_SIZE, BLOCK_D, BLOCK_DV, BLOCK_D2)
             visible = row_sel[:, None] & (tok[None, :] <= last_r[:, None])
             m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION,
                                                 q2, k2, BLOCK_D2)
@@ -197,6 +199,7 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
             TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
             BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
             HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
+            **launch_args(descs, k, v),
         )
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
     torch.library.wrap_triton(_selection_fwd_kernel)[grid](

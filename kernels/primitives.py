@@ -194,12 +194,26 @@ def token_block_kv(i, ids, keep, rank, sel_base, stride_ss, block_start_ptr, las
         start = tl.load(block_start_ptr + tl.load(sel_base + i * stride_ss))
     tok = start + tl.arange(0, BLOCK_SIZE)
     visible = tok <= last
+    k, k2, v = block_kv(start, visible, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh, stride_kd,
+                        stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc, TMA, BLOCK_SIZE,
+                        BLOCK_D, BLOCK_DV, BLOCK_D2)
+    return k, k2, v, visible
+
+
+@triton.jit
+def block_kv(start, mask, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh, stride_kd, stride_vb, stride_vt,
+             stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc, TMA: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+             BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_D2: tl.constexpr):
+    """K (two pieces) and V of the block whose first key is ``start`` (batch b, kv head h):
+    through TMA descriptors (``kernels/tma.py``; keys past the tensor read 0, the rest as they
+    are) or pointer tiles (keys outside ``mask`` read 0). Callers mask the scores."""
     if TMA:
         k, k2, v = load_block_kv_tma(k_desc, k2_desc, v_desc, b * Tk + start, h, D, DV, BLOCK_D, BLOCK_D2)
     else:
-        k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, visible, stride_kb, stride_kt, stride_kh, stride_kd,
-                                 stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
-    return k, k2, v, visible
+        k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, start + tl.arange(0, BLOCK_SIZE), mask, stride_kb, stride_kt,
+                                 stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D,
+                                 BLOCK_DV, BLOCK_D2)
+    return k, k2, v
 
 
 @triton.jit

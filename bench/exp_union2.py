@@ -1,0 +1,117 @@
+"""Does a union walk over 2 (or 4) neighbouring tokens beat the token-centric G16 kernels on
+*random* selections?
+
+On "random" every 64-token tile shares three blocks (block 0 and the two most recent), 3 of the
+~14.3 distinct blocks a (token, kv head) keeps at T=16k. The multi-token kernels
+(``_selection_fwd_shared_kernel`` / ``_selection_dq_shared_kernel``) walk the union of TQ
+tokens' blocks once, with TQ x 16 rows and the rows of tokens that did not select a block
+masked. With TQ=2 the union is ~25.5 blocks against 2 x 14.3 separate loads (-11% K/V bytes)
+at twice the MMA rows per block; TQ=4: ~48 against 57 (-16%) at 4x. Session 7 measured the
+token forward within ~3% of its L2 floor, so fewer bytes is the only way down.
+
+Variants (G16 bf16 D=128 random, inputs rotated past L2): the token kernel alone (TMA and
+pointer loads), and the multi-token kernel taking every tile (``max_union`` = TQ*S) for TQ in
+{2, 4}, warps {4, 8}, stages {2, 3}; the same for dQ. Outputs checked against the token kernel.
+
+    python bench/exp_union2.py [16k|64k]
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+
+from nsa_ops import bench as B
+from nsa_ops.kernels import backward as bwd
+from nsa_ops.kernels import forward as fwd
+from nsa_ops.kernels import tma
+from nsa_ops.kernels.configs import SharedTile
+
+sys.path.insert(0, os.path.dirname(__file__))
+from exp_backward import print_summary  # noqa: E402
+
+
+def run_fwd(x, shared):
+    D = x.q.shape[-1]
+    bi = x.block_indices
+    fwd.shared_tile = (lambda *a, **k: shared) if shared else REAL_FWD
+    try:
+        return fwd._launch_token_forward(x.q, x.k, x.v, bi, bi, bi, bi, 64, D ** -0.5, raw=True, has_counts=False,
+                                         use_shared=bool(shared))
+    finally:
+        fwd.shared_tile = REAL_FWD
+
+
+def run_dq(x, e, shared):
+    D = x.q.shape[-1]
+    dq = torch.empty_like(x.q)
+    bwd.shared_tile = (lambda *a, **k: shared) if shared else REAL_BWD
+    try:
+        bwd._launch_token_dq(e["do"], x.q, x.k, x.v, e["lse"], e["delta"], dq, None, None, 64, D ** -0.5, None, None,
+                             (x.block_indices, None), bool(shared))
+    finally:
+        bwd.shared_tile = REAL_BWD
+    return dq
+
+
+REAL_FWD, REAL_BWD = fwd.shared_tile, bwd.shared_tile
+
+
+def main():
+    dev = torch.device("cuda")
+    l2 = torch.cuda.get_device_properties(dev).L2_cache_size
+    timer = B.make_timer(dev, quick=False)
+    table = []
+    cases = {c.name: c for c in B.cuda_cases()}
+    only = [a for a in sys.argv[1:] if not a.startswith("--")]
+    cases["fwd G8 T=16k"] = B.Case("fwd G8 T=16k", "fwd", 1, 16384, 16384, 32, 4)
+    runs = [("fwd G16 T=16k", "random"), ("fwd G16 T=16k", "local"), ("fwd G16 T=64k", "random"),
+            ("fwd G16 T=64k", "local"), ("fwd G8 T=16k", "random"), ("fwd G8 T=16k", "local")]
+    for name, dist in runs:
+        if only and not any(o in f"{name} {dist}" for o in only):
+            continue
+        case = cases[name]
+        copies = B.input_copies(case, dist, torch.bfloat16, dev, l2)
+        gen = torch.Generator(device=dev).manual_seed(3)
+        extra = []
+        for x in copies:
+            out, lse = run_fwd(x, None)
+            do = torch.randn(out.shape, device=dev, dtype=out.dtype, generator=gen)
+            extra.append(dict(lse=lse, do=do, delta=(do.float() * out.float()).sum(-1)))
+        x, e = copies[0], extra[0]
+        ref_out, _ = run_fwd(x, None)
+        ref_dq = run_dq(x, e, None)
+        G = case.HQ // case.H
+        tq = 64 // G
+        variants = [("token tma", None, True), ("shipped", REAL_FWD(G, 128, 128, 64, 16, 2), True)]
+        for mu in ([24, 32, 40, 48, 64] if G == 16 else [24, 64, 96, 128]):
+            for s in (2, 3):
+                variants.append((f"TQ{tq} max{mu} s{s}", SharedTile(tq, mu, 4, s), True))
+        if G == 16 and dist == "random":
+            variants.append(("TQ2 max32 s2", SharedTile(2, 32, 4, 2), True))
+        for tag, shared, use_tma in variants:
+            tma.USE_TMA = use_tma
+            for kind in ("fwd", "dq"):
+                try:
+                    if kind == "fwd":
+                        got = run_fwd(x, shared)[0]
+                        err = (got.float() - ref_out.float()).abs().max().item()
+                        calls = [lambda x=x: run_fwd(x, shared) for x in copies]
+                    else:
+                        got = run_dq(x, e, shared)
+                        err = (got.float() - ref_dq.float()).abs().max().item()
+                        calls = [lambda x=x, e=e: run_dq(x, e, shared) for x, e in zip(copies, extra)]
+                    ms = timer(B.cycling(calls))
+                    table.append(f"{name:14s} {dist:6s} {kind:3s} {tag:16s}: {ms:8.3f} ms   max|diff| vs token {err:.2e}")
+                except Exception as ex:  # noqa: BLE001 -- an experiment: report and go on
+                    table.append(f"{name:14s} {dist:6s} {kind:3s} {tag:16s}: FAILED {type(ex).__name__}: {str(ex)[:200]}")
+                print(table[-1], flush=True)
+            tma.USE_TMA = True
+        copies = extra = x = e = None
+        torch.cuda.empty_cache()
+    print_summary(table)
+
+
+if __name__ == "__main__":
+    main()
