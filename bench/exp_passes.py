@@ -29,24 +29,10 @@ import sys
 import torch
 
 from nsa_ops import bench as B
-from nsa_ops.kernels.backward import _launch_token_dq
-from nsa_ops.kernels.forward import _launch_token_forward
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import print_summary  # noqa: E402
-
-
-def token_fwd(x, bi):
-    D = x.q.shape[-1]
-    return _launch_token_forward(x.q, x.k, x.v, bi, bi, bi, bi, 64, D ** -0.5, raw=True, has_counts=False,
-                                 use_shared=False)
-
-
-def token_dq(x, bi, do, lse, delta):
-    D = x.q.shape[-1]
-    dq = torch.empty_like(x.q)
-    _launch_token_dq(do, x.q, x.k, x.v, lse, delta, dq, None, None, 64, D ** -0.5, None, None, (bi, None), False)
-    return dq
+from exp_token import backward_inputs, token_dq, token_fwd  # noqa: E402
 
 
 def split(bi, nb, passes):
@@ -88,20 +74,16 @@ def main():
         case = cases[name]
         copies = B.input_copies(case, "random", torch.bfloat16, dev, l2)
         nb = (case.Tk + 63) // 64
-        gen = torch.Generator(device=dev).manual_seed(3)
-        extra = []
-        for x in copies:
-            out, lse = token_fwd(x, x.block_indices)
-            do = torch.randn(out.shape, device=dev, dtype=out.dtype, generator=gen)
-            delta = (do.float() * out.float()).sum(-1)
-            extra.append(dict(lse=lse, do=do, delta=delta, win=window_selection(x.block_indices, 256),
-                              **{f"p{p}": split(x.block_indices, nb, p) for p in (2, 3, 4)}))
+        extra = backward_inputs(copies)
+        for x, e in zip(copies, extra):
+            e["win"] = window_selection(x.block_indices, 256)
+            e.update({f"p{p}": split(x.block_indices, nb, p) for p in (2, 3, 4)})
         x, e = copies[0], extra[0]
-        ref_out, ref_lse = token_fwd(x, x.block_indices)
-        ref_dq = token_dq(x, x.block_indices, e["do"], e["lse"], e["delta"])
+        ref_out, ref_lse = token_fwd(x)
+        ref_dq = token_dq(x, e)
         for p in (2, 3, 4):
             mo, ml = merge([token_fwd(x, bi) for bi in e[f"p{p}"]])
-            dq = sum(token_dq(x, bi, e["do"], e["lse"], e["delta"]).float() for bi in e[f"p{p}"])
+            dq = sum(token_dq(x, e, bi).float() for bi in e[f"p{p}"])
             table.append(f"{name} check {p} passes: max|out - 1 pass| {(mo.float() - ref_out.float()).abs().max():.2e}"
                          f", max|lse| {(ml - ref_lse).abs().nan_to_num(0).max():.2e}"
                          f", max|dq - 1 pass| {(dq - ref_dq.float()).abs().max():.2e}")
@@ -111,7 +93,7 @@ def main():
             return [lambda x=x, e=e: [token_fwd(x, bi) for bi in e[key]] for x, e in zip(copies, extra)]
 
         def dq_passes(key):
-            return [lambda x=x, e=e: [token_dq(x, bi, e["do"], e["lse"], e["delta"]) for bi in e[key]]
+            return [lambda x=x, e=e: [token_dq(x, e, bi) for bi in e[key]]
                     for x, e in zip(copies, extra)]
 
         for k, e in enumerate(extra):

@@ -23,39 +23,20 @@ import sys
 import torch
 
 from nsa_ops import bench as B
-from nsa_ops.kernels import backward as bwd
-from nsa_ops.kernels import forward as fwd
 from nsa_ops.kernels import tma
-from nsa_ops.kernels.configs import SharedTile
+from nsa_ops.kernels.configs import SharedTile, shared_tile
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import print_summary  # noqa: E402
+from exp_token import backward_inputs, token_dq, token_fwd  # noqa: E402
 
 
 def run_fwd(x, shared):
-    D = x.q.shape[-1]
-    bi = x.block_indices
-    fwd.shared_tile = (lambda *a, **k: shared) if shared else REAL_FWD
-    try:
-        return fwd._launch_token_forward(x.q, x.k, x.v, bi, bi, bi, bi, 64, D ** -0.5, raw=True, has_counts=False,
-                                         use_shared=bool(shared))
-    finally:
-        fwd.shared_tile = REAL_FWD
+    return token_fwd(x, shared=shared)
 
 
 def run_dq(x, e, shared):
-    D = x.q.shape[-1]
-    dq = torch.empty_like(x.q)
-    bwd.shared_tile = (lambda *a, **k: shared) if shared else REAL_BWD
-    try:
-        bwd._launch_token_dq(e["do"], x.q, x.k, x.v, e["lse"], e["delta"], dq, None, None, 64, D ** -0.5, None, None,
-                             (x.block_indices, None), bool(shared))
-    finally:
-        bwd.shared_tile = REAL_BWD
-    return dq
-
-
-REAL_FWD, REAL_BWD = fwd.shared_tile, bwd.shared_tile
+    return token_dq(x, e, shared=shared)
 
 
 def main():
@@ -73,18 +54,13 @@ def main():
             continue
         case = cases[name]
         copies = B.input_copies(case, dist, torch.bfloat16, dev, l2)
-        gen = torch.Generator(device=dev).manual_seed(3)
-        extra = []
-        for x in copies:
-            out, lse = run_fwd(x, None)
-            do = torch.randn(out.shape, device=dev, dtype=out.dtype, generator=gen)
-            extra.append(dict(lse=lse, do=do, delta=(do.float() * out.float()).sum(-1)))
+        extra = backward_inputs(copies)
         x, e = copies[0], extra[0]
         ref_out, _ = run_fwd(x, None)
         ref_dq = run_dq(x, e, None)
         G = case.HQ // case.H
         tq = 64 // G
-        variants = [("token tma", None, True), ("shipped", REAL_FWD(G, 128, 128, 64, 16, 2), True)]
+        variants = [("token tma", None, True), ("shipped", shared_tile(G, 128, 128, 64, 16, 2), True)]
         for mu in ([24, 32, 40, 48, 64] if G == 16 else [24, 64, 96, 128]):
             for s in (2, 3):
                 variants.append((f"TQ{tq} max{mu} s{s}", SharedTile(tq, mu, 4, s), True))

@@ -17,31 +17,19 @@ import sys
 import torch
 
 from nsa_ops import bench as B
-from nsa_ops.kernels import backward as bwd
 from nsa_ops.kernels.configs import forward_tile
-from nsa_ops.kernels.forward import _launch_token_forward
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import print_summary  # noqa: E402
-
-REAL_DQ = bwd.dq_tile
+from exp_token import backward_inputs, token_dq, token_fwd  # noqa: E402
 
 
 def run_fwd(x, tile):
-    bi = x.block_indices
-    return _launch_token_forward(x.q, x.k, x.v, bi, bi, bi, bi, 64, x.q.shape[-1] ** -0.5, raw=True,
-                                 has_counts=False, tile=tile, use_shared=False)
+    return token_fwd(x, tile=tile)
 
 
 def run_dq(x, e, tile):
-    dq = torch.empty_like(x.q)
-    bwd.dq_tile = (lambda *a, **k: tile) if tile else REAL_DQ
-    try:
-        bwd._launch_token_dq(e["do"], x.q, x.k, x.v, e["lse"], e["delta"], dq, None, None, 64, x.q.shape[-1] ** -0.5,
-                             None, None, (x.block_indices, None), False)
-    finally:
-        bwd.dq_tile = REAL_DQ
-    return dq
+    return token_dq(x, e, tile=tile)
 
 
 def main():
@@ -57,12 +45,7 @@ def main():
             continue
         case = cases[name]
         copies = B.input_copies(case, dist, torch.bfloat16, dev, l2)
-        gen = torch.Generator(device=dev).manual_seed(3)
-        extra = []
-        for x in copies:
-            out, lse = run_fwd(x, None)
-            do = torch.randn(out.shape, device=dev, dtype=out.dtype, generator=gen)
-            extra.append(dict(lse=lse, do=do, delta=(do.float() * out.float()).sum(-1)))
+        extra = backward_inputs(copies)
         x, e = copies[0], extra[0]
         ref_out, _ = run_fwd(x, None)
         ref_dq = run_dq(x, e, None)

@@ -23,6 +23,7 @@ from nsa_ops.kernels.forward_kv import selection_forward_kv
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import print_summary  # noqa: E402
+from exp_token import backward_inputs  # noqa: E402
 from exp_warps import run_dq, run_fwd  # noqa: E402
 
 
@@ -33,12 +34,7 @@ def timed(timer, calls):
 def d192(dev, l2, timer, table):
     case = B.Case("fwd G16 D=192 T=16k", "fwd", 1, 16384, 16384, 64, 4, D=192)
     copies = B.input_copies(case, "random", torch.bfloat16, dev, l2)
-    gen = torch.Generator(device=dev).manual_seed(3)
-    extra = []
-    for x in copies:
-        out, lse = run_fwd(x, None)
-        do = torch.randn(out.shape, device=dev, dtype=out.dtype, generator=gen)
-        extra.append(dict(lse=lse, do=do, delta=(do.float() * out.float()).sum(-1)))
+    extra = backward_inputs(copies)
     x, e = copies[0], extra[0]
     ref_out, ref_dq = run_fwd(x, None)[0], run_dq(x, e, None)
     base = forward_tile(16, 192, 128, 64, 2, tma=True)
