@@ -32,7 +32,7 @@ from nsa_ops import bench as B
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import print_summary  # noqa: E402
-from exp_token import backward_inputs, token_dq, token_fwd  # noqa: E402
+from exp_token import backward_inputs, experiment, table_row, token_dq, token_fwd  # noqa: E402
 
 
 def split(bi, nb, passes):
@@ -62,12 +62,8 @@ def window_selection(bi, window):
 
 
 def main():
-    dev = torch.device("cuda")
-    l2 = torch.cuda.get_device_properties(dev).L2_cache_size
-    timer = B.make_timer(dev, quick=False)
+    dev, l2, timer, cases, only = experiment()
     table = []
-    cases = {c.name: c for c in B.cuda_cases()}
-    only = [a for a in sys.argv[1:] if not a.startswith("--")]
     for name in ("fwd G16 T=16k", "fwd G16 T=64k"):
         if only and not any(o in name for o in only):
             continue
@@ -109,13 +105,10 @@ def main():
         variants += [("dq 1 pass", dq_passes("p1"))]
         variants += [(f"dq {p} passes", dq_passes(f"p{p}")) for p in (2, 3, 4)]
         for tag, calls in variants:
-            try:
+            def measure(calls=calls):
                 ms = timer(B.cycling(calls))
-                per_tok = ms / case.T * 16384
-                table.append(f"{name:14s} {tag:22s}: {ms:8.3f} ms   ({per_tok:6.3f} ms per 16k tokens)")
-            except Exception as ex:  # noqa: BLE001 -- an experiment: report and go on
-                table.append(f"{name:14s} {tag:22s}: FAILED {type(ex).__name__}: {str(ex)[:200]}")
-            print(table[-1], flush=True)
+                return f"{ms:8.3f} ms   ({ms / case.T * 16384:6.3f} ms per 16k tokens)"
+            table_row(table, f"{name:14s} {tag:22s}", measure)
         copies = extra = x = e = None
         torch.cuda.empty_cache()
     print_summary(table)

@@ -18,6 +18,7 @@ from nsa_ops.kernels import forward as fwd
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import print_summary  # noqa: E402
+from exp_token import experiment  # noqa: E402
 
 REAL_FWD, REAL_BWD = fwd.shared_tile, bwd.shared_tile
 
@@ -32,11 +33,8 @@ def with_warps(real, warps, stages=None):
 
 
 def main():
-    dev = torch.device("cuda")
-    l2 = torch.cuda.get_device_properties(dev).L2_cache_size
-    timer = B.make_timer(dev, quick=False)
+    dev, l2, timer, cases, only = experiment()
     table = []
-    cases = {c.name: c for c in B.cuda_cases()}
     runs = [("fwd G16 T=16k", "local"), ("fwd+bwd G16 T=16k", "local"), ("fwd+bwd G16 T=64k", "local"),
             ("fwd+bwd G16 T=16k", "random")]
     variants = [("shipped w4", None, None), ("fwd w2", 2, None), ("dq w2", None, 2), ("both w2", 2, 2),

@@ -24,6 +24,7 @@ from nsa_ops.kernels import tma
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import print_summary  # noqa: E402
+from exp_token import experiment  # noqa: E402
 
 REAL_FWD, REAL_DQ = fwd.forward_tile, bwd.dq_tile
 
@@ -39,13 +40,9 @@ def patched(real, ws, only_tma):
 
 
 def main():
-    dev = torch.device("cuda")
-    l2 = torch.cuda.get_device_properties(dev).L2_cache_size
-    timer = B.make_timer(dev, quick=False)
+    dev, l2, timer, cases, only = experiment()
     table = []
-    cases = {c.name: c for c in B.cuda_cases()}
     cases["fwd+bwd G8 T=16k"] = B.Case("fwd+bwd G8 T=16k", "fwd+bwd", 1, 16384, 16384, 32, 4)
-    only = [a for a in sys.argv[1:] if not a.startswith("--")]
     runs = [("fwd G16 T=16k", "random"), ("fwd G16 T=16k", "local"), ("fwd G16 T=64k", "random"),
             ("fwd+bwd G16 T=16k", "random"), ("fwd+bwd G16 T=16k", "local"), ("fwd+bwd G16 T=64k", "random"),
             ("fwd+bwd G16 T=64k", "local"), ("fwd+bwd G8 T=16k", "random"), ("fwd+bwd G8 T=16k", "local"),

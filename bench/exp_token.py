@@ -55,3 +55,46 @@ def backward_inputs(copies, seed: int = 3):
         do = torch.randn(out.shape, device=out.device, dtype=out.dtype, generator=gen)
         extra.append(dict(lse=lse, do=do, delta=(do.float() * out.float()).sum(-1)))
     return extra
+
+
+def experiment():
+    """The start of an experiment's main(): (device, L2 bytes, do_bench timer, the TARGETS.md
+    cases by name, the command-line filters)."""
+    import sys
+
+    from nsa_ops import bench as B
+
+    dev = torch.device("cuda")
+    l2 = torch.cuda.get_device_properties(dev).L2_cache_size
+    only = [a for a in sys.argv[1:] if not a.startswith("--")]
+    return dev, l2, B.make_timer(dev, quick=False), {c.name: c for c in B.cuda_cases()}, only
+
+
+def table_row(table, label: str, measure) -> None:
+    """Appends ``label: measure()`` to ``table`` and prints it; a failure is reported as the
+    row (an experiment goes on to its next variant)."""
+    try:
+        text = measure()
+    except Exception as ex:  # noqa: BLE001
+        text = f"FAILED {type(ex).__name__}: {str(ex)[:150]}"
+    table.append(f"{label}: {text}")
+    print(table[-1], flush=True)
+
+
+def time_token_kernels(table, label: str, timer, copies, extra, ref_out, ref_dq, **choice) -> None:
+    """One row per kernel (forward, dQ) of ``token_fwd`` / ``token_dq`` with ``choice`` (tile=
+    or shared=): its time over the rotated input copies and its max-abs difference from the
+    reference output / dq on copy 0."""
+    from nsa_ops import bench as B
+
+    x, e = copies[0], extra[0]
+    for kind in ("fwd", "dq"):
+        def measure(kind=kind):
+            if kind == "fwd":
+                err = (token_fwd(x, **choice)[0].float() - ref_out.float()).abs().max().item()
+                calls = [lambda c=c: token_fwd(c, **choice) for c in copies]
+            else:
+                err = (token_dq(x, e, **choice).float() - ref_dq.float()).abs().max().item()
+                calls = [lambda c=c, d=d: token_dq(c, d, **choice) for c, d in zip(copies, extra)]
+            return f"{timer(B.cycling(calls)):8.3f} ms   max|diff| {err:.2e}"
+        table_row(table, f"{label} {kind:3s}", measure)

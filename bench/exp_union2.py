@@ -28,24 +28,12 @@ from nsa_ops.kernels.configs import SharedTile, shared_tile
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import print_summary  # noqa: E402
-from exp_token import backward_inputs, token_dq, token_fwd  # noqa: E402
-
-
-def run_fwd(x, shared):
-    return token_fwd(x, shared=shared)
-
-
-def run_dq(x, e, shared):
-    return token_dq(x, e, shared=shared)
+from exp_token import backward_inputs, experiment, time_token_kernels, token_dq, token_fwd  # noqa: E402
 
 
 def main():
-    dev = torch.device("cuda")
-    l2 = torch.cuda.get_device_properties(dev).L2_cache_size
-    timer = B.make_timer(dev, quick=False)
+    dev, l2, timer, cases, only = experiment()
     table = []
-    cases = {c.name: c for c in B.cuda_cases()}
-    only = [a for a in sys.argv[1:] if not a.startswith("--")]
     cases["fwd G8 T=16k"] = B.Case("fwd G8 T=16k", "fwd", 1, 16384, 16384, 32, 4)
     runs = [("fwd G16 T=16k", "random"), ("fwd G16 T=16k", "local"), ("fwd G16 T=64k", "random"),
             ("fwd G16 T=64k", "local"), ("fwd G8 T=16k", "random"), ("fwd G8 T=16k", "local")]
@@ -56,8 +44,8 @@ def main():
         copies = B.input_copies(case, dist, torch.bfloat16, dev, l2)
         extra = backward_inputs(copies)
         x, e = copies[0], extra[0]
-        ref_out, _ = run_fwd(x, None)
-        ref_dq = run_dq(x, e, None)
+        ref_out, _ = token_fwd(x)
+        ref_dq = token_dq(x, e)
         G = case.HQ // case.H
         tq = 64 // G
         variants = [("token tma", None, True), ("shipped", shared_tile(G, 128, 128, 64, 16, 2), True)]
@@ -68,21 +56,8 @@ def main():
             variants.append(("TQ2 max32 s2", SharedTile(2, 32, 4, 2), True))
         for tag, shared, use_tma in variants:
             tma.USE_TMA = use_tma
-            for kind in ("fwd", "dq"):
-                try:
-                    if kind == "fwd":
-                        got = run_fwd(x, shared)[0]
-                        err = (got.float() - ref_out.float()).abs().max().item()
-                        calls = [lambda x=x: run_fwd(x, shared) for x in copies]
-                    else:
-                        got = run_dq(x, e, shared)
-                        err = (got.float() - ref_dq.float()).abs().max().item()
-                        calls = [lambda x=x, e=e: run_dq(x, e, shared) for x, e in zip(copies, extra)]
-                    ms = timer(B.cycling(calls))
-                    table.append(f"{name:14s} {dist:6s} {kind:3s} {tag:16s}: {ms:8.3f} ms   max|diff| vs token {err:.2e}")
-                except Exception as ex:  # noqa: BLE001 -- an experiment: report and go on
-                    table.append(f"{name:14s} {dist:6s} {kind:3s} {tag:16s}: FAILED {type(ex).__name__}: {str(ex)[:200]}")
-                print(table[-1], flush=True)
+            time_token_kernels(table, f"{name:14s} {dist:6s} {tag:16s}", timer, copies, extra, ref_out, ref_dq,
+                               shared=shared)
             tma.USE_TMA = True
         copies = extra = x = e = None
         torch.cuda.empty_cache()

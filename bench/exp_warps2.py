@@ -23,8 +23,7 @@ from nsa_ops.kernels.forward_kv import selection_forward_kv
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import print_summary  # noqa: E402
-from exp_token import backward_inputs  # noqa: E402
-from exp_warps import run_dq, run_fwd  # noqa: E402
+from exp_token import backward_inputs, experiment, time_token_kernels, token_dq, token_fwd  # noqa: E402
 
 
 def timed(timer, calls):
@@ -36,22 +35,11 @@ def d192(dev, l2, timer, table):
     copies = B.input_copies(case, "random", torch.bfloat16, dev, l2)
     extra = backward_inputs(copies)
     x, e = copies[0], extra[0]
-    ref_out, ref_dq = run_fwd(x, None)[0], run_dq(x, e, None)
+    ref_out, ref_dq = token_fwd(x)[0], token_dq(x, e)
     base = forward_tile(16, 192, 128, 64, 2, tma=True)
     for tag, tile in [("shipped", None)] + [(f"w{w} s{s}", base._replace(num_warps=w, num_stages=s))
                                             for w in (1, 2, 4) for s in (2, 3)]:
-        for kind in ("fwd", "dq"):
-            try:
-                if kind == "fwd":
-                    err = (run_fwd(x, tile)[0].float() - ref_out.float()).abs().max().item()
-                    ms = timed(timer, [lambda x=x: run_fwd(x, tile) for x in copies])
-                else:
-                    err = (run_dq(x, e, tile).float() - ref_dq.float()).abs().max().item()
-                    ms = timed(timer, [lambda x=x, e=e: run_dq(x, e, tile) for x, e in zip(copies, extra)])
-                table.append(f"D=192 G16 16k random {kind:3s} {tag:8s}: {ms:8.3f} ms   max|diff| {err:.2e}")
-            except Exception as ex:  # noqa: BLE001 -- an experiment: report and go on
-                table.append(f"D=192 G16 16k random {kind:3s} {tag:8s}: FAILED {type(ex).__name__}: {str(ex)[:150]}")
-            print(table[-1], flush=True)
+        time_token_kernels(table, f"D=192 G16 16k random {tag:8s}", timer, copies, extra, ref_out, ref_dq, tile=tile)
 
 
 def kv(dev, l2, timer, table):
@@ -90,9 +78,7 @@ def g8dq(dev, l2, timer, table):
 
 
 def main():
-    dev = torch.device("cuda")
-    l2 = torch.cuda.get_device_properties(dev).L2_cache_size
-    timer = B.make_timer(dev, quick=False)
+    dev, l2, timer, _, _ = experiment()
     table = []
     parts = [a for a in sys.argv[1:] if not a.startswith("--")] or ["d192", "kv", "g8dq"]
     for part in parts:
