@@ -201,6 +201,23 @@ def token_block_kv(i, ids, keep, rank, sel_base, stride_ss, block_start_ptr, las
 
 
 @triton.jit
+def union_block_kv(i, ids, valid, first, rank, tok_local, r_tok, last_r, b, h, Tk, k_ptr, v_ptr, stride_kb,
+                   stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc,
+                   k2_desc, v_desc, TMA: tl.constexpr, BLOCK_SIZE: tl.constexpr, BLOCK_D: tl.constexpr,
+                   BLOCK_DV: tl.constexpr, BLOCK_D2: tl.constexpr):
+    """K (two pieces) and V of the i-th block of a multi-token tile's union (``claim_shared_tile``)
+    and which (row, key) pairs see it: rows whose token selected the block (valid entries only:
+    causality is in ``valid``), keys up to each row's last visible one."""
+    blk = kept_block(ids, first, rank, i)
+    tok = blk * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    k, k2, v = block_kv(blk * BLOCK_SIZE, tok < Tk, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh,
+                        stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc, TMA,
+                        BLOCK_SIZE, BLOCK_D, BLOCK_DV, BLOCK_D2)
+    visible = rows_selecting(ids, valid, tok_local, r_tok, blk)[:, None] & (tok[None, :] <= last_r[:, None])
+    return k, k2, v, visible
+
+
+@triton.jit
 def block_kv(start, mask, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh, stride_kd, stride_vb, stride_vt,
              stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc, TMA: tl.constexpr, BLOCK_SIZE: tl.constexpr,
              BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_D2: tl.constexpr):
