@@ -205,7 +205,7 @@ def union_block_kv(i, ids, valid, first, rank, tok_local, r_tok, last_r, b, h, T
                    stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc,
                    k2_desc, v_desc, TMA: tl.constexpr, BLOCK_SIZE: tl.constexpr, BLOCK_D: tl.constexpr,
                    BLOCK_DV: tl.constexpr, BLOCK_D2: tl.constexpr):
-    """K (two pieces) and V of the i-th block of a multi-token tile's union (``shared_tile_union``)
+    """K (two pieces) and V of the i-th block of a multi-token tile's union (``claim_shared_tile``)
     and which (row, key) pairs see it: rows whose token selected the block (valid entries only:
     causality is in ``valid``), keys up to each row's last visible one."""
     blk = kept_block(ids, first, rank, i)
@@ -311,8 +311,8 @@ def kept_block(ids, keep, rank, i):
 
 @triton.jit
 def owned_by_shared(owned_ptr, bh, t, Tq, TQ_SHARED: tl.constexpr):
-    """1 if the multi-token (shared K/V) kernel, launched first, took the tile of token t (one
-    int8 flag per (b*H + h, tile), ``kernels/tiles.claim_tiles``), else 0."""
+    """1 if the multi-token (shared K/V) kernel, launched first, took the tile of token t (it
+    writes one int8 flag per (b*H + h, tile)), else 0."""
     n_tiles = (Tq + TQ_SHARED - 1) // TQ_SHARED
     return tl.load(owned_ptr + bh * n_tiles + t // TQ_SHARED).to(tl.int32)
 
@@ -360,22 +360,23 @@ def shared_tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq
 
 
 @triton.jit
-def scan_taken_tiles(owned_ptr, j0, n_work, SCAN: tl.constexpr):
-    """One scan step of a persistent multi-token program: the work items j0 + i * programs (i <
-    SCAN; work item w = (b*H + h) * n_tiles + tile, ``kernels/tiles.py``), which of them are
-    taken, each taken item's rank among them and how many there are."""
-    w_vec = j0 + tl.arange(0, SCAN) * tl.num_programs(0)
-    taken = tl.load(owned_ptr + w_vec, mask=w_vec < n_work, other=0).to(tl.int32)
-    return w_vec, taken > 0, tl.cumsum(taken, 0) - 1, tl.sum(taken, 0)
-
-
-@triton.jit
-def taken_tile(w_vec, taken, pos, i, n_tiles, H, TQ: tl.constexpr):
-    """The i-th taken work item of a scan step (``scan_taken_tiles``) as (b int64, h, first
-    token of the tile)."""
-    w = tl.sum(tl.where(taken & (pos == i), w_vec, 0), 0)
-    bh = w // n_tiles
-    return (bh // H).to(tl.int64), bh % H, (w % n_tiles) * TQ
+def claim_shared_tile(bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct,
+                      stride_ch, H, Tq, Tk, NB, S, max_union, HAS_COUNTS: tl.constexpr, TQ: tl.constexpr,
+                      BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    """Start of a multi-token kernel's program (tile of TQ tokens, b*H + h): the tile's union
+    (``shared_tile_union``), and its flag (1 = taken: n_union <= max_union) stored for the
+    token-centric kernel launched next. Returns b (int64), h, the tile's first token and the
+    union."""
+    tile = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = (bh // H).to(tl.int64)
+    h = bh % H
+    t0 = tile * TQ
+    ids, valid, first, rank, n_union, tok_local = shared_tile_union(
+        bi_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
+        stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, (n_union <= max_union).to(tl.int8))
+    return b, h, t0, ids, valid, first, rank, n_union, tok_local
 
 
 @triton.jit
