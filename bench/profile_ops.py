@@ -1,7 +1,7 @@
 """Per-kernel CUDA time of one nsa_ops forward and fwd+bwd call (torch.profiler), for the
 TARGETS.md shapes picked on the command line: where does the time go?
 
-    python bench/profile_ops.py G1 G4 G16            # T=16k, random selection
+    python bench/profile_ops.py G1 G4 G16 D192       # T=16k, random selection
     python bench/profile_ops.py G16 T=65536 dist=local
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from torch.profiler import ProfilerActivity, profile
 import nsa_ops
 from nsa_ops.selections import local_selection, random_selection
 
-SHAPES = {"G16": (64, 4), "G4": (32, 8), "G1": (16, 16)}
+SHAPES = {"G16": (64, 4, 128), "G4": (32, 8, 128), "G1": (16, 16, 128), "D192": (64, 4, 192)}
 
 
 def main():
@@ -22,10 +22,10 @@ def main():
     T = int(opts.get("T", 16384))
     select = {"random": random_selection, "local": local_selection}[opts.get("dist", "random")]
     for name in [a for a in sys.argv[1:] if "=" not in a] or list(SHAPES):
-        HQ, H = SHAPES[name]
+        HQ, H, D = SHAPES[name]
         g = torch.Generator(device="cuda").manual_seed(0)
-        q, k, v = (torch.randn(1, T, n, 128, device="cuda", dtype=torch.bfloat16, generator=g)
-                   for n in (HQ, H, H))
+        q, k, v = (torch.randn(1, T, n, d, device="cuda", dtype=torch.bfloat16, generator=g)
+                   for n, d in ((HQ, D), (H, D), (H, 128)))
         bi = select(1, T, H, 16, 64, device="cuda", generator=g)
         q, k, v = (x.requires_grad_() for x in (q, k, v))
         for kind in ("fwd", "fwd+bwd"):
