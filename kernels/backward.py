@@ -38,7 +38,7 @@ from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_sched
                       next_pow2, shared_tile)
 from .primitives import (as_fp32, claim_shared_tile, dq_step, gather_chunk_q, group_rows, load_block_kv,
                          load_group_q, load_head_dim, piece_of_item, qk_scores, shared_tile_rows, store_head_dim,
-                         token_block_kv, token_row_blocks, union_block_kv)
+                         token_block_kv, token_row_blocks, union_block_kv, union_token_masks)
 from .tma import kv_descriptors, launch_args
 
 
@@ -169,6 +169,7 @@ def _selection_dq_shared_kernel(
 
     if n_union <= max_union:
         r_tok, t_r, row_ok, hq, last_r = shared_tile_rows(t0, h, G, Tq, Tk, TQ, BLOCK_G)
+        packed = union_token_masks(ids, valid, tok_local, TQ, BLOCK_S)
         offs_dv = tl.arange(0, BLOCK_DV)
         q, q2 = load_head_dim(q_ptr + b * stride_qb + t_r * stride_qt + hq * stride_qh, row_ok, stride_qd, D,
                               BLOCK_D, BLOCK_D2)
@@ -187,8 +188,8 @@ def _selection_dq_shared_kernel(
             dq2 = dq  # placeholder (no second head-dim piece)
         for i in range(0, n_union):
             k, k2, v, visible = union_block_kv(
-                i, ids, valid, first, rank, tok_local, r_tok, last_r, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt,
-                stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc, TMA,
+                i, packed, first, rank, r_tok, last_r, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh,
+                stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc, TMA, TQ,
                 BLOCK_SIZE, BLOCK_D, BLOCK_DV, BLOCK_D2)
             dq, dq2 = dq_step(q, q2, k, k2, v, do, lse2, delta, visible, dq, dq2, scale_log2e, PRECISION, BLOCK_D2)
         store_head_dim(dq_ptr + b * stride_dqb + t_r * stride_dqt + hq * stride_dqh, row_ok, dq * scale,

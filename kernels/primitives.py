@@ -201,19 +201,22 @@ def token_block_kv(i, ids, keep, rank, sel_base, stride_ss, block_start_ptr, las
 
 
 @triton.jit
-def union_block_kv(i, ids, valid, first, rank, tok_local, r_tok, last_r, b, h, Tk, k_ptr, v_ptr, stride_kb,
-                   stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc,
-                   k2_desc, v_desc, TMA: tl.constexpr, BLOCK_SIZE: tl.constexpr, BLOCK_D: tl.constexpr,
+def union_block_kv(i, packed, first, rank, r_tok, last_r, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh,
+                   stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc,
+                   TMA: tl.constexpr, TQ: tl.constexpr, BLOCK_SIZE: tl.constexpr, BLOCK_D: tl.constexpr,
                    BLOCK_DV: tl.constexpr, BLOCK_D2: tl.constexpr):
-    """K (two pieces) and V of the i-th block of a multi-token tile's union (``claim_shared_tile``)
-    and which (row, key) pairs see it: rows whose token selected the block (valid entries only:
-    causality is in ``valid``), keys up to each row's last visible one."""
-    blk = kept_block(ids, first, rank, i)
+    """K (two pieces) and V of the i-th block of a multi-token tile's union and which (row, key)
+    pairs see it: rows whose token selected the block (``union_token_masks``; valid entries
+    only, causality is in ``valid``), keys up to each row's last visible one. One masked sum
+    per block finds both the block and its tokens."""
+    pk = kept_block(packed, first, rank, i)
+    blk = pk >> TQ
     tok = blk * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
     k, k2, v = block_kv(blk * BLOCK_SIZE, tok < Tk, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh,
                         stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc, TMA,
                         BLOCK_SIZE, BLOCK_D, BLOCK_DV, BLOCK_D2)
-    visible = rows_selecting(ids, valid, tok_local, r_tok, blk)[:, None] & (tok[None, :] <= last_r[:, None])
+    row_sel = ((pk >> r_tok) & 1) != 0  # bit t of pk (t < TQ) = token t selected the block
+    visible = row_sel[:, None] & (tok[None, :] <= last_r[:, None])
     return k, k2, v, visible
 
 
@@ -319,7 +322,8 @@ def owned_by_shared(owned_ptr, bh, t, Tq, TQ_SHARED: tl.constexpr):
 
 @triton.jit
 def shared_tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, max_union,
-                      HAS_COUNTS: tl.constexpr, TQ: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+                      HAS_COUNTS: tl.constexpr, TQ: tl.constexpr, BLOCK_S: tl.constexpr,
+                      BLOCK_SIZE: tl.constexpr):
     """The raw selections of tokens t0 .. t0+TQ-1 (one kv head; ``bi_base`` -> token 0) as one
     vector of TQ*BLOCK_S entries: ids, which are valid for their token, which are the first
     occurrence of their id in the whole tile (ranked by a prefix sum), the size of the union and
@@ -327,8 +331,8 @@ def shared_tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq
     max_union.
 
     Cheap pre-filter first: unless the tile's first and last tokens share at least half of their
-    slots, the union is not built and n_union = max_union + 1 (H100: on random selections no tile
-    qualifies and the union's cost was most of the shared kernel's 0.42 ms; runs 10-12)."""
+    slots, the union is not built and n_union = max_union + 1 (H100: on random selections no tile qualifies and the union's cost
+    was most of the shared kernel's 0.42 ms; runs 10-12)."""
     offs_s = tl.arange(0, BLOCK_S)
     offs = tl.arange(0, TQ * BLOCK_S)
     tok_local = offs // BLOCK_S
@@ -361,8 +365,8 @@ def shared_tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq
 
 @triton.jit
 def claim_shared_tile(bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct,
-                      stride_ch, H, Tq, Tk, NB, S, max_union, HAS_COUNTS: tl.constexpr, TQ: tl.constexpr,
-                      BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+                      stride_ch, H, Tq, Tk, NB, S, max_union, HAS_COUNTS: tl.constexpr,
+                      TQ: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
     """Start of a multi-token kernel's program (tile of TQ tokens, b*H + h): the tile's union
     (``shared_tile_union``), and its flag (1 = taken: n_union <= max_union) stored for the
     token-centric kernel launched next. Returns b (int64), h, the tile's first token and the
@@ -392,10 +396,18 @@ def shared_tile_rows(t0, h, G, Tq, Tk, TQ: tl.constexpr, BLOCK_G: tl.constexpr):
 
 
 @triton.jit
-def rows_selecting(ids, valid, tok_local, r_tok, blk):
-    """Which rows of a shared tile belong to a token that selected block ``blk``."""
-    hit = (ids[None, :] == blk) & valid[None, :] & (tok_local[None, :] == r_tok[:, None])
-    return tl.sum(hit.to(tl.int32), 1) > 0
+def union_token_masks(ids, valid, tok_local, TQ: tl.constexpr, BLOCK_S: tl.constexpr):
+    """Per entry of a shared tile (``shared_tile_union``), its block id and the tokens that
+    selected that block (valid entries only) as one int64: id << TQ | bit t for token t. Built
+    once per tile, so the union walk (``union_block_kv``) finds a block's rows with one masked
+    sum instead of comparing every row with every entry at each block."""
+    offs = tl.arange(0, TQ * BLOCK_S)
+    same = (ids[:, None] == ids[None, :]) & valid[None, :]
+    # A token listing a block twice counts once: only its first entry of that id sets its bit.
+    again = same & (tok_local[:, None] == tok_local[None, :]) & (offs[None, :] < offs[:, None])
+    once = valid & (tl.sum(again.to(tl.int32), 1) == 0)
+    bits = tl.where(same & once[None, :], (1 << tok_local[None, :]).to(tl.int64), 0)
+    return (ids << TQ) | tl.sum(bits, 1)
 
 
 @triton.jit

@@ -312,9 +312,11 @@ def test_shared_and_token_tiles_mix_correctly(G, counts):
     """Tiles with a small union take the multi-token (shared K/V) kernels, the others the
     token-centric ones, in the forward and in dQ; every (token, head) is written exactly once
     (dq is poisoned with NaN first) and out, lse and dq equal the reference; delta, which the dQ
-    kernels compute on the way, equals rowsum(dO * O) - dlse (1e-4). Even tiles copy
-    one token's row to all their tokens (union <= S: taken, as the dQ flags must show), odd
-    tiles are random (union > 1.5 S: left to the token kernel); the last tile has one token. fp32: out 1e-4, dq 1e-3 max-abs."""
+    kernels compute on the way, equals rowsum(dO * O) - dlse (1e-4). Even tiles give
+    all their tokens one row that lists a block twice, except that their first two tokens swap
+    the last slot for a block of their own (union <= S + 2 <= 1.5 S: taken, as the dQ flags must
+    show); odd tiles are random (union > 1.5 S: left to the token kernel); the last tile has
+    one token. fp32: out 1e-4, dq 1e-3 max-abs."""
     from problems import assert_close_to_reference, make_problem
 
     from nsa_ops.kernels.backward import _launch_token_dq
@@ -327,9 +329,16 @@ def test_shared_and_token_tiles_mix_correctly(G, counts):
     p = make_problem(77, B=1, Tq=Tq, Tk=300, H=1, G=G, D=16, Dv=16, S=6, block_size=16,
                      dtype=torch.float32, pad=False, counts=counts, device=DEVICE)
     bi = p.block_indices.clone()
+    gen = torch.Generator().manual_seed(78)
     for tile in range(0, 12, 2):  # even tiles: one shared row (clamped causal for all tokens)
         rows = slice(tile * tokens, (tile + 1) * tokens)
-        bi[:, rows] = torch.randint(0, (300 - Tq) // 16, (1, 1, 1, 6)).to(bi)
+        row = torch.randint(0, (300 - Tq) // 16, (1, 1, 1, 6), generator=gen).to(bi)
+        row[..., 2] = row[..., 0]  # a block listed twice by every token of the tile
+        bi[:, rows] = row
+        # the tile's first two tokens swap their last slot for a block of their own (the union
+        # walk must mask each block to the tokens that chose it)
+        bi[:, tile * tokens: tile * tokens + 2, :, 5] = torch.randint(0, (300 - Tq) // 16, (1, 2, 1),
+                                                                      generator=gen).to(bi)
     out, lse = selection_forward_raw(p.q, p.k, p.v, bi, p.block_counts, 16, 0.3)
     q, k, v = (x.detach().double().requires_grad_() for x in (p.q, p.k, p.v))
     ref, ref_lse = reference_selection(q, k, v, bi, block_counts=p.block_counts, block_size=16, scale=0.3)
