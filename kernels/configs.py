@@ -307,7 +307,6 @@ class SharedTile(NamedTuple):
     max_union: int  # a tile takes the shared kernel when its union has at most this many blocks
     num_warps: int
     num_stages: int
-    tiles_per_program: int = 4  # tiles a program decides (primitives.claim_tile_group)
 
 
 def shared_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int, elem: int):

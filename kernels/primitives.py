@@ -364,34 +364,23 @@ def shared_tile_union(bi_base, cnt_base, stride_st, stride_ss, stride_ct, t0, Tq
 
 
 @triton.jit
-def claim_tile_group(bi_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, H, Tq, S, n_tiles,
-                     TQ: tl.constexpr, GT: tl.constexpr, BLOCK_S: tl.constexpr):
-    """Start of a multi-token kernel's program (GT consecutive tiles of TQ tokens, b*H + h =
-    program_id(1)): the tiles that pass ``shared_tile_union``'s pre-filter (first and last token
-    share at least half of their slots), checked for all GT tiles at once; the others get their
-    flag (0: left to the token-centric kernel) here, the candidates where the program decides
-    them. Returns b (int64), h, b*H + h, the tiles, which are candidates, each candidate's rank
-    and their count. Several tiles per program: one per tile made ~16k programs at T=16k that
-    mostly decided and exited, and cost 0.12 ms of the G16 forward on the random selection
-    (0.34 ms at 64k; H100 runs 74-77, ``bench/exp_shared_off.py``)."""
+def claim_shared_tile(bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct,
+                      stride_ch, H, Tq, Tk, NB, S, max_union, HAS_COUNTS: tl.constexpr,
+                      TQ: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    """Start of a multi-token kernel's program (tile of TQ tokens, b*H + h): the tile's union
+    (``shared_tile_union``), and its flag (1 = taken: n_union <= max_union) stored for the
+    token-centric kernel launched next. Returns b (int64), h, the tile's first token and the
+    union."""
+    tile = tl.program_id(0)
     bh = tl.program_id(1)
     b = (bh // H).to(tl.int64)
     h = bh % H
-    tiles = tl.program_id(0) * GT + tl.arange(0, GT)
-    in_range = tiles < n_tiles
-    offs_s = tl.arange(0, BLOCK_S)
-    base = bi_ptr + b * stride_sb + h * stride_sh
-    t_a = (tiles * TQ).to(tl.int64)
-    t_b = tl.minimum(tiles * TQ + TQ - 1, Tq - 1).to(tl.int64)
-    slot_ok = in_range[:, None] & (offs_s[None, :] < S)
-    ids_a = tl.load(base + t_a[:, None] * stride_st + offs_s[None, :] * stride_ss, mask=slot_ok, other=-1)
-    ids_b = tl.load(base + t_b[:, None] * stride_st + offs_s[None, :] * stride_ss, mask=slot_ok, other=-2)
-    match = (ids_a[:, :, None] == ids_b[:, None, :]) & (ids_a[:, :, None] >= 0)
-    common = tl.sum((tl.sum(match.to(tl.int32), 2) > 0).to(tl.int32), 1)
-    cand = in_range & (2 * common >= S)
-    tl.store(owned_ptr + bh * n_tiles + tiles, tl.zeros([GT], tl.int8), mask=in_range & ~cand)
-    crank = tl.cumsum(cand.to(tl.int32), 0) - 1
-    return b, h, bh, tiles, cand, crank, tl.sum(cand.to(tl.int32), 0)
+    t0 = tile * TQ
+    ids, valid, first, rank, n_union, tok_local = shared_tile_union(
+        bi_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
+        stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+    tl.store(owned_ptr + bh * tl.num_programs(0) + tile, (n_union <= max_union).to(tl.int8))
+    return b, h, t0, ids, valid, first, rank, n_union, tok_local
 
 
 @triton.jit
