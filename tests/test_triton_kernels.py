@@ -324,13 +324,13 @@ def test_shared_and_token_tiles_mix_correctly(G, counts):
     from nsa_ops.kernels.forward import selection_forward_raw
 
     tokens = shared_tile(G, 16, 16, 16, 6, 4).tokens
-    # 11 tiles and one token: more tiles than one program visits, and a partial last tile.
-    Tq = 11 * tokens + 1
+    # 13 tiles and one token: a partial last tile.
+    Tq = 13 * tokens + 1
     p = make_problem(77, B=1, Tq=Tq, Tk=300, H=1, G=G, D=16, Dv=16, S=6, block_size=16,
                      dtype=torch.float32, pad=False, counts=counts, device=DEVICE)
     bi = p.block_indices.clone()
     gen = torch.Generator().manual_seed(78)
-    for tile in range(0, 12, 2):  # even tiles: one shared row (clamped causal for all tokens)
+    for tile in range(0, 14, 2):  # even tiles: one shared row (clamped causal for all tokens)
         rows = slice(tile * tokens, (tile + 1) * tokens)
         row = torch.randint(0, (300 - Tq) // 16, (1, 1, 1, 6), generator=gen).to(bi)
         row[..., 2] = row[..., 0]  # a block listed twice by every token of the tile
@@ -354,8 +354,22 @@ def test_shared_and_token_tiles_mix_correctly(G, counts):
     assert_close_to_reference(delta, (do.double() * out.double()).sum(-1) - dlse.double(), 1e-4, 1e-5, "delta")
     finite = torch.isfinite(ref_lse)
     ref_dq, = torch.autograd.grad((ref * do.double()).sum() + (ref_lse[finite] * dlse.double()[finite]).sum(), q)
-    # The last tile holds one token: its union is at most S, so it is taken too.
-    assert owned is not None and owned.tolist() == [1 - tile % 2 for tile in range(11)] + [1], owned
+    # The flags follow the rule of primitives.shared_tile_union, recomputed here: the tile's first
+    # and last tokens share at least half of their slots and the union of its tokens' kept
+    # blocks (in block_counts, causal) has at most max_union. Even tiles are taken by design;
+    # the last tile holds one token (union <= S), so it is taken too.
+    max_union = shared_tile(G, 16, 16, 16, 6, 4).max_union
+    cnt = p.block_counts[0, :, 0].tolist() if p.block_counts is not None else [6] * Tq
+    want = []
+    for tile in range(14):
+        toks = range(tile * tokens, min((tile + 1) * tokens, Tq))
+        rows = [bi[0, t, 0].tolist() for t in toks]
+        common = sum(1 for i in rows[0] if i >= 0 and i in rows[-1])  # slots of the first token
+        union = {i for t, r in zip(toks, rows) for s_, i in enumerate(r)
+                 if s_ < cnt[t] and 0 <= i and i * 16 <= 300 - Tq + t}
+        want.append(int(2 * common >= 6 and len(union) <= max_union))
+    assert want[0:14:2] == [1] * 7, want
+    assert owned is not None and owned.tolist() == want, (owned, want)
     assert_close_to_reference(dq, ref_dq, 1e-3, 1e-3, "dq")
 
 
