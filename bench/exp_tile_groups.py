@@ -16,15 +16,12 @@ from __future__ import annotations
 import os
 import sys
 
-import torch
-
-from nsa_ops import bench as B
 from nsa_ops.kernels import backward as bwd
 from nsa_ops.kernels import forward as fwd
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import print_summary  # noqa: E402
-from exp_token import experiment  # noqa: E402
+from exp_token import op_variants  # noqa: E402
 
 REAL = fwd.shared_tile, bwd.shared_tile
 
@@ -42,40 +39,15 @@ def set_rule(mult) -> None:
 
 
 def main():
-    dev, l2, timer, cases, only = experiment()
-    table = []
     runs = [("fwd G16 T=16k", "random"), ("fwd G16 T=64k", "random"), ("fwd+bwd G16 T=16k", "random"),
             ("fwd G16 T=16k", "local"), ("fwd G16 T=64k", "local"), ("fwd+bwd G16 T=16k", "local"),
             ("fwd+bwd G16 T=64k", "random")]
-    for name, dist in runs:
-        if only and not any(o in f"{name} {dist}" for o in only):
-            continue
-        case = cases[name]
-        copies = B.input_copies(case, dist, torch.bfloat16, dev, l2)
-        fn = B._nsa_ops(case)
-        ref = None
-        for mult in (1, 4, 8, None) * 2:
-            set_rule(mult)
-            tag = "off" if mult is None else f"{mult} tiles per program"
-            try:
-                x = copies[0]
-                q, k, v = (t.detach().clone().requires_grad_() for t in (x.q, x.k, x.v))
-                out = fn(B.dataclasses.replace(x, q=q, k=k, v=v))
-                got = (out.detach(),) + (torch.autograd.grad(out, (q, k, v), torch.ones_like(out))
-                                         if case.kind == "fwd+bwd" else ())
-                ref = got if ref is None else ref
-                err = max((a.float() - b.float()).abs().max().item() for a, b in zip(got, ref))
-                ref_err = B.check_rows(case, x, out.detach())[0]
-                ms = timer(B.cycling([B._runner(fn, case.kind, c) for c in copies]))
-                table.append(f"{name:20s} {dist:6s} {tag:26s}: {ms:8.3f} ms   max|diff| vs first {err:.2e}"
-                             f"  out vs float64 {ref_err:.1e}")
-            except Exception as ex:  # noqa: BLE001 -- an experiment: report and go on
-                table.append(f"{name:20s} {dist:6s} {tag:26s}: FAILED {type(ex).__name__}: {str(ex)[:150]}")
-            print(table[-1], flush=True)
-        set_rule(4)
-        del copies
-        torch.cuda.empty_cache()
-    print_summary(table)
+
+    def apply(mult):
+        set_rule(mult)
+        return "off" if mult is None else f"{mult} tiles per program"
+
+    print_summary(op_variants(runs, (1, 4, 8, None) * 2, apply, lambda: set_rule(4)))
 
 
 if __name__ == "__main__":

@@ -98,3 +98,43 @@ def time_token_kernels(table, label: str, timer, copies, extra, ref_out, ref_dq,
                 calls = [lambda c=c, d=d: token_dq(c, d, **choice) for c, d in zip(copies, extra)]
             return f"{timer(B.cycling(calls)):8.3f} ms   max|diff| {err:.2e}"
         table_row(table, f"{label} {kind:3s}", measure)
+
+
+def op_variants(runs, variants, apply, reset) -> list:
+    """The whole op on each (case name, selection) of ``runs``, for each variant in order (list
+    the variants twice to interleave them), timed on rotated input copies; ``apply(variant)``
+    installs a variant and returns its label, ``reset()`` restores the shipped choice. Outputs
+    and gradients are compared with the first variant's (max-abs), the output also with the
+    float64 reference. Returns the table's lines."""
+    from nsa_ops import bench as B
+
+    dev, l2, timer, cases, only = experiment()
+    table = []
+    for name, dist in runs:
+        if only and not any(o in f"{name} {dist}" for o in only):
+            continue
+        case = cases[name]
+        copies = B.input_copies(case, dist, torch.bfloat16, dev, l2)
+        fn = B._nsa_ops(case)
+        ref = None
+        for variant in variants:
+            tag = apply(variant)
+            try:
+                x = copies[0]
+                q, k, v = (t.detach().clone().requires_grad_() for t in (x.q, x.k, x.v))
+                out = fn(B.dataclasses.replace(x, q=q, k=k, v=v))
+                got = (out.detach(),) + (torch.autograd.grad(out, (q, k, v), torch.ones_like(out))
+                                         if case.kind == "fwd+bwd" else ())
+                ref = got if ref is None else ref
+                err = max((a.float() - b.float()).abs().max().item() for a, b in zip(got, ref))
+                ref_err = B.check_rows(case, x, out.detach())[0]
+                ms = timer(B.cycling([B._runner(fn, case.kind, c) for c in copies]))
+                table.append(f"{name:20s} {dist:6s} {tag:26s}: {ms:8.3f} ms   max|diff| vs first {err:.2e}"
+                             f"  out vs float64 {ref_err:.1e}")
+            except Exception as ex:  # noqa: BLE001 -- an experiment: report and go on
+                table.append(f"{name:20s} {dist:6s} {tag:26s}: FAILED {type(ex).__name__}: {str(ex)[:150]}")
+            print(table[-1], flush=True)
+        reset()
+        del copies
+        torch.cuda.empty_cache()
+    return table
