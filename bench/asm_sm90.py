@@ -123,15 +123,21 @@ def backward_launch(name: str, T: int = 1024):
 
 
 def forward_launch(name: str, T: int = 1024):
-    """The token-centric forward launcher (multi-token kernel, tile claims) on CPU tensors."""
+    """The forward launcher the dispatcher picks for the shape (token-centric with the
+    multi-token kernel, or for small G the KV-centric gather and its combine) on CPU tensors."""
+    from nsa_ops.kernels.configs import forward_schedule
     from nsa_ops.kernels.forward import selection_forward_raw
+    from nsa_ops.kernels.forward_kv import selection_forward_kv
 
     HQ, H, D = SHAPES[name]
     q = torch.randn(1, T, HQ, D, dtype=torch.bfloat16)
     k = torch.randn(1, T, H, D, dtype=torch.bfloat16)
     v = torch.randn(1, T, H, 128, dtype=torch.bfloat16)
     bi = torch.randint(0, T // 64, (1, T, H, 16), dtype=torch.int32)
-    selection_forward_raw(q, k, v, bi, None, 64, D ** -0.5)
+    if forward_schedule(HQ // H, D, 128, 64) == "kv":
+        selection_forward_kv(q, k, v, bi, None, 64, D ** -0.5)
+    else:
+        selection_forward_raw(q, k, v, bi, None, 64, D ** -0.5)
 
 
 def main():

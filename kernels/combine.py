@@ -4,9 +4,10 @@
 A partial is one (query token, kv head, slot, query head) row: the slot's block-local base-2
 log-sum-exp (fp32; -inf where the slot saw no key) and the block-local *normalised* output
 (|o| <= max|v|, so it may be stored in the input dtype). Partial p of group ``grp = (b * Tq + t)
-* H + h`` (all G query heads of kv head h at token t), slot s and head j is ``(grp * S + s) * G +
-j``. Slots are merged in slot order with a fixed-shape reduction, so the result does not depend
-on scheduling.
+* H + h`` (all G query heads of kv head h at token t), slot s and head j is ``e * G + j`` with
+the entry ``e = grp * S + s``, or ``positions[e] * G + j`` where the writer stored by the
+entry's place in the CSR list (``kernels/csr.py``). Slots are merged in slot order with a
+fixed-shape reduction, so the result does not depend on scheduling.
 """
 from __future__ import annotations
 
@@ -22,15 +23,17 @@ from .primitives import group_rows, load_once
 
 @triton.jit
 def _combine_slots_kernel(
-    lse_part_ptr, o_part_ptr, keys_ptr, out_ptr, lse_ptr,
+    lse_part_ptr, o_part_ptr, keys_ptr, out_ptr, lse_ptr, positions_ptr, n_kept_ptr,
     n_groups, G, DV, S, sentinel,
     R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, DV_CHUNK: tl.constexpr,
-    HAS_KEYS: tl.constexpr, STREAM: tl.constexpr = False,
+    HAS_KEYS: tl.constexpr, STREAM: tl.constexpr = False, BY_POSITION: tl.constexpr = False,
 ):
     """R / BLOCK_GP consecutive groups per program, all G heads of each: rows r = (group,
     head); program_id(1) picks DV_CHUNK output columns. HAS_KEYS: slots whose entry key
-    (``kernels/csr.py``) is the sentinel were never written and are skipped; without keys every
-    slot was written (-inf where it saw no key)."""
+    (``kernels/csr.py``) is the sentinel were never written and are skipped; BY_POSITION: the
+    partials sit at the entries' list positions, and entries placed at or past ``n_kept`` (the
+    CSR's last offset) were never written; otherwise every slot was written (-inf where it saw
+    no key)."""
     grp64, head, r_ok = group_rows(n_groups, G, R, BLOCK_GP)
     chunk = tl.program_id(1)
     offs_s = tl.arange(0, SLOTS)
@@ -38,14 +41,21 @@ def _combine_slots_kernel(
     m_run = tl.full([R], float("-inf"), tl.float32)
     w_run = tl.zeros([R], tl.float32)
     acc = tl.zeros([R, DV_CHUNK], tl.float32)
+    if BY_POSITION:
+        n_kept = tl.load(n_kept_ptr)
     for s0 in range(0, S, SLOTS):
         slot = s0 + offs_s
         e = grp64[:, None] * S + slot[None, :]  # [R, SLOTS]
         ok = r_ok[:, None] & (slot[None, :] < S)
-        if HAS_KEYS:
-            ok = ok & (tl.load(keys_ptr + e, mask=ok, other=sentinel) != sentinel)
         part = e * G + head[:, None]
-        lse2 = tl.load(lse_part_ptr + part, mask=ok, other=float("-inf"))
+        if BY_POSITION:
+            at = tl.load(positions_ptr + e, mask=ok, other=0).to(tl.int64)
+            ok = ok & (at < n_kept)
+            lse2 = tl.load(lse_part_ptr + at * G + head[:, None], mask=ok, other=float("-inf"))
+        else:
+            if HAS_KEYS:
+                ok = ok & (tl.load(keys_ptr + e, mask=ok, other=sentinel) != sentinel)
+            lse2 = tl.load(lse_part_ptr + part, mask=ok, other=float("-inf"))
         o = load_once(o_part_ptr + part[:, :, None] * DV + offs_dv[None, None, :],
                       ok[:, :, None] & (offs_dv[None, None, :] < DV), STREAM).to(tl.float32)
         m_new = tl.maximum(m_run, tl.max(lse2, 1))
@@ -67,11 +77,12 @@ def _combine_slots_kernel(
 
 def combine_slots(lse_part: torch.Tensor, o_part: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, G: int, S: int,
                   keys: Optional[torch.Tensor] = None, sentinel: int = 0, elems: int = 8192,
-                  dv_chunk: Optional[int] = None, stream: bool = False) -> None:
+                  dv_chunk: Optional[int] = None, stream: bool = False, csr=None) -> None:
     """Fills ``out`` [B, Tq, HQ, Dv] and ``lse`` [B, Tq, HQ] (fresh, contiguous; natural-log lse,
     out = 0 and lse = -inf where no slot saw a key) from the partials (module docstring).
     ``elems``: partial elements one program holds per slot step; ``dv_chunk``: output columns
-    per program (default: all); ``stream``: partial loads marked evict_first."""
+    per program (default: all); ``stream``: partial loads marked evict_first; ``csr``: an
+    ``EntryCSR`` with positions, for partials stored by list position (``keys`` unused)."""
     Dv = out.shape[-1]
     block_dv = max(16, next_pow2(Dv))
     chunk = min(block_dv, dv_chunk or block_dv)
@@ -81,7 +92,9 @@ def combine_slots(lse_part: torch.Tensor, o_part: torch.Tensor, out: torch.Tenso
     n_groups = lse.numel() // G  # (b, t, kv head) groups
     torch.library.wrap_triton(_combine_slots_kernel)[(triton.cdiv(n_groups, rows // block_gp), block_dv // chunk)](
         lse_part, o_part, keys if keys is not None else lse_part, out, lse,
+        csr.positions if csr is not None else lse_part, csr.offsets[-1:] if csr is not None else lse_part,
         n_groups, G, Dv, S, sentinel,
         R=rows, BLOCK_GP=block_gp, SLOTS=slots, DV_CHUNK=chunk, HAS_KEYS=keys is not None, STREAM=stream,
+        BY_POSITION=csr is not None,
         num_warps=4,
     )

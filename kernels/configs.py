@@ -231,6 +231,14 @@ class KVForwardTile(NamedTuple):
     # 16k 1.592 -> 1.578 (fwd+bwd rows with the dK/dV flag below: G4 8.55 -> 8.47, 36.27 ->
     # 36.13; G1 4.27 -> 4.24).
     stream_partials: bool = True
+    # The gather stores each row's lse partial at its entry's place in the CSR list rather than
+    # under its entry id: the id is then needed only in the q loads' layout, and Triton 3.6 no
+    # longer reloads it synchronously inside the loop (kernels/forward_kv.py). The combine
+    # reads it through the CSR's positions. H100 runs 83/84 (bench/exp_pipeline.py --after,
+    # whole op, ms; entry-indexed s5 from runs 80/82): G4 fwd 16k 2.79 -> 2.73, 64k 11.35 ->
+    # 11.02; G1 (128 rows, 2 stages, where the ids stay a synchronous load) 1.58 -> 1.64:
+    # there the combine's scattered lse reads cost more than the gather saves, so G1 keeps ids.
+    lse_at_position: bool = True
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
@@ -249,13 +257,19 @@ def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int
     # 4 warps, 3 stages, piece 1024: 3.01 (64/8/2/1024: 4.22). 8 warps lost everywhere.
     # Other G take the G4 entry (not measured); large tiles drop stages to fit shared memory.
     # Wider heads keep at most 2 stages (headroom for Triton's own shared-memory buffers).
-    want_rows, want_stages = (128, 2) if group_size == 1 else (64, 3 if max(d, dv) <= 128 else 2)
+    # Stages, H100 runs 80/82 (bench/exp_pipeline.py, whole op, interleaved): the q rows' loads
+    # depend on entry ids loaded in the same loop, so Triton 3.6 overlaps nothing below 5 stages
+    # (it waits for the next chunk's copies at once: async_wait num 0, see bench/asm_sm90.py
+    # --dump); from 5 on the copies run 1-2 chunks ahead. With partials stored by list position
+    # G4 fwd 16k: s3 2.82 / s5 2.73 / s6 2.72 ms, 64k: s3 11.51 / s5 10.88 (52 B of spills,
+    # 91 KiB of shared memory: two programs per SM still fit).
+    want_rows, want_stages = (128, 2) if group_size == 1 else (64, 5 if max(d, dv) <= 128 else 2)
     block_d, block_dv = max(16, next_pow2(d)), max(16, next_pow2(dv))
     width = (block_d + block_dv) * elem  # K/V resident, gathered q rows pipelined
     for rows in (want_rows, 64):
         for stages in range(want_stages, 0, -1):
             if block_size * width + stages * rows * width <= SMEM_BUDGET:
-                return KVForwardTile(rows, block_d, block_dv, 4, stages, 1024)
+                return KVForwardTile(rows, block_d, block_dv, 4, stages, 1024, lse_at_position=group_size > 1)
     return KVForwardTile(64, block_d, block_dv, 4, 1, 1024)  # too big: unsupported_reason routes to torch
 
 

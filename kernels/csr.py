@@ -9,7 +9,9 @@ entries by KV block: ``entries[offsets[r]:offsets[r + 1]]`` are the entries that
 block ``r = (b * H + h) * NB + g``, ascending (so ascending in query token). An entry id carries
 its token, head and slot, so a kernel walking a block's list needs no other lookup: the slot
 of a partial result is the entry's own slot, and ``e * G + head`` addresses per-(query head,
-slot) scratch.
+slot) scratch. ``positions`` (optional) inverts the list: ``positions[e]`` is entry e's place in
+``entries`` (below ``offsets[-1]`` iff e is kept), so scratch may also be addressed by list
+position (the KV forward does: its stores then need no entry id, see ``kernels/forward_kv.py``).
 
 With ``prepared=True`` the input is already the prepared index of ``nsa_ops.indices`` (global
 block ids, -1 for unused slots; packed sequences): a slot is kept iff its id is >= 0.
@@ -30,6 +32,7 @@ class EntryCSR(NamedTuple):
     offsets: torch.Tensor  # int32 [B * H * NB + 1]
     entries: torch.Tensor  # int32 (int64 past 2^31 entries) [B * Tq * H * S]; kept ones first
     sentinel: int  # B * H * NB
+    positions: Optional[torch.Tensor] = None  # entries' dtype [B * Tq * H * S]: place of entry e in ``entries``
 
 
 @triton.jit
@@ -75,6 +78,13 @@ def _entry_keys_kernel(
     tl.store(keys_ptr + grp64[:, None] * S + offs_s[None, :], key.to(tl.int32), mask=s_ok)
 
 
+# Offsets per lower-bound program: each lane runs its own binary search (~21 dependent loads),
+# so the kernel is latency-bound; 1024 gave a 16k G4 call 3 programs (30 us, Nsight Compute,
+# run 80). 128: H100 run 84 (bench/exp_pipeline.py --after, whole op, ms, 1024 -> 128): fwd G4
+# 16k 2.73 -> 2.72, 64k 11.02 -> 10.96, G1 16k 1.64 -> 1.62, fwd+bwd G4 16k within noise.
+LOWER_BOUND_BLOCK = 128
+
+
 @triton.jit
 def _lower_bound_kernel(sorted_ptr, out_ptr, n, n_out, BLOCK: tl.constexpr):
     """out[r] = number of sorted keys < r, for r in [0, n_out): the CSR row offsets."""
@@ -89,6 +99,15 @@ def _lower_bound_kernel(sorted_ptr, out_ptr, n, n_out, BLOCK: tl.constexpr):
         lo = tl.where(go_right, mid + 1, lo)
         hi = tl.where(active & ~go_right, mid, hi)
     tl.store(out_ptr + r, lo.to(tl.int32), mask=r < n_out)
+
+
+@triton.jit
+def _positions_kernel(entries_ptr, positions_ptr, n, BLOCK: tl.constexpr):
+    """positions[entries[p]] = p: the inverse of the sort's permutation."""
+    p = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    ok = p < n
+    e = tl.load(entries_ptr + p, mask=ok, other=0)
+    tl.store(positions_ptr + e, p.to(positions_ptr.dtype.element_ty), mask=ok)
 
 
 def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
@@ -112,16 +131,21 @@ def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor]
 
 
 def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
-                    num_blocks: int, prepared: bool = False) -> EntryCSR:
-    """See the module docstring. ``num_blocks``: NB, the (global) block count."""
+                    num_blocks: int, prepared: bool = False, positions: bool = False) -> EntryCSR:
+    """See the module docstring. ``num_blocks``: NB, the (global) block count; ``positions``:
+    also build the inverse list."""
     B, Tq, H, S = block_indices.shape
     keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared)
     sentinel = B * H * num_blocks
     n = B * Tq * H * S
     srt, order = torch.sort(keys.view(-1), stable=True)
     offsets = torch.empty(sentinel + 1, device=keys.device, dtype=torch.int32)
-    torch.library.wrap_triton(_lower_bound_kernel)[(triton.cdiv(sentinel + 1, 1024),)](
-        srt, offsets, n, sentinel + 1, BLOCK=1024, num_warps=4,
+    torch.library.wrap_triton(_lower_bound_kernel)[(triton.cdiv(sentinel + 1, LOWER_BOUND_BLOCK),)](
+        srt, offsets, n, sentinel + 1, BLOCK=LOWER_BOUND_BLOCK, num_warps=4,
     )
     entries = order.to(torch.int32) if n < 2 ** 31 else order
-    return EntryCSR(keys, offsets, entries, sentinel)
+    pos = None
+    if positions:
+        pos = torch.empty_like(entries)
+        torch.library.wrap_triton(_positions_kernel)[(triton.cdiv(n, 1024),)](entries, pos, n, BLOCK=1024, num_warps=4)
+    return EntryCSR(keys, offsets, entries, sentinel, pos)

@@ -6,8 +6,13 @@ per (token, kv head). Here one program owns a piece of one KV block's list in th
 (``kernels/csr.py``: the (token, slot) entries that selected block g of kv head h), loads the
 block's K and V once and gathers (token, head) rows in chunks of 64, so every K/V tile feeds a
 full MMA. Each (entry, head) gets a partial: the block-local log2-sum-exp (fp32) and the
-normalised block-local output (q.dtype, |o| <= max|v|). The combine of ``kernels/combine.py``
-merges a query's slots by log-sum-exp in slot order, so the result does not depend on scheduling.
+normalised block-local output (q.dtype, |o| <= max|v|), stored under the entry id; with
+``LSE_AT_POSITION`` the lse goes to the entry's place in the CSR list instead. Why: the lse
+store wants the entry ids in a layout of their own, and Triton 3.6 then reloaded them
+synchronously inside the loop, a full memory latency per chunk; the o store shares the q loads'
+layout (H100 runs 82-84, ``bench/exp_pipeline.py``; ``configs.KVForwardTile``). The combine of
+``kernels/combine.py`` (reading such lse through the CSR's positions) merges a query's slots by
+log-sum-exp in slot order, so the result does not depend on scheduling.
 
 Input: the raw ``block_indices`` / ``block_counts`` (cleaned by the entry-key kernel: no index
 preparation), or, for packed sequences, the prepared index of ``nsa_ops.indices``.
@@ -40,6 +45,7 @@ def _fwd_kv_gather_kernel(
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, PACKED: tl.constexpr, STREAM: tl.constexpr = False,
+    LSE_AT_POSITION: tl.constexpr = False,
 ):
     scale_log2e = as_fp32(scale_log2e)
     item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
@@ -80,7 +86,11 @@ def _fwd_kv_gather_kernel(
             l_safe = tl.where(l > 0.0, l, 1.0)
             o = tl.dot(p.to(v.dtype), v, input_precision=PRECISION) / l_safe[:, None]
             part = e.to(tl.int64) * G + head
-            store_once(lse_part_ptr + part, m_safe + tl.log2(l_safe), r_ok, STREAM)
+            if LSE_AT_POSITION:  # the lse at the entry's list position (module docstring)
+                store_once(lse_part_ptr + (c + offs_r // group_tile).to(tl.int64) * G + head,
+                           m_safe + tl.log2(l_safe), r_ok, STREAM)
+            else:
+                store_once(lse_part_ptr + part, m_safe + tl.log2(l_safe), r_ok, STREAM)
             store_once(o_part_ptr + part[:, None] * DV + offs_dv[None, :], o.to(o_part_ptr.dtype.element_ty),
                        r_ok[:, None] & (offs_dv[None, :] < DV), STREAM)
 
@@ -97,16 +107,16 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
+    tile = tile or forward_kv_tile(G, D, Dv, block_size, q.element_size())  # override: bench sweeps
     if prepared is not None:
         sel, NB = prepared.sel, prepared.block_start.shape[0]
-        csr = build_entry_csr(sel, None, block_size, Tk, NB, prepared=True)
+        csr = build_entry_csr(sel, None, block_size, Tk, NB, prepared=True, positions=tile.lse_at_position)
         q_last, block_start = prepared.q_last, prepared.block_start
     else:
         sel, NB = block_indices, (Tk + block_size - 1) // block_size
-        csr = build_entry_csr(sel, block_counts, block_size, Tk, NB)
+        csr = build_entry_csr(sel, block_counts, block_size, Tk, NB, positions=tile.lse_at_position)
         q_last = block_start = csr.offsets  # unused pointers
     S = sel.shape[-1]
-    tile = tile or forward_kv_tile(G, D, Dv, block_size, q.element_size())  # override: bench sweeps
     n_entries = B * Tq * H * S
     pieces = split_into_pieces(csr.offsets, n_entries, tile.piece_tokens)
     lse_part = torch.empty(n_entries * G, device=q.device, dtype=torch.float32)
@@ -123,10 +133,12 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         scale * LOG2E,
         BLOCK_SIZE=block_size, ROWS=tile.rows, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
         PRECISION=dot_precision(q.dtype), PACKED=prepared is not None, STREAM=tile.stream_partials,
+        LSE_AT_POSITION=tile.lse_at_position,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel,
+                  csr=csr if tile.lse_at_position else None,
                   elems=tile.combine_elems, dv_chunk=tile.combine_cols or None, stream=tile.stream_partials)
     return out, lse
