@@ -444,7 +444,7 @@ def test_entry_csr_lists_each_kept_slot_once(counts):
     ids[..., 2] = ids[..., 0]
     ids[:, ::3, :, 3] = 2 ** 32 + 1  # an int64 id that would wrap to 1 in int32: must be dropped
     cnt = torch.randint(0, S + 1, (B, Tq, H), generator=gen) if counts else None
-    csr = build_entry_csr(ids.to(DEVICE), None if cnt is None else cnt.to(DEVICE), bs, Tk, NB)
+    csr = build_entry_csr(ids.to(DEVICE), None if cnt is None else cnt.to(DEVICE), bs, Tk, NB, positions=True)
     expected = {}
     for b in range(B):
         for t in range(Tq):
@@ -463,4 +463,10 @@ def test_entry_csr_lists_each_kept_slot_once(counts):
     n_kept = sum(len(x) for x in expected.values())
     assert offsets[-1] == n_kept
     assert int((csr.keys != csr.sentinel).sum()) == n_kept
+    # positions invert the list: entry e sits at positions[e], below n_kept iff e is kept
+    positions = csr.positions.cpu().tolist()
+    assert sorted(positions) == list(range(B * Tq * H * S))
+    assert all(entries[positions[e]] == e for e in range(B * Tq * H * S))
+    kept = {e for row in expected.values() for e in row}
+    assert all((positions[e] < n_kept) == (e in kept) for e in range(B * Tq * H * S))
 
