@@ -34,8 +34,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_schedule, dq_tile, head_dim_blocks,
-                      next_pow2, shared_tile)
+from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_reduce_shape, dq_schedule, dq_tile,
+                      head_dim_blocks, next_pow2, shared_tile)
 from .primitives import (as_fp32, claim_shared_tile, dq_step, gather_chunk_q, group_rows, load_block_kv,
                          load_group_q, load_head_dim, piece_of_item, qk_scores, shared_tile_rows, store_head_dim,
                          token_block_kv, token_row_blocks, union_block_kv, union_token_masks)
@@ -334,14 +334,15 @@ def _selection_dkv_reduce_kernel(
 def _selection_dq_reduce_kernel(
     dq_part_ptr, keys_ptr, dq_ptr,
     n_groups, G, D, S, sentinel,
-    R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, BLOCK_D: tl.constexpr, PART_D: tl.constexpr,
+    R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, D_CHUNK: tl.constexpr, PART_D: tl.constexpr,
 ):
-    """dq of R / BLOCK_GP consecutive (b, t, kv head) groups, all G heads of each: the sum of
-    the kept slots' partials, SLOTS at a time in slot order (fixed shape: deterministic)."""
+    """dq of R / BLOCK_GP consecutive (b, t, kv head) groups, all G heads of each, D_CHUNK of its
+    columns (program_id(1) picks which): the sum of the kept slots' partials, SLOTS at a time
+    in slot order (fixed shape: deterministic)."""
     grp64, head, r_ok = group_rows(n_groups, G, R, BLOCK_GP)
     offs_s = tl.arange(0, SLOTS)
-    offs_d = tl.arange(0, BLOCK_D)
-    dq = tl.zeros([R, BLOCK_D], tl.float32)
+    offs_d = tl.program_id(1) * D_CHUNK + tl.arange(0, D_CHUNK)
+    dq = tl.zeros([R, D_CHUNK], tl.float32)
     for s0 in range(0, S, SLOTS):
         slot = s0 + offs_s
         e = grp64[:, None] * S + slot[None, :]
@@ -400,7 +401,7 @@ def selection_delta(do, out, dlse):
 
 
 def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_size: int, scale: float,
-                       sel=None, cnt=None, raw=None, use_shared=True, out=None, dlse=None):
+                       sel=None, cnt=None, raw=None, use_shared=True, out=None, dlse=None, packed=True):
     """do [B,Tq,HQ,Dv]; lse, delta fp32 [B,Tq,HQ] with delta = sum(do * out, -1) - dlse. With
     ``delta=None`` pass ``out`` and ``dlse``: the token-centric dQ kernels then compute delta on
     the way (their programs hold each row's dO), else ``selection_delta`` runs first.
@@ -409,7 +410,8 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     (``dq_schedule``) reads either the prepared index (``sel``/``cnt``) or, for unpacked inputs,
     ``raw = (block_indices, block_counts or None)``, which also lets tiles of neighbouring tokens
     with overlapping selections take the multi-token kernel (``configs.shared_tile``;
-    ``use_shared=False`` turns it off). Returns dq [B,Tq,HQ,D], dk [B,Tk,H,D], dv [B,Tk,H,Dv] in
+    ``use_shared=False`` turns it off). ``packed=False`` promises the blocks are the plain
+    ``block_start = arange(NB) * block_size`` of unpacked inputs (then dk/dv need no zero fill). Returns dq [B,Tq,HQ,D], dk [B,Tk,H,D], dv [B,Tk,H,Dv] in
     the input dtypes (accumulated in fp32)."""
     B, Tq, HQ, D = q.shape
     Tk, H = k.shape[1], k.shape[2]
@@ -467,17 +469,23 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     if kv_dq:
         block_gp = next_pow2(G)
         slots = min(16, max(2, next_pow2(S)))
-        rows = max(block_gp, next_pow2(max(1, 8192 // (slots * next_pow2(part_d)))))
+        elems, cols = dq_reduce_shape(G)
+        chunk = min(next_pow2(part_d), cols or next_pow2(part_d))
+        rows = max(block_gp, next_pow2(max(1, elems // (slots * chunk))))
         n_groups = B * Tq * H
-        torch.library.wrap_triton(_selection_dq_reduce_kernel)[(triton.cdiv(n_groups, rows // block_gp),)](
+        grid = (triton.cdiv(n_groups, rows // block_gp), triton.cdiv(part_d, chunk))
+        torch.library.wrap_triton(_selection_dq_reduce_kernel)[grid](
             dq_part, csr.keys, dq,
             n_groups, G, D, S, csr.sentinel,
-            R=rows, BLOCK_GP=block_gp, SLOTS=slots, BLOCK_D=next_pow2(part_d), PART_D=part_d,
+            R=rows, BLOCK_GP=block_gp, SLOTS=slots, D_CHUNK=chunk, PART_D=part_d,
             num_warps=4,
         )
 
-    dk = torch.zeros((B, Tk, H, D), device=k.device, dtype=k.dtype)
-    dv = torch.zeros((B, Tk, H, Dv), device=v.device, dtype=v.dtype)
+    # The reduce writes every token of every block row (zeros for rows nobody selected). Unpacked,
+    # the rows cover all Tk keys; packed, keys past the last sequence belong to no row.
+    fresh = torch.zeros if packed else torch.empty
+    dk = fresh((B, Tk, H, D), device=k.device, dtype=k.dtype)
+    dv = fresh((B, Tk, H, Dv), device=v.device, dtype=v.dtype)
     torch.library.wrap_triton(_selection_dkv_reduce_kernel)[(n_rows,)](
         dk_part, dv_part, dk, dv,
         block_start, row_first_item,

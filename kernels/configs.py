@@ -281,6 +281,14 @@ def dq_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
     return "kv" if group_size < 16 else "token"
 
 
+def dq_reduce_shape(group_size: int) -> tuple:
+    """(partial elements per program and slot step, dq columns per program; 0: all) of the small-G
+    dq reduce (kernels/backward.py). The forward combine's shape (``KVForwardTile``): that
+    combine streams its partials at ~2.9 TB/s, the former dq reduce shape (8192 x all) at ~2.4
+    (Nsight Compute, run 80b: 0.89 ms for 2.1 GB at G4 16k). Whole op: see notes (session 13)."""
+    return 16384, 64
+
+
 class DecodeTile(NamedTuple):
     block_s: int
     block_g: int

@@ -4,7 +4,7 @@
 An *entry* is one slot of one row of ``block_indices``: ``e = ((b * Tq + t) * H + h) * S + s``.
 ``entry_keys`` gives every entry a key: ``(b * H + h) * NB + id`` when the slot is kept
 (in range, causal, inside ``block_counts``, first occurrence of its id in the row), else the
-sentinel ``B * H * NB``. Sorting the keys (stable, one radix sort of int32) groups the kept
+sentinel ``B * H * NB``. Sorting the keys (stable, one radix sort of int16 or int32) groups the kept
 entries by KV block: ``entries[offsets[r]:offsets[r + 1]]`` are the entries that selected
 block ``r = (b * H + h) * NB + g``, ascending (so ascending in query token). An entry id carries
 its token, head and slot, so a kernel walking a block's list needs no other lookup: the slot
@@ -28,7 +28,7 @@ from .configs import next_pow2
 
 
 class EntryCSR(NamedTuple):
-    keys: torch.Tensor  # int32 [B, Tq, H, S]: block row of each entry, or ``sentinel``
+    keys: torch.Tensor  # int16 or int32 (``key_dtype``) [B, Tq, H, S]: block row of each entry, or ``sentinel``
     offsets: torch.Tensor  # int32 [B * H * NB + 1]
     entries: torch.Tensor  # int32 (int64 past 2^31 entries) [B * Tq * H * S]; kept ones first
     sentinel: int  # B * H * NB
@@ -75,7 +75,7 @@ def _entry_keys_kernel(
         keep = valid & (tl.sum(earlier.to(tl.int32), 2) == 0)
     sentinel = (n_groups // Tq) * NB  # B * H * NB
     key = tl.where(keep, (b * H + h)[:, None] * NB + ids, sentinel)
-    tl.store(keys_ptr + grp64[:, None] * S + offs_s[None, :], key.to(tl.int32), mask=s_ok)
+    tl.store(keys_ptr + grp64[:, None] * S + offs_s[None, :], key.to(keys_ptr.dtype.element_ty), mask=s_ok)
 
 
 # Offsets per lower-bound program: each lane runs its own binary search (~21 dependent loads),
@@ -110,10 +110,21 @@ def _positions_kernel(entries_ptr, positions_ptr, n, BLOCK: tl.constexpr):
     tl.store(positions_ptr + e, p.to(positions_ptr.dtype.element_ty), mask=ok)
 
 
+# Sort keys in int16 when every key and the sentinel fit (B * H * NB < 2^15): the radix sort
+# then makes 2 passes over the keys instead of 4. The bench's experiment switch; see
+# ``key_dtype`` for the measurement that set it.
+INT16_KEYS = True
+
+
+def key_dtype(sentinel: int) -> torch.dtype:
+    """int16 where the sentinel (the largest key) fits, else int32 (``INT16_KEYS``)."""
+    return torch.int16 if INT16_KEYS and sentinel < 2 ** 15 else torch.int32
+
+
 def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
                num_blocks: int, prepared: bool = False) -> torch.Tensor:
     B, Tq, H, S = block_indices.shape
-    keys = torch.empty((B, Tq, H, S), device=block_indices.device, dtype=torch.int32)
+    keys = torch.empty((B, Tq, H, S), device=block_indices.device, dtype=key_dtype(B * H * num_blocks))
     n_groups = B * Tq * H
     block_s = max(2, next_pow2(S))
     groups = max(1, 256 // block_s)

@@ -122,7 +122,7 @@ def selection_backward(
                 sel, cnt = idx.sel, idx.cnt
         # delta=None: computed by the token-centric dQ kernels or by selection_delta first.
         return launch(dout, q, k, v, lse.float(), None, q_last, block_start, csr, block_size, scale,
-                      sel=sel, cnt=cnt, raw=raw, out=out, dlse=dlse)
+                      sel=sel, cnt=cnt, raw=raw, out=out, dlse=dlse, packed=cu_seqlens_q is not None)
     acc = torch.promote_types(q.dtype, torch.float32)
     delta = (dout.to(acc) * out.to(acc)).sum(-1) - dlse.to(acc)
     idx = _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seqlens_k)

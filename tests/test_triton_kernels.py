@@ -431,15 +431,17 @@ def test_single_visible_key_gradients(dtype):
 
 
 @pytest.mark.parametrize("counts", [False, True])
-def test_entry_csr_lists_each_kept_slot_once(counts):
+@pytest.mark.parametrize("NB", [5, 11000])
+def test_entry_csr_lists_each_kept_slot_once(counts, NB):
     """The entry CSR (kernels/csr.py) against a direct construction: the kept slots (in range,
     causal, inside block_counts, first of their id in the row), listed under their block in
-    ascending entry order, with exact row offsets."""
+    ascending entry order, with exact row offsets. NB = 11000 puts the sentinel (B * H * NB)
+    past int16, so the keys are sorted as int32 there and as int16 at NB = 5."""
     from nsa_ops.kernels.csr import build_entry_csr
 
     gen = torch.Generator().manual_seed(9)
-    B, Tq, Tk, H, S, bs = 2, 11, 40, 3, 5, 8
-    NB = 5
+    B, Tq, H, S, bs = 2, 11, 3, 5, 8
+    Tk = NB * bs
     ids = torch.randint(-2, NB + 2, (B, Tq, H, S), generator=gen)
     ids[..., 2] = ids[..., 0]
     ids[:, ::3, :, 3] = 2 ** 32 + 1  # an int64 id that would wrap to 1 in int32: must be dropped
@@ -463,6 +465,7 @@ def test_entry_csr_lists_each_kept_slot_once(counts):
     n_kept = sum(len(x) for x in expected.values())
     assert offsets[-1] == n_kept
     assert int((csr.keys != csr.sentinel).sum()) == n_kept
+    assert csr.keys.dtype == (torch.int16 if B * H * NB < 2 ** 15 else torch.int32)
     # positions invert the list: entry e sits at positions[e], below n_kept iff e is kept
     positions = csr.positions.cpu().tolist()
     assert sorted(positions) == list(range(B * Tq * H * S))

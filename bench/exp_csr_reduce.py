@@ -1,0 +1,69 @@
+"""Session 13: the small-G scratch passes around the gathered kernels, timed as whole ops
+interleaved in one process (``exp_token.op_variants``; outputs and gradients compared with the
+first variant's and the output with the float64 reference):
+
+- ``int16``: the entry CSR's sort keys in int16 where they fit (2 radix passes, not 4) or int32;
+- ``dq``: the small-G dq reduce's shape (partial elements per program and slot step, columns
+  per program; 0 = all): (16384, 64) is the forward combine's, (8192, 0) the former one;
+- ``zeros``: dk / dv zero-filled before the reduce (the former) or left empty (unpacked inputs:
+  the reduce writes every key);
+- ``kv``: KV forward tile overrides (``configs.KVForwardTile`` fields).
+
+    python bench/exp_csr_reduce.py [filter ...]
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from nsa_ops.kernels import backward as bwd
+from nsa_ops.kernels import csr
+from nsa_ops.kernels import forward_kv as fkv
+
+sys.path.insert(0, os.path.dirname(__file__))
+from exp_backward import print_summary  # noqa: E402
+from exp_token import op_variants  # noqa: E402
+
+REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile)
+OLD = dict(int16=False, dq=(8192, 0), zeros=True)
+
+
+def reset() -> None:
+    csr.INT16_KEYS = REAL["int16"]
+    bwd.dq_reduce_shape, bwd.selection_backward = REAL["dq"], REAL["launch"]
+    fkv.forward_kv_tile = REAL["kv"]
+
+
+def apply(variant: dict) -> str:
+    reset()
+    if "int16" in variant:
+        csr.INT16_KEYS = variant["int16"]
+    if "dq" in variant:
+        bwd.dq_reduce_shape = lambda G, shape=variant["dq"]: shape
+    if variant.get("zeros"):
+        bwd.selection_backward = lambda *a, **k: REAL["launch"](*a, **{**k, "packed": True})
+    if "kv" in variant:
+        fkv.forward_kv_tile = lambda *a, **k: REAL["kv"](*a, **k)._replace(**variant["kv"])
+    return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
+
+
+def main():
+    new = {}
+    fwd = [OLD, new, {"int16": False}, OLD, new]
+    both = [OLD, new, {"dq": (8192, 0)}, {"zeros": True}, {"int16": False}, OLD, new]
+    dq_shapes = [new, {"dq": (8192, 0)}, {"dq": (16384, 32)}, {"dq": (32768, 64)}, {"dq": (16384, 128)}, new]
+    tiles = [new, {"kv": dict(num_warps=8)}, {"kv": dict(num_warps=8, num_stages=4)},
+             {"kv": dict(rows=128, num_warps=8, num_stages=3)}, {"kv": dict(piece_tokens=2048)}, new]
+    runs = [(("fwd G4 T=16k", "random"), fwd), (("fwd G1 T=16k", "random"), fwd[:3]),
+            (("fwd G4 T=64k", "random"), fwd[:3]),
+            (("fwd+bwd G4 T=16k", "random"), both), (("fwd+bwd G1 T=16k", "random"), both[:5]),
+            (("fwd+bwd G4 T=64k", "random"), both[:3]), (("fwd+bwd G16 T=16k", "random"), [OLD, new, OLD, new]),
+            (("fwd+bwd G4 T=16k", "random"), dq_shapes), (("fwd G4 T=16k", "random"), tiles)]
+    table = []
+    for run, variants in runs:
+        table += op_variants([run], variants, apply, reset)
+    print_summary(table)
+
+
+if __name__ == "__main__":
+    main()
