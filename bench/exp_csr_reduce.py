@@ -7,7 +7,10 @@ first variant's and the output with the float64 reference):
   per program; 0 = all): (16384, 64) is the forward combine's, (8192, 0) the former one;
 - ``zeros``: dk / dv zero-filled before the reduce (the former) or left empty (unpacked inputs:
   the reduce writes every key);
-- ``kv``: KV forward tile overrides (``configs.KVForwardTile`` fields).
+- ``kv``: KV forward tile overrides (``configs.KVForwardTile`` fields);
+- ``dkv``: dK/dV tile overrides (``configs.KVTile`` fields).
+
+``--more`` (run 87): the dK/dV tile at G4 and the dq reduce shape again.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -24,14 +27,15 @@ sys.path.insert(0, os.path.dirname(__file__))
 from exp_backward import print_summary  # noqa: E402
 from exp_token import op_variants  # noqa: E402
 
-REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile)
+REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile,
+            dkv=bwd.dkv_tile)
 OLD = dict(int16=False, dq=(8192, 0), zeros=True)
 
 
 def reset() -> None:
     csr.INT16_KEYS = REAL["int16"]
     bwd.dq_reduce_shape, bwd.selection_backward = REAL["dq"], REAL["launch"]
-    fkv.forward_kv_tile = REAL["kv"]
+    fkv.forward_kv_tile, bwd.dkv_tile = REAL["kv"], REAL["dkv"]
 
 
 def apply(variant: dict) -> str:
@@ -44,11 +48,22 @@ def apply(variant: dict) -> str:
         bwd.selection_backward = lambda *a, **k: REAL["launch"](*a, **{**k, "packed": True})
     if "kv" in variant:
         fkv.forward_kv_tile = lambda *a, **k: REAL["kv"](*a, **k)._replace(**variant["kv"])
+    if "dkv" in variant:
+        bwd.dkv_tile = lambda *a, **k: REAL["dkv"](*a, **k)._replace(**variant["dkv"])
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
 
 
 def main():
     new = {}
+    if "--more" in sys.argv:
+        sys.argv.remove("--more")
+        dkv = [new, {"dkv": dict(num_warps=4, num_stages=2)}, {"dkv": dict(rows=128, num_stages=2)},
+               {"dq": (32768, 64)}, new, {"dq": (32768, 64)}]
+        table = []
+        for run in (("fwd+bwd G4 T=16k", "random"), ("fwd+bwd G1 T=16k", "random")):
+            table += op_variants([run], dkv if run[0].startswith("fwd+bwd G4") else dkv[3:], apply, reset)
+        print_summary(table)
+        return
     fwd = [OLD, new, {"int16": False}, OLD, new]
     both = [OLD, new, {"dq": (8192, 0)}, {"zeros": True}, {"int16": False}, OLD, new]
     dq_shapes = [new, {"dq": (8192, 0)}, {"dq": (16384, 32)}, {"dq": (32768, 64)}, {"dq": (16384, 128)}, new]
