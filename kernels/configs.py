@@ -285,7 +285,9 @@ def dq_reduce_shape(group_size: int) -> tuple:
     """(partial elements per program and slot step, dq columns per program; 0: all) of the small-G
     dq reduce (kernels/backward.py). The forward combine's shape (``KVForwardTile``): that
     combine streams its partials at ~2.9 TB/s, the former dq reduce shape (8192 x all) at ~2.4
-    (Nsight Compute, run 80b: 0.89 ms for 2.1 GB at G4 16k). Whole op: see notes (session 13)."""
+    (Nsight Compute, run 80b: 0.89 ms for 2.1 GB at G4 16k). H100 run 86 (bench/exp_csr_reduce.py,
+    whole fwd+bwd, interleaved, ms, 8192 x all -> 16384 x 64): G4 16k 8.08 -> 8.01, G1 16k 3.95
+    -> 3.89, G4 64k 33.94 -> 33.77; 16384 x 32 8.27, 32768 x 64 and 16384 x 128 within noise."""
     return 16384, 64
 
 
