@@ -10,7 +10,9 @@ first variant's and the output with the float64 reference):
 - ``kv``: KV forward tile overrides (``configs.KVForwardTile`` fields);
 - ``dkv``: dK/dV tile overrides (``configs.KVTile`` fields).
 
-``--more`` (run 87): the dK/dV tile at G4 and the dq reduce shape again.
+``--more`` (run 86b): the dK/dV tile at G4 and the dq reduce shape again. ``--prefetch`` (run 88):
+the gathered loops with their entry ids loaded a chunk ahead (``prefetch_ids`` of the tiles),
+which lets Triton 3.6 pipeline the q / dO copies at fewer stages (``bench/asm_sm90.py``).
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -55,6 +57,22 @@ def apply(variant: dict) -> str:
 
 def main():
     new = {}
+    if "--prefetch" in sys.argv:
+        sys.argv.remove("--prefetch")
+        kv = lambda **k: {"kv": dict(prefetch_ids=True, **k)}  # noqa: E731
+        dkv = lambda **k: {"dkv": dict(prefetch_ids=True, **k)}  # noqa: E731
+        runs = [(("fwd G4 T=16k", "random"), [new, kv(), kv(num_stages=3), kv(num_stages=4), new]),
+                (("fwd G1 T=16k", "random"), [new, kv(), new]),
+                (("fwd+bwd G4 T=16k", "random"), [new, dkv(), dkv(num_stages=2), new, dkv()]),
+                (("fwd+bwd G16 T=16k", "random"), [new, dkv(), dkv(num_stages=3), dkv(num_stages=3, num_warps=8),
+                                                   new]),
+                (("fwd+bwd G1 T=16k", "random"), [new, dkv(), new]),
+                (("fwd+bwd G4 T=64k", "random"), [new, dkv()])]
+        table = []
+        for run, variants in runs:
+            table += op_variants([run], variants, apply, reset)
+        print_summary(table)
+        return
     if "--more" in sys.argv:
         sys.argv.remove("--more")
         dkv = [new, {"dkv": dict(num_warps=4, num_stages=2)}, {"dkv": dict(rows=128, num_stages=2)},

@@ -215,10 +215,12 @@ def _selection_dkv_piece_kernel(
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr, BLOCK_D2: tl.constexpr, PART_D: tl.constexpr,
-    STREAM: tl.constexpr = False,
+    STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
 ):
     """dk and dq partials are rows of PART_D = BLOCK_D + BLOCK_D2 columns, column j holding
-    head-dim column j (``kernels/configs.head_dim_blocks``)."""
+    head-dim column j (``kernels/configs.head_dim_blocks``). ``PREFETCH_IDS``: each chunk's
+    entry ids are loaded one chunk ahead and carried, so the q / dO addresses of a chunk
+    depend on no load of its own iteration."""
     scale = as_fp32(scale)
     scale_log2e = as_fp32(scale_log2e)
     item = tl.program_id(0)
@@ -244,11 +246,26 @@ def _selection_dkv_piece_kernel(
     else:
         dk2 = dk  # placeholder (no second head-dim piece)
     dv = tl.zeros([BLOCK_SIZE, BLOCK_DV], tl.float32)
+    tok_of_row = offs_r // group_tile
     for head0 in range(0, G, group_tile):
+        e_next = tl.load(entries_ptr + lo + tok_of_row, mask=(tok_of_row < chunk_tokens) & (lo + tok_of_row < hi),
+                         other=0)
         for c in range(lo, hi, chunk_tokens):
-            r_ok, e, t_row, t64, head, hq, q, q2 = gather_chunk_q(
-                entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_ptr + b * stride_qb,
-                stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
+            if PREFETCH_IDS:
+                head = head0 + offs_r % group_tile
+                hq = (h * G + head).to(tl.int64)
+                r_ok = (tok_of_row < chunk_tokens) & (c + tok_of_row < hi) & (head < G)
+                e = e_next
+                e_next = tl.load(entries_ptr + c + chunk_tokens + tok_of_row,
+                                 mask=(tok_of_row < chunk_tokens) & (c + chunk_tokens + tok_of_row < hi), other=0)
+                t_row = ((e // (H * S)) % Tq).to(tl.int32)
+                t64 = t_row.to(tl.int64)
+                q, q2 = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D,
+                                      BLOCK_D, BLOCK_D2)
+            else:
+                r_ok, e, t_row, t64, head, hq, q, q2 = gather_chunk_q(
+                    entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,
+                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
             last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
             do = tl.load(do_ptr + b * stride_dob + t64[:, None] * stride_dot + hq[:, None] * stride_doh
                          + offs_dv[None, :] * stride_dod,
@@ -464,6 +481,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         scale, scale_log2e,
         BLOCK_SIZE=block_size, ROWS=kt.rows, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
         PRECISION=precision, DQ_PARTIAL=kv_dq, BLOCK_D2=kt.block_d2, PART_D=part_d, STREAM=kt.stream_partials,
+        PREFETCH_IDS=kt.prefetch_ids,
         num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:

@@ -66,6 +66,7 @@ class KVTile(NamedTuple):
     num_stages: int
     block_d2: int = 0  # second piece of the head dim (0: none)
     stream_partials: bool = True  # dq partials (small G) stored evict_first: run 33, see KVForwardTile
+    prefetch_ids: bool = False  # entry ids loaded a chunk ahead (kernels/backward.py)
 
 
 # Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
@@ -239,6 +240,7 @@ class KVForwardTile(NamedTuple):
     # 11.02; G1 (128 rows, 2 stages, where the ids stay a synchronous load) 1.58 -> 1.64:
     # there the combine's scattered lse reads cost more than the gather saves, so G1 keeps ids.
     lse_at_position: bool = True
+    prefetch_ids: bool = False  # entry ids loaded a chunk ahead (kernels/forward_kv.py)
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
