@@ -13,6 +13,7 @@ first variant's and the output with the float64 reference):
 ``--more`` (run 86b): the dK/dV tile at G4 and the dq reduce shape again. ``--prefetch`` (run 88):
 the gathered loops with their entry ids loaded a chunk ahead (``prefetch_ids`` of the tiles),
 which lets Triton 3.6 pipeline the q / dO copies at fewer stages (``bench/asm_sm90.py``).
+``--g1`` (run 89): the shipped G1 prefetch against none.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -57,6 +58,17 @@ def apply(variant: dict) -> str:
 
 def main():
     new = {}
+    if "--g1" in sys.argv:  # run 89: the shipped G1 prefetch against none, interleaved
+        sys.argv.remove("--g1")
+        off = {"kv": dict(prefetch_ids=False), "dkv": dict(prefetch_ids=False)}
+        runs = [(("fwd G1 T=16k", "random"), [new, off, new, off]),
+                (("fwd+bwd G1 T=16k", "random"), [new, off, new, off]),
+                (("fwd G1 T=64k", "random"), [new, off]), (("fwd+bwd G1 T=64k", "random"), [new, off])]
+        table = []
+        for run, variants in runs:
+            table += op_variants([run], variants, apply, reset)
+        print_summary(table)
+        return
     if "--prefetch" in sys.argv:
         sys.argv.remove("--prefetch")
         kv = lambda **k: {"kv": dict(prefetch_ids=True, **k)}  # noqa: E731

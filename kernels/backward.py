@@ -36,9 +36,10 @@ import triton.language as tl
 
 from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_reduce_shape, dq_schedule, dq_tile,
                       head_dim_blocks, next_pow2, shared_tile)
-from .primitives import (as_fp32, claim_shared_tile, dq_step, gather_chunk_q, group_rows, load_block_kv,
-                         load_group_q, load_head_dim, piece_of_item, qk_scores, shared_tile_rows, store_head_dim,
-                         token_block_kv, token_row_blocks, union_block_kv, union_token_masks)
+from .primitives import (as_fp32, chunk_ids, claim_shared_tile, dq_step, gather_chunk_q, gather_chunk_q_ids,
+                         group_rows, load_block_kv, load_group_q, load_head_dim, piece_of_item, qk_scores,
+                         shared_tile_rows, store_head_dim, token_block_kv, token_row_blocks, union_block_kv,
+                         union_token_masks)
 from .tma import kv_descriptors, launch_args
 
 
@@ -246,22 +247,16 @@ def _selection_dkv_piece_kernel(
     else:
         dk2 = dk  # placeholder (no second head-dim piece)
     dv = tl.zeros([BLOCK_SIZE, BLOCK_DV], tl.float32)
-    tok_of_row = offs_r // group_tile
     for head0 in range(0, G, group_tile):
-        e_next = tl.load(entries_ptr + lo + tok_of_row, mask=(tok_of_row < chunk_tokens) & (lo + tok_of_row < hi),
-                         other=0)
+        if PREFETCH_IDS:
+            e_next = chunk_ids(entries_ptr, lo, offs_r, group_tile, chunk_tokens, hi)
         for c in range(lo, hi, chunk_tokens):
-            if PREFETCH_IDS:
-                head = head0 + offs_r % group_tile
-                hq = (h * G + head).to(tl.int64)
-                r_ok = (tok_of_row < chunk_tokens) & (c + tok_of_row < hi) & (head < G)
+            if PREFETCH_IDS:  # ids a chunk ahead: configs.KVTile.prefetch_ids
                 e = e_next
-                e_next = tl.load(entries_ptr + c + chunk_tokens + tok_of_row,
-                                 mask=(tok_of_row < chunk_tokens) & (c + chunk_tokens + tok_of_row < hi), other=0)
-                t_row = ((e // (H * S)) % Tq).to(tl.int32)
-                t64 = t_row.to(tl.int64)
-                q, q2 = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D,
-                                      BLOCK_D, BLOCK_D2)
+                e_next = chunk_ids(entries_ptr, c + chunk_tokens, offs_r, group_tile, chunk_tokens, hi)
+                r_ok, t_row, t64, head, hq, q, q2 = gather_chunk_q_ids(
+                    e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_ptr + b * stride_qb,
+                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
             else:
                 r_ok, e, t_row, t64, head, hq, q, q2 = gather_chunk_q(
                     entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,

@@ -66,7 +66,11 @@ class KVTile(NamedTuple):
     num_stages: int
     block_d2: int = 0  # second piece of the head dim (0: none)
     stream_partials: bool = True  # dq partials (small G) stored evict_first: run 33, see KVForwardTile
-    prefetch_ids: bool = False  # entry ids loaded a chunk ahead (kernels/backward.py)
+    # Entry ids loaded a chunk ahead (kernels/backward.py), G1 only. H100 run 88 (bench/
+    # exp_csr_reduce.py --prefetch, whole op, ms, off -> on): G1 fwd+bwd 16k 3.87-3.88 -> 3.81;
+    # G4 (w8 s3: the copies then run a chunk ahead, 149 KiB of shared memory, 412 B of spills)
+    # 8.14 -> 8.28-8.32, 64k 34.15 -> 35.09; G16 (no overlap at s2) 11.57 -> 12.07, s3 15.05.
+    prefetch_ids: bool = False
 
 
 # Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
@@ -197,7 +201,7 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
     stages = _kv_stages(d, dv, block_size, elem, rows, most=3 if group_size < 16 and narrow else 2)
     if stages == 0 and rows > 64:
         rows, stages = 64, _kv_stages(d, dv, block_size, elem)
-    return KVTile(rows, block_d, block_dv, num_warps, max(1, stages), block_d2)
+    return KVTile(rows, block_d, block_dv, num_warps, max(1, stages), block_d2, prefetch_ids=group_size == 1)
 
 
 # Longest stretch of a block's query list one dK/dV program walks before handing the rest to
@@ -240,7 +244,11 @@ class KVForwardTile(NamedTuple):
     # 11.02; G1 (128 rows, 2 stages, where the ids stay a synchronous load) 1.58 -> 1.64:
     # there the combine's scattered lse reads cost more than the gather saves, so G1 keeps ids.
     lse_at_position: bool = True
-    prefetch_ids: bool = False  # entry ids loaded a chunk ahead (kernels/forward_kv.py)
+    # Entry ids loaded a chunk ahead (kernels/forward_kv.py), G1 only. H100 run 88 (bench/
+    # exp_csr_reduce.py --prefetch, whole op, ms, off -> on): G1 fwd 16k 1.441-1.444 -> 1.415;
+    # G4 with it at s5 3.86 (123 KiB of shared memory: one program per SM), s3 2.71, s4 2.76
+    # against 2.665 without it at s5.
+    prefetch_ids: bool = False
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
@@ -271,7 +279,8 @@ def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int
     for rows in (want_rows, 64):
         for stages in range(want_stages, 0, -1):
             if block_size * width + stages * rows * width <= SMEM_BUDGET:
-                return KVForwardTile(rows, block_d, block_dv, 4, stages, 1024, lse_at_position=group_size > 1)
+                return KVForwardTile(rows, block_d, block_dv, 4, stages, 1024, lse_at_position=group_size > 1,
+                                     prefetch_ids=group_size == 1)
     return KVForwardTile(64, block_d, block_dv, 4, 1, 1024)  # too big: unsupported_reason routes to torch
 
 

@@ -28,7 +28,8 @@ import triton.language as tl
 from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile
 from .csr import build_entry_csr
-from .primitives import as_fp32, gather_chunk_q, load_block_kv, load_head_dim, piece_of_item, store_once
+from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, piece_of_item,
+                         store_once)
 
 
 
@@ -67,22 +68,16 @@ def _fwd_kv_gather_kernel(
     k, k_unused, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
                             stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, 0)
 
-    tok_of_row = offs_r // group_tile
     for head0 in range(0, G, group_tile):
-        e_next = tl.load(entries_ptr + lo + tok_of_row, mask=(tok_of_row < chunk_tokens) & (lo + tok_of_row < hi),
-                         other=0)
+        if PREFETCH_IDS:
+            e_next = chunk_ids(entries_ptr, lo, offs_r, group_tile, chunk_tokens, hi)
         for c in range(lo, hi, chunk_tokens):
-            if PREFETCH_IDS:
-                # The next chunk's entry ids are loaded one chunk ahead and carried, so this
-                # chunk's q addresses depend on no load of the same iteration.
-                head = head0 + offs_r % group_tile
-                r_ok = (tok_of_row < chunk_tokens) & (c + tok_of_row < hi) & (head < G)
+            if PREFETCH_IDS:  # ids a chunk ahead: configs.KVForwardTile.prefetch_ids
                 e = e_next
-                e_next = tl.load(entries_ptr + c + chunk_tokens + tok_of_row,
-                                 mask=(tok_of_row < chunk_tokens) & (c + chunk_tokens + tok_of_row < hi), other=0)
-                t = ((e // (H * S)) % Tq).to(tl.int32)
-                q, q_unused = load_head_dim(q_ptr + b * stride_qb + t.to(tl.int64) * stride_qt
-                                            + (h * G + head).to(tl.int64) * stride_qh, r_ok, stride_qd, D, BLOCK_D, 0)
+                e_next = chunk_ids(entries_ptr, c + chunk_tokens, offs_r, group_tile, chunk_tokens, hi)
+                r_ok, t, t64_unused, head, hq_unused, q, q_unused = gather_chunk_q_ids(
+                    e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_ptr + b * stride_qb,
+                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, 0)
             else:
                 r_ok, e, t, t64_unused, head, hq_unused, q, q_unused = gather_chunk_q(
                     entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,

@@ -277,6 +277,31 @@ def gather_chunk_q(entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, h
 
 
 @triton.jit
+def chunk_ids(entries_ptr, c, offs_r, group_tile, chunk_tokens, hi):
+    """The entry ids of the gathered chunk at ``c`` (row r: entry r // group_tile; 0 past the
+    piece), for loops that load them a chunk ahead (``gather_chunk_q_ids``)."""
+    tok = offs_r // group_tile
+    return tl.load(entries_ptr + c + tok, mask=(tok < chunk_tokens) & (c + tok < hi), other=0)
+
+
+@triton.jit
+def gather_chunk_q_ids(e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_base,
+                       stride_qt, stride_qh, stride_qd, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
+    """``gather_chunk_q`` for entry ids ``e`` loaded beforehand (``chunk_ids``, a chunk ahead):
+    then no load of the chunk's own iteration sits before its q addresses, and Triton 3.6
+    pipelines the q copies at fewer stages. Returns the rows' validity, tokens (int32 and
+    int64), heads, query-head ids (int64) and q, q2."""
+    tok = offs_r // group_tile
+    head = head0 + offs_r % group_tile
+    hq = (h * G + head).to(tl.int64)
+    r_ok = (tok < chunk_tokens) & (c + tok < hi) & (head < G)
+    t = ((e // (H * S)) % Tq).to(tl.int32)
+    t64 = t.to(tl.int64)
+    q, q2 = load_head_dim(q_base + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D, BLOCK_D, BLOCK_D2)
+    return r_ok, t, t64, head, hq, q, q2
+
+
+@triton.jit
 def group_rows(n_groups, G, R: tl.constexpr, BLOCK_GP: tl.constexpr):
     """Rows r = (group, head) of a reduce program over R / BLOCK_GP consecutive (b, t, kv head)
     groups with all G heads of each (the forward combine, the dq reduce): the group (int64),

@@ -204,6 +204,20 @@ def test_split_query_lists_are_exact_and_deterministic(monkeypatch):
         assert_close(name, got, r, torch.float32)
 
 
+@pytest.mark.parametrize("HQ,H", [(2, 2), (8, 2)], ids=["G1", "G4"])
+def test_gathered_loops_span_several_chunks(HQ, H):
+    # Every query selects block 0, so its list (300 entries) spans several gathered chunks of
+    # the KV forward and the dK/dV pieces (128 entries per chunk at G1, 16 at G4): the loops
+    # that carry the next chunk's entry ids (configs prefetch_ids, G1) and those that do not
+    # must both cover every entry once, up to the list's end.
+    q, k, v, ids, cnts = make_problem(1, 300, 320, HQ, H, 16, 16, 16, 3, torch.float32, seed=11)
+    ids[..., 0] = 0
+    idx, out, lse, do, dlse, grads = run_kernels(q, k, v, ids, None, 16, 0.25)
+    ro, rl, ref = reference_grads(q, k, v, ids, None, 16, 0.25, do, dlse)
+    for name, got, r in zip(["out", "dq", "dk", "dv"], (out, *grads), (ro, *ref)):
+        assert_close(name, got, r, torch.float32)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_delta_kernel_matches_torch(dtype):
     # delta = sum(dO * O, -1) - dlse in fp32, on strided (non-contiguous) dO, O and dlse, with
