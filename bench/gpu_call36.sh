@@ -1,4 +1,4 @@
-# Device call (session 13): bench run 87 (nsa-ops bench, all TARGETS.md rows) after run 86's changes.
+# Device call (session 13): the full bench (nsa-ops bench, all TARGETS.md rows): run 87 after run 86, run 90 after run 89.
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 python3 -m pip install --no-deps --no-build-isolation -e . -q 2>&1 | tail -2
