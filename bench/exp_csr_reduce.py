@@ -27,8 +27,7 @@ from nsa_ops.kernels import csr
 from nsa_ops.kernels import forward_kv as fkv
 
 sys.path.insert(0, os.path.dirname(__file__))
-from exp_backward import print_summary  # noqa: E402
-from exp_token import op_variants  # noqa: E402
+from exp_token import run_op_variants  # noqa: E402
 
 REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile,
             dkv=bwd.dkv_tile)
@@ -56,58 +55,46 @@ def apply(variant: dict) -> str:
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
 
 
-def main():
+def runs_for(mode: str) -> list:
     new = {}
-    if "--g1" in sys.argv:  # run 89: the shipped G1 prefetch against none, interleaved
-        sys.argv.remove("--g1")
+    if mode == "--g1":  # run 89: the shipped G1 prefetch against none, interleaved
         off = {"kv": dict(prefetch_ids=False), "dkv": dict(prefetch_ids=False)}
-        runs = [(("fwd G1 T=16k", "random"), [new, off, new, off]),
+        return [(("fwd G1 T=16k", "random"), [new, off, new, off]),
                 (("fwd+bwd G1 T=16k", "random"), [new, off, new, off]),
                 (("fwd G1 T=64k", "random"), [new, off]), (("fwd+bwd G1 T=64k", "random"), [new, off])]
-        table = []
-        for run, variants in runs:
-            table += op_variants([run], variants, apply, reset)
-        print_summary(table)
-        return
-    if "--prefetch" in sys.argv:
-        sys.argv.remove("--prefetch")
+    if mode == "--prefetch":  # run 88
         kv = lambda **k: {"kv": dict(prefetch_ids=True, **k)}  # noqa: E731
         dkv = lambda **k: {"dkv": dict(prefetch_ids=True, **k)}  # noqa: E731
-        runs = [(("fwd G4 T=16k", "random"), [new, kv(), kv(num_stages=3), kv(num_stages=4), new]),
+        return [(("fwd G4 T=16k", "random"), [new, kv(), kv(num_stages=3), kv(num_stages=4), new]),
                 (("fwd G1 T=16k", "random"), [new, kv(), new]),
                 (("fwd+bwd G4 T=16k", "random"), [new, dkv(), dkv(num_stages=2), new, dkv()]),
                 (("fwd+bwd G16 T=16k", "random"), [new, dkv(), dkv(num_stages=3), dkv(num_stages=3, num_warps=8),
                                                    new]),
                 (("fwd+bwd G1 T=16k", "random"), [new, dkv(), new]),
                 (("fwd+bwd G4 T=64k", "random"), [new, dkv()])]
-        table = []
-        for run, variants in runs:
-            table += op_variants([run], variants, apply, reset)
-        print_summary(table)
-        return
-    if "--more" in sys.argv:
-        sys.argv.remove("--more")
-        dkv = [new, {"dkv": dict(num_warps=4, num_stages=2)}, {"dkv": dict(rows=128, num_stages=2)},
-               {"dq": (32768, 64)}, new, {"dq": (32768, 64)}]
-        table = []
-        for run in (("fwd+bwd G4 T=16k", "random"), ("fwd+bwd G1 T=16k", "random")):
-            table += op_variants([run], dkv if run[0].startswith("fwd+bwd G4") else dkv[3:], apply, reset)
-        print_summary(table)
-        return
+    if mode == "--more":  # run 86b
+        dq = {"dq": (32768, 64)}
+        return [(("fwd+bwd G4 T=16k", "random"), [new, {"dkv": dict(num_warps=4, num_stages=2)},
+                                                  {"dkv": dict(rows=128, num_stages=2)}, dq, new, dq]),
+                (("fwd+bwd G1 T=16k", "random"), [dq, new, dq])]
+    # run 86 (the variants then shipped as "new" are the defaults now)
     fwd = [OLD, new, {"int16": False}, OLD, new]
     both = [OLD, new, {"dq": (8192, 0)}, {"zeros": True}, {"int16": False}, OLD, new]
     dq_shapes = [new, {"dq": (8192, 0)}, {"dq": (16384, 32)}, {"dq": (32768, 64)}, {"dq": (16384, 128)}, new]
     tiles = [new, {"kv": dict(num_warps=8)}, {"kv": dict(num_warps=8, num_stages=4)},
              {"kv": dict(rows=128, num_warps=8, num_stages=3)}, {"kv": dict(piece_tokens=2048)}, new]
-    runs = [(("fwd G4 T=16k", "random"), fwd), (("fwd G1 T=16k", "random"), fwd[:3]),
+    return [(("fwd G4 T=16k", "random"), fwd), (("fwd G1 T=16k", "random"), fwd[:3]),
             (("fwd G4 T=64k", "random"), fwd[:3]),
             (("fwd+bwd G4 T=16k", "random"), both), (("fwd+bwd G1 T=16k", "random"), both[:5]),
             (("fwd+bwd G4 T=64k", "random"), both[:3]), (("fwd+bwd G16 T=16k", "random"), [OLD, new, OLD, new]),
             (("fwd+bwd G4 T=16k", "random"), dq_shapes), (("fwd G4 T=16k", "random"), tiles)]
-    table = []
-    for run, variants in runs:
-        table += op_variants([run], variants, apply, reset)
-    print_summary(table)
+
+
+def main():
+    modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more")]
+    for m in modes:
+        sys.argv.remove(m)
+    run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,7 @@ from nsa_ops.kernels import csr
 from nsa_ops.kernels import forward_kv as fkv
 
 sys.path.insert(0, os.path.dirname(__file__))
-from exp_backward import print_summary  # noqa: E402
-from exp_token import op_variants  # noqa: E402
+from exp_token import run_op_variants  # noqa: E402
 
 REAL = fkv.forward_kv_tile, bwd.dkv_tile, csr.LOWER_BOUND_BLOCK
 
@@ -78,10 +77,7 @@ def main():
         runs = [(("fwd G4 T=16k", "random"), fwd_variants), (("fwd G1 T=16k", "random"), g1_variants),
                 (("fwd+bwd G4 T=16k", "random"), bwd_variants), (("fwd+bwd G1 T=16k", "random"), bwd_variants),
                 (("fwd+bwd G16 T=16k", "random"), g16_variants), (("fwd G4 T=64k", "random"), fwd_variants[:3])]
-    table = []
-    for run, variants in runs:
-        table += op_variants([run], variants, apply, reset)
-    print_summary(table)
+    run_op_variants(runs, apply, reset)
 
 
 if __name__ == "__main__":

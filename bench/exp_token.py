@@ -138,3 +138,13 @@ def op_variants(runs, variants, apply, reset) -> list:
         del copies
         torch.cuda.empty_cache()
     return table
+
+
+def run_op_variants(runs, apply, reset) -> None:
+    """``op_variants`` for each (case, variants) of ``runs`` in turn, then the whole table again."""
+    table = []
+    for run, variants in runs:
+        table += op_variants([run], variants, apply, reset)
+    print("\n==== summary ====")
+    for line in table:
+        print(line)
