@@ -23,10 +23,11 @@ from .primitives import group_rows, load_once
 
 @triton.jit
 def _combine_slots_kernel(
-    lse_part_ptr, o_part_ptr, keys_ptr, out_ptr, lse_ptr, positions_ptr, n_kept_ptr,
+    lse_part_ptr, o_part_ptr, keys_ptr, out_ptr, lse_ptr, positions_ptr, n_kept_ptr, lse_near_ptr, o_near_ptr,
     n_groups, G, DV, S, sentinel,
     R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, DV_CHUNK: tl.constexpr,
     HAS_KEYS: tl.constexpr, STREAM: tl.constexpr = False, BY_POSITION: tl.constexpr = False,
+    HAS_NEAR: tl.constexpr = False,
 ):
     """R / BLOCK_GP consecutive groups per program, all G heads of each: rows r = (group,
     head); program_id(1) picks DV_CHUNK output columns. HAS_KEYS: slots whose entry key
@@ -38,9 +39,16 @@ def _combine_slots_kernel(
     chunk = tl.program_id(1)
     offs_s = tl.arange(0, SLOTS)
     offs_dv = chunk * DV_CHUNK + tl.arange(0, DV_CHUNK)
-    m_run = tl.full([R], float("-inf"), tl.float32)
-    w_run = tl.zeros([R], tl.float32)
-    acc = tl.zeros([R, DV_CHUNK], tl.float32)
+    if HAS_NEAR:
+        row_n = grp64 * G + head
+        m_run = tl.load(lse_near_ptr + row_n, mask=r_ok, other=float("-inf"))
+        w_run = tl.where(m_run == float("-inf"), 0.0, 1.0)
+        acc = load_once(o_near_ptr + row_n[:, None] * DV + offs_dv[None, :], r_ok[:, None] & (offs_dv[None, :] < DV),
+                        STREAM).to(tl.float32) * w_run[:, None]
+    else:
+        m_run = tl.full([R], float("-inf"), tl.float32)
+        w_run = tl.zeros([R], tl.float32)
+        acc = tl.zeros([R, DV_CHUNK], tl.float32)
     if BY_POSITION:
         n_kept = tl.load(n_kept_ptr)
     for s0 in range(0, S, SLOTS):
@@ -77,12 +85,14 @@ def _combine_slots_kernel(
 
 def combine_slots(lse_part: torch.Tensor, o_part: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, G: int, S: int,
                   keys: Optional[torch.Tensor] = None, sentinel: int = 0, elems: int = 8192,
-                  dv_chunk: Optional[int] = None, stream: bool = False, csr=None) -> None:
+                  dv_chunk: Optional[int] = None, stream: bool = False, csr=None,
+                  near: Optional[tuple] = None) -> None:
     """Fills ``out`` [B, Tq, HQ, Dv] and ``lse`` [B, Tq, HQ] (fresh, contiguous; natural-log lse,
     out = 0 and lse = -inf where no slot saw a key) from the partials (module docstring).
     ``elems``: partial elements one program holds per slot step; ``dv_chunk``: output columns
     per program (default: all); ``stream``: partial loads marked evict_first; ``csr``: an
-    ``EntryCSR`` with positions, for partials stored by list position (``keys`` unused)."""
+    ``EntryCSR`` with positions, for partials stored by list position (``keys`` unused);
+    ``near``: (lse [B*Tq*HQ] fp32, o [B*Tq*HQ, Dv]), one more partial per row, merged first."""
     Dv = out.shape[-1]
     block_dv = max(16, next_pow2(Dv))
     chunk = min(block_dv, dv_chunk or block_dv)
@@ -93,8 +103,9 @@ def combine_slots(lse_part: torch.Tensor, o_part: torch.Tensor, out: torch.Tenso
     torch.library.wrap_triton(_combine_slots_kernel)[(triton.cdiv(n_groups, rows // block_gp), block_dv // chunk)](
         lse_part, o_part, keys if keys is not None else lse_part, out, lse,
         csr.positions if csr is not None else lse_part, csr.offsets[-1:] if csr is not None else lse_part,
+        near[0] if near is not None else lse_part, near[1] if near is not None else o_part,
         n_groups, G, Dv, S, sentinel,
         R=rows, BLOCK_GP=block_gp, SLOTS=slots, DV_CHUNK=chunk, HAS_KEYS=keys is not None, STREAM=stream,
-        BY_POSITION=csr is not None,
+        BY_POSITION=csr is not None, HAS_NEAR=near is not None,
         num_warps=4,
     )

@@ -249,6 +249,13 @@ class KVForwardTile(NamedTuple):
     # G4 with it at s5 3.86 (123 KiB of shared memory: one program per SM), s3 2.71, s4 2.76
     # against 2.665 without it at s5.
     prefetch_ids: bool = False
+    # The near blocks (block 0, the query's own block and the one before: kernels/csr.py) in a
+    # token-tile pass instead of the gather (kernels/forward_kv.py), unpacked inputs only:
+    # near_rows rows (tokens x the group padded to a power of two) per program.
+    near_pass: bool = True
+    near_rows: int = 64
+    near_warps: int = 4
+    near_stages: int = 2
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
@@ -280,8 +287,19 @@ def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int
         for stages in range(want_stages, 0, -1):
             if block_size * width + stages * rows * width <= SMEM_BUDGET:
                 return KVForwardTile(rows, block_d, block_dv, 4, stages, 1024, lse_at_position=group_size > 1,
-                                     prefetch_ids=group_size == 1)
+                                     prefetch_ids=group_size == 1,
+                                     **near_tile(block_size, block_d, block_dv, elem))
     return KVForwardTile(64, block_d, block_dv, 4, 1, 1024)  # too big: unsupported_reason routes to torch
+
+
+def near_tile(block_size: int, block_d: int, block_dv: int, elem: int) -> dict:
+    """The near pass's fields of ``KVForwardTile``: 64 rows (fewer where shared memory is short),
+    K/V blocks pipelined over 2 stages where they fit; 8 warps for outputs wider than 128."""
+    for rows in (64, 32, 16):
+        for stages in (2, 1):
+            if rows * block_d * elem + stages * block_size * (block_d + block_dv) * elem <= SMEM_BUDGET:
+                return dict(near_rows=rows, near_stages=stages, near_warps=4 if block_dv <= 128 else 8)
+    return dict(near_pass=False)
 
 
 def dq_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:

@@ -13,6 +13,14 @@ slot) scratch. ``positions`` (optional) inverts the list: ``positions[e]`` is en
 ``entries`` (below ``offsets[-1]`` iff e is kept), so scratch may also be addressed by list
 position (the KV forward does: its stores then need no entry id, see ``kernels/forward_kv.py``).
 
+With ``near=True`` (unpacked inputs only) the *near* blocks of a row are left out of the lists:
+block 0 and the two blocks holding and preceding the query's own position, the three that
+NSA always selects (its sink and local blocks). A kept near slot gets the sentinel key, and
+``near[b, t, h]`` records which near blocks the row kept (bits ``NEAR_OWN``, ``NEAR_PREV``,
+``NEAR_ZERO``: the block of the query's position, the one before it, block 0; an id is named
+by the first of these it matches). The KV forward then attends them in a token-tile pass
+(``kernels/forward_kv.py``), with no gather and no per-slot partials.
+
 With ``prepared=True`` the input is already the prepared index of ``nsa_ops.indices`` (global
 block ids, -1 for unused slots; packed sequences): a slot is kept iff its id is >= 0.
 """
@@ -33,16 +41,17 @@ class EntryCSR(NamedTuple):
     entries: torch.Tensor  # int32 (int64 past 2^31 entries) [B * Tq * H * S]; kept ones first
     sentinel: int  # B * H * NB
     positions: Optional[torch.Tensor] = None  # entries' dtype [B * Tq * H * S]: place of entry e in ``entries``
+    near: Optional[torch.Tensor] = None  # int8 [B, Tq, H]: near blocks kept per row (``NEAR_*`` bits), see below
 
 
 @triton.jit
 def _entry_keys_kernel(
-    bi_ptr, cnt_ptr, keys_ptr,
+    bi_ptr, cnt_ptr, keys_ptr, near_ptr,
     stride_bb, stride_bt, stride_bh, stride_bs,
     stride_cb, stride_ct, stride_ch,
     Tq, Tk, H, S, NB, n_groups,
     BLOCK_SIZE: tl.constexpr, BLOCK_S: tl.constexpr, GROUPS: tl.constexpr,
-    HAS_COUNTS: tl.constexpr, PREPARED: tl.constexpr,
+    HAS_COUNTS: tl.constexpr, PREPARED: tl.constexpr, NEAR: tl.constexpr = False,
 ):
     """GROUPS rows (b, t, h) per program; keys written contiguously as [n_groups, S]."""
     # int32 arithmetic: group counts, block ids and keys all stay below 2^31.
@@ -74,6 +83,12 @@ def _entry_keys_kernel(
                    & (offs_s[None, None, :] < offs_s[None, :, None]))
         keep = valid & (tl.sum(earlier.to(tl.int32), 2) == 0)
     sentinel = (n_groups // Tq) * NB  # B * H * NB
+    if NEAR:  # near blocks leave the lists; their bits go to ``near`` (module docstring)
+        own = ((Tk - Tq + t) // BLOCK_SIZE)[:, None]
+        code = tl.where(ids == own, 4, tl.where(ids == own - 1, 2, tl.where(ids == 0, 1, 0)))
+        near = keep & (code > 0)
+        tl.store(near_ptr + grp64, tl.sum(tl.where(near, code, 0), 1).to(tl.int8), mask=g_ok)
+        keep = keep & ~near
     key = tl.where(keep, (b * H + h)[:, None] * NB + ids, sentinel)
     tl.store(keys_ptr + grp64[:, None] * S + offs_s[None, :], key.to(keys_ptr.dtype.element_ty), mask=s_ok)
 
@@ -122,32 +137,42 @@ def key_dtype(sentinel: int) -> torch.dtype:
     return torch.int16 if INT16_KEYS and sentinel < 2 ** 15 else torch.int32
 
 
+# Bits of ``EntryCSR.near`` (kernels/forward_kv.py reads them as literals 4, 2, 1).
+NEAR_OWN, NEAR_PREV, NEAR_ZERO = 4, 2, 1
+
+
 def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
-               num_blocks: int, prepared: bool = False) -> torch.Tensor:
+               num_blocks: int, prepared: bool = False, near: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The entries' keys (module docstring); ``near``: an int8 [B, Tq, H] tensor to fill with the
+    rows' near bits, whose near slots then get the sentinel (unpacked inputs only)."""
     B, Tq, H, S = block_indices.shape
+    if near is not None and prepared:
+        raise ValueError("entry_keys: near blocks are defined for unpacked inputs only")
     keys = torch.empty((B, Tq, H, S), device=block_indices.device, dtype=key_dtype(B * H * num_blocks))
     n_groups = B * Tq * H
     block_s = max(2, next_pow2(S))
     groups = max(1, 256 // block_s)
     cnt = block_counts if block_counts is not None else block_indices  # unused pointer
     torch.library.wrap_triton(_entry_keys_kernel)[(triton.cdiv(n_groups, groups),)](
-        block_indices, cnt, keys,
+        block_indices, cnt, keys, near if near is not None else keys,
         block_indices.stride(0), block_indices.stride(1), block_indices.stride(2), block_indices.stride(3),
         cnt.stride(0), cnt.stride(1), cnt.stride(2),
         Tq, Tk, H, S, num_blocks, n_groups,
         BLOCK_SIZE=block_size, BLOCK_S=block_s, GROUPS=groups,
-        HAS_COUNTS=block_counts is not None, PREPARED=prepared,
+        HAS_COUNTS=block_counts is not None, PREPARED=prepared, NEAR=near is not None,
         num_warps=4,
     )
     return keys
 
 
 def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
-                    num_blocks: int, prepared: bool = False, positions: bool = False) -> EntryCSR:
+                    num_blocks: int, prepared: bool = False, positions: bool = False,
+                    near: bool = False) -> EntryCSR:
     """See the module docstring. ``num_blocks``: NB, the (global) block count; ``positions``:
-    also build the inverse list."""
+    also build the inverse list; ``near``: leave the near blocks out (unpacked inputs)."""
     B, Tq, H, S = block_indices.shape
-    keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared)
+    near_bits = torch.empty((B, Tq, H), device=block_indices.device, dtype=torch.int8) if near else None
+    keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared, near_bits)
     sentinel = B * H * num_blocks
     n = B * Tq * H * S
     srt, order = torch.sort(keys.view(-1), stable=True)
@@ -160,4 +185,4 @@ def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Te
     if positions:
         pos = torch.empty_like(entries)
         torch.library.wrap_triton(_positions_kernel)[(triton.cdiv(n, 1024),)](entries, pos, n, BLOCK=1024, num_warps=4)
-    return EntryCSR(keys, offsets, entries, sentinel, pos)
+    return EntryCSR(keys, offsets, entries, sentinel, pos, near_bits)

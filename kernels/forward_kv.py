@@ -26,10 +26,76 @@ import triton
 import triton.language as tl
 
 from .combine import combine_slots
-from .configs import LOG2E, dot_precision, forward_kv_tile
+from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
 from .csr import build_entry_csr
-from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, piece_of_item,
-                         store_once)
+from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, load_head_dim,
+                         online_softmax_step, piece_of_item, store_once)
+
+
+@triton.jit
+def _fwd_kv_near_kernel(
+    q_ptr, k_ptr, v_ptr, near_ptr, lse_near_ptr, o_near_ptr,
+    stride_qb, stride_qt, stride_qh, stride_qd,
+    stride_kb, stride_kt, stride_kh, stride_kd,
+    stride_vb, stride_vt, stride_vh, stride_vd,
+    Tq, Tk, H, G, D, DV,
+    scale_log2e,
+    BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr, BLOCK_GP: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, STREAM: tl.constexpr,
+):
+    """The near blocks (``kernels/csr.py``: block 0, the query's own block and the one before)
+    of ROWS // BLOCK_GP consecutive tokens, all G heads of kv head h: one program walks the
+    blocks any of its tokens may call near, each loaded once for all its rows, and masks per row
+    the blocks that row did not keep (its ``near`` bits) and keys past its query. Writes one
+    partial per (token, head) like a gathered slot: base-2 lse (-inf if the row kept no near
+    block) and the normalised output, both at row (b * Tq + t) * HQ + h * G + head."""
+    scale_log2e = as_fp32(scale_log2e)
+    TT: tl.constexpr = ROWS // BLOCK_GP
+    t0 = tl.program_id(0) * TT
+    bh = tl.program_id(1)
+    b = (bh // H).to(tl.int64)
+    h = bh % H
+    offs_r = tl.arange(0, ROWS)
+    t = t0 + offs_r // BLOCK_GP
+    head = offs_r % BLOCK_GP
+    r_ok = (t < Tq) & (head < G)
+    t = tl.minimum(t, Tq - 1)
+    t64 = t.to(tl.int64)
+    bits = tl.load(near_ptr + (b * Tq + t64) * H + h, mask=r_ok, other=0).to(tl.int32)
+    pos = Tk - Tq + t
+    own = pos // BLOCK_SIZE
+    hq = (h * G + head).to(tl.int64)
+    q, q_unused = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D,
+                                BLOCK_D, 0)
+    # The blocks walked: block 0 (unless the range below holds it), then the own blocks of the
+    # tile's first to last token and the block before the first.
+    own_lo = (Tk - Tq + t0) // BLOCK_SIZE
+    own_hi = (Tk - Tq + tl.minimum(t0 + TT, Tq) - 1) // BLOCK_SIZE
+    j_lo = tl.maximum(own_lo - 1, 0)
+    extra0 = (j_lo > 0).to(tl.int32)
+    max_pos = Tk - Tq + tl.minimum(t0 + TT, Tq) - 1
+    m_i = tl.full([ROWS], float("-inf"), tl.float32)
+    l_i = tl.zeros([ROWS], tl.float32)
+    acc = tl.zeros([ROWS, BLOCK_DV], tl.float32)
+    for i in range(0, own_hi - j_lo + 1 + extra0):
+        j = tl.where(i < extra0, 0, j_lo + i - extra0)
+        code = tl.where(j == own, 4, tl.where(j == own - 1, 2, tl.where(j == 0, 1, 0)))
+        row_sel = r_ok & ((bits & code) != 0)
+        tok = j * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+        k, k_unused, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_pos, stride_kb, stride_kt, stride_kh,
+                                       stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D,
+                                       BLOCK_DV, 0)
+        visible = row_sel[:, None] & (tok[None, :] <= pos[:, None])
+        m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION, q, k, 0)
+    has_key = l_i > 0.0
+    l_safe = tl.where(has_key, l_i, 1.0)
+    o = acc / l_safe[:, None]
+    lse2 = tl.where(has_key, m_i + tl.log2(l_safe), float("-inf"))
+    row = (b * Tq + t64) * (H * G) + hq
+    offs_dv = tl.arange(0, BLOCK_DV)
+    store_once(lse_near_ptr + row, lse2, r_ok, STREAM)
+    store_once(o_near_ptr + row[:, None] * DV + offs_dv[None, :], o.to(o_near_ptr.dtype.element_ty),
+               r_ok[:, None] & (offs_dv[None, :] < DV), STREAM)
 
 
 
@@ -124,7 +190,8 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         q_last, block_start = prepared.q_last, prepared.block_start
     else:
         sel, NB = block_indices, (Tk + block_size - 1) // block_size
-        csr = build_entry_csr(sel, block_counts, block_size, Tk, NB, positions=tile.lse_at_position)
+        csr = build_entry_csr(sel, block_counts, block_size, Tk, NB, positions=tile.lse_at_position,
+                              near=tile.near_pass)
         q_last = block_start = csr.offsets  # unused pointers
     S = sel.shape[-1]
     n_entries = B * Tq * H * S
@@ -146,9 +213,26 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         LSE_AT_POSITION=tile.lse_at_position, PREFETCH_IDS=tile.prefetch_ids,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
+    near = None
+    if csr.near is not None:
+        lse_near = torch.empty(B * Tq * HQ, device=q.device, dtype=torch.float32)
+        o_near = torch.empty((B * Tq * HQ, Dv), device=q.device, dtype=q.dtype)
+        block_gp = next_pow2(G)
+        torch.library.wrap_triton(_fwd_kv_near_kernel)[(triton.cdiv(Tq, tile.near_rows // block_gp), B * H)](
+            q, k, v, csr.near, lse_near, o_near,
+            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+            Tq, Tk, H, G, D, Dv, scale * LOG2E,
+            BLOCK_SIZE=block_size, ROWS=tile.near_rows, BLOCK_GP=block_gp, BLOCK_D=tile.block_d,
+            BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype), STREAM=tile.stream_partials,
+            num_warps=tile.near_warps, num_stages=tile.near_stages,
+        )
+        near = (lse_near, o_near)
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel,
                   csr=csr if tile.lse_at_position else None,
-                  elems=tile.combine_elems, dv_chunk=tile.combine_cols or None, stream=tile.stream_partials)
+                  elems=tile.combine_elems, dv_chunk=tile.combine_cols or None, stream=tile.stream_partials,
+                  near=near)
     return out, lse

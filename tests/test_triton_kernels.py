@@ -487,3 +487,89 @@ def test_entry_csr_lists_each_kept_slot_once(counts, NB):
     kept = {e for row in expected.values() for e in row}
     assert all((positions[e] < n_kept) == (e in kept) for e in range(B * Tq * H * S))
 
+
+
+@pytest.mark.parametrize("counts", [False, True])
+def test_entry_csr_near_blocks_leave_the_lists(counts):
+    """With ``near=True`` (kernels/csr.py) a kept slot whose block is the query's own, the one
+    before it or block 0 is left out of the lists and recorded in the row's near bits (own 4,
+    previous 2, block 0 1, an id named by the first it matches); every other kept slot is
+    listed as without ``near``. Tq < Tk, so the query positions are offset."""
+    from nsa_ops.kernels.csr import NEAR_OWN, NEAR_PREV, NEAR_ZERO, build_entry_csr
+
+    gen = torch.Generator().manual_seed(13)
+    B, Tq, H, S, bs, NB = 2, 23, 2, 6, 8, 7
+    Tk = NB * bs - 3
+    ids = torch.randint(-1, NB + 1, (B, Tq, H, S), generator=gen)
+    own = (Tk - Tq + torch.arange(Tq)) // bs
+    ids[:, :, :, 0] = 0
+    ids[:, ::2, :, 1] = own[::2, None]
+    ids[:, 1::3, :, 4] = (own[1::3, None] - 1).clamp(min=0)
+    ids[..., 5] = ids[..., 1]  # duplicates
+    cnt = torch.randint(0, S + 1, (B, Tq, H), generator=gen) if counts else None
+    full = build_entry_csr(ids.to(DEVICE), None if cnt is None else cnt.to(DEVICE), bs, Tk, NB)
+    csr = build_entry_csr(ids.to(DEVICE), None if cnt is None else cnt.to(DEVICE), bs, Tk, NB, near=True)
+    full_off, full_ent = full.offsets.cpu().tolist(), full.entries.cpu().tolist()
+    offsets, entries = csr.offsets.cpu().tolist(), csr.entries.cpu().tolist()
+    near_bits = csr.near.cpu()
+    n_near = 0
+    for b in range(B):
+        for t in range(Tq):
+            for h in range(H):
+                o = int(own[t])
+                expect = 0
+                for g in {0, o - 1, o} - {-1}:
+                    if any(e // S == (b * Tq + t) * H + h for e in full_ent[full_off[(b * H + h) * NB + g]:
+                                                                            full_off[(b * H + h) * NB + g + 1]]):
+                        expect |= NEAR_OWN if g == o else NEAR_PREV if g == o - 1 else NEAR_ZERO
+                assert int(near_bits[b, t, h]) == expect, (b, t, h)
+                n_near += bin(expect).count("1")
+    for r in range(B * H * NB):
+        g, bh_row = r % NB, r // NB
+        want = [e for e in full_ent[full_off[r]:full_off[r + 1]]
+                if g not in {0, int(own[(e // (H * S)) % Tq]) - 1, int(own[(e // (H * S)) % Tq])}]
+        assert entries[offsets[r]:offsets[r + 1]] == want, f"row {r} (kv row {bh_row})"
+    assert n_near > B * Tq * H  # the selections above keep many near blocks
+    assert offsets[-1] == full_off[-1] - n_near
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("G,block_size,Tq,Tk", [(4, 16, 70, 70), (1, 16, 90, 101), (2, 32, 40, 77), (3, 16, 37, 60),
+                                                 (6, 16, 20, 45)])
+def test_near_pass_matches_reference(dtype, G, block_size, Tq, Tk):
+    """The KV forward's near pass (kernels/forward_kv.py) on NSA-like selections (block 0, the
+    own and the previous block in shuffled slots, duplicates, padding, block_counts) equals the
+    reference, and so does the same forward with the pass off; 16-bit 2e-2, fp32 1e-4 max-abs.
+    A tile's tokens span several own blocks wherever block_size < the tile's token count."""
+    from problems import assert_close_to_reference, make_problem
+
+    from nsa_ops.kernels import configs
+    from nsa_ops.kernels.forward_kv import selection_forward_kv
+
+    H, S = 2, 6
+    p = make_problem(31 + G, B=2, Tq=Tq, Tk=Tk, H=H, G=G, D=32, Dv=48, S=S, block_size=block_size,
+                     dtype=dtype, counts="tensor", device=DEVICE)
+    gen = torch.Generator().manual_seed(G)
+    bi = p.block_indices.clone().cpu()
+    own = (Tk - Tq + torch.arange(Tq)) // block_size
+    near = torch.stack([torch.zeros_like(own), (own - 1).clamp(min=0), own], -1)  # [Tq, 3]
+    for b in range(2):
+        for h in range(H):
+            slots = torch.randperm(S, generator=gen)[:3]
+            bi[b, :, h, slots] = near
+    bi[..., 4] = bi[..., 2]  # duplicates
+    bi[0, 3] = -1  # an empty row
+    bi = bi.to(DEVICE)
+    cnt = p.block_counts.clone()
+    cnt[1] = S  # batch 1 keeps every slot
+    ref, ref_lse = reference_selection(p.q.double(), p.k.double(), p.v.double(), bi, block_counts=cnt,
+                                       block_size=block_size, scale=0.3)
+    tol = (1e-4, 1e-4) if dtype == torch.float32 else (2e-2, 1e-2)
+    base = configs.forward_kv_tile(G, 32, 48, block_size, p.q.element_size())
+    assert base.near_pass
+    for near_pass in (True, False):
+        tile = base._replace(near_pass=near_pass, num_stages=1)
+        out, lse = selection_forward_kv(p.q, p.k, p.v, bi, cnt, block_size, 0.3, tile=tile)
+        assert_close_to_reference(out, ref, *tol)
+        assert_close_to_reference(lse, ref_lse, 1e-3 if dtype == torch.float32 else 2e-2, 1e-3, "lse")
+        assert torch.equal(torch.isinf(lse.cpu()), torch.isinf(ref_lse.cpu()))
