@@ -256,7 +256,6 @@ class KVForwardTile(NamedTuple):
     near_rows: int = 64
     near_warps: int = 4
     near_stages: int = 2
-    near_fused: bool = False  # the near pass also merges the gathered slots (no combine launch)
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:

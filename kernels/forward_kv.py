@@ -29,21 +29,19 @@ from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
 from .csr import build_entry_csr
 from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, load_head_dim,
-                         load_once, online_softmax_step, piece_of_item, store_once)
+                         online_softmax_step, piece_of_item, store_once)
 
 
 @triton.jit
 def _fwd_kv_near_kernel(
     q_ptr, k_ptr, v_ptr, near_ptr, lse_near_ptr, o_near_ptr,
-    lse_part_ptr, o_part_ptr, keys_ptr, positions_ptr, n_kept_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
-    Tq, Tk, H, G, D, DV, S, sentinel,
+    Tq, Tk, H, G, D, DV,
     scale_log2e,
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr, BLOCK_GP: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, STREAM: tl.constexpr,
-    FUSED: tl.constexpr = False, BY_POSITION: tl.constexpr = False,
 ):
     """The near blocks (``kernels/csr.py``: block 0, the query's own block and the one before)
     of ROWS // BLOCK_GP consecutive tokens, all G heads of kv head h: one program walks the
@@ -89,43 +87,15 @@ def _fwd_kv_near_kernel(
                                        BLOCK_DV, 0)
         visible = row_sel[:, None] & (tok[None, :] <= pos[:, None])
         m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION, q, k, 0)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    dv_ok = offs_dv[None, :] < DV
-    if FUSED:  # the combine too: the gathered slots' partials, merged in slot order after the near part
-        grp = (b * Tq + t64) * H + h
-        if BY_POSITION:
-            n_kept = tl.load(n_kept_ptr)
-        for slot in range(0, S):
-            e = grp * S + slot
-            if BY_POSITION:
-                at = tl.load(positions_ptr + e, mask=r_ok, other=0).to(tl.int64)
-                ok = r_ok & (at < n_kept)
-                lse_s = tl.load(lse_part_ptr + at * G + head, mask=ok, other=float("-inf"))
-            else:
-                ok = r_ok & (tl.load(keys_ptr + e, mask=r_ok, other=sentinel) != sentinel)
-                lse_s = tl.load(lse_part_ptr + e * G + head, mask=ok, other=float("-inf"))
-            o_s = load_once(o_part_ptr + (e * G + head)[:, None] * DV + offs_dv[None, :], ok[:, None] & dv_ok,
-                            STREAM).to(tl.float32)
-            m_new = tl.maximum(m_i, lse_s)
-            m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-            alpha = tl.exp2(m_i - m_safe)
-            w = tl.exp2(lse_s - m_safe)
-            l_i = l_i * alpha + w
-            acc = acc * alpha[:, None] + w[:, None] * o_s
-            m_i = m_new
     has_key = l_i > 0.0
     l_safe = tl.where(has_key, l_i, 1.0)
     o = acc / l_safe[:, None]
     lse2 = tl.where(has_key, m_i + tl.log2(l_safe), float("-inf"))
     row = (b * Tq + t64) * (H * G) + hq
-    if FUSED:  # out and the natural-log lse
-        tl.store(lse_near_ptr + row, lse2 * 0.6931471805599453, mask=r_ok)
-        tl.store(o_near_ptr + row[:, None] * DV + offs_dv[None, :], o.to(o_near_ptr.dtype.element_ty),
-                 mask=r_ok[:, None] & dv_ok)
-    else:
-        store_once(lse_near_ptr + row, lse2, r_ok, STREAM)
-        store_once(o_near_ptr + row[:, None] * DV + offs_dv[None, :], o.to(o_near_ptr.dtype.element_ty),
-                   r_ok[:, None] & dv_ok, STREAM)
+    offs_dv = tl.arange(0, BLOCK_DV)
+    store_once(lse_near_ptr + row, lse2, r_ok, STREAM)
+    store_once(o_near_ptr + row[:, None] * DV + offs_dv[None, :], o.to(o_near_ptr.dtype.element_ty),
+               r_ok[:, None] & (offs_dv[None, :] < DV), STREAM)
 
 
 
@@ -243,33 +213,24 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         LSE_AT_POSITION=tile.lse_at_position, PREFETCH_IDS=tile.prefetch_ids,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
-    out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
-    lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     near = None
     if csr.near is not None:
-        fused = tile.near_fused
-        if fused:  # the near pass merges the slots and writes out / lse: no combine
-            lse_near, o_near = lse, out
-        else:
-            lse_near = torch.empty(B * Tq * HQ, device=q.device, dtype=torch.float32)
-            o_near = torch.empty((B * Tq * HQ, Dv), device=q.device, dtype=q.dtype)
+        lse_near = torch.empty(B * Tq * HQ, device=q.device, dtype=torch.float32)
+        o_near = torch.empty((B * Tq * HQ, Dv), device=q.device, dtype=q.dtype)
         block_gp = next_pow2(G)
-        by_position = csr.positions is not None
         torch.library.wrap_triton(_fwd_kv_near_kernel)[(triton.cdiv(Tq, tile.near_rows // block_gp), B * H)](
             q, k, v, csr.near, lse_near, o_near,
-            lse_part, o_part, csr.keys, csr.positions if by_position else csr.keys, csr.offsets[-1:],
             q.stride(0), q.stride(1), q.stride(2), q.stride(3),
             k.stride(0), k.stride(1), k.stride(2), k.stride(3),
             v.stride(0), v.stride(1), v.stride(2), v.stride(3),
-            Tq, Tk, H, G, D, Dv, S, csr.sentinel, scale * LOG2E,
+            Tq, Tk, H, G, D, Dv, scale * LOG2E,
             BLOCK_SIZE=block_size, ROWS=tile.near_rows, BLOCK_GP=block_gp, BLOCK_D=tile.block_d,
             BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype), STREAM=tile.stream_partials,
-            FUSED=fused, BY_POSITION=by_position,
             num_warps=tile.near_warps, num_stages=tile.near_stages,
         )
-        if fused:
-            return out, lse
         near = (lse_near, o_near)
+    out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
+    lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel,
                   csr=csr if tile.lse_at_position else None,
                   elems=tile.combine_elems, dv_chunk=tile.combine_cols or None, stream=tile.stream_partials,

@@ -539,8 +539,7 @@ def test_entry_csr_near_blocks_leave_the_lists(counts):
 def test_near_pass_matches_reference(dtype, G, block_size, Tq, Tk):
     """The KV forward's near pass (kernels/forward_kv.py) on NSA-like selections (block 0, the
     own and the previous block in shuffled slots, duplicates, padding, block_counts) equals the
-    reference, with the combine fused into the pass or not, and so does the same forward with
-    the pass off; 16-bit 2e-2, fp32 1e-4 max-abs.
+    reference, and so does the same forward with the pass off; 16-bit 2e-2, fp32 1e-4 max-abs.
     A tile's tokens span several own blocks wherever block_size < the tile's token count."""
     from problems import assert_close_to_reference, make_problem
 
@@ -568,8 +567,8 @@ def test_near_pass_matches_reference(dtype, G, block_size, Tq, Tk):
     tol = (1e-4, 1e-4) if dtype == torch.float32 else (2e-2, 1e-2)
     base = configs.forward_kv_tile(G, 32, 48, block_size, p.q.element_size())
     assert base.near_pass
-    for near_pass, fused in ((True, False), (True, True), (False, False)):
-        tile = base._replace(near_pass=near_pass, near_fused=fused, num_stages=1)
+    for near_pass in (True, False):
+        tile = base._replace(near_pass=near_pass, num_stages=1)
         out, lse = selection_forward_kv(p.q, p.k, p.v, bi, cnt, block_size, 0.3, tile=tile)
         assert_close_to_reference(out, ref, *tol)
         assert_close_to_reference(lse, ref_lse, 1e-3 if dtype == torch.float32 else 2e-2, 1e-3, "lse")
