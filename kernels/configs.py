@@ -251,7 +251,13 @@ class KVForwardTile(NamedTuple):
     prefetch_ids: bool = False
     # The near blocks (block 0, the query's own block and the one before: kernels/csr.py) in a
     # token-tile pass instead of the gather (kernels/forward_kv.py), unpacked inputs only:
-    # near_rows rows (tokens x the group padded to a power of two) per program.
+    # near_rows rows (tokens x the group padded to a power of two) per program. H100 run 91
+    # (bench/exp_csr_reduce.py --near, whole op, interleaved, ms, off -> on): G4 fwd 16k 2.66
+    # -> 2.55, local 2.95 -> 2.74, 64k 10.81 -> 10.19; G1 16k 1.42 -> 1.39, 64k 5.93 -> 5.65;
+    # G4 fwd+bwd 16k 8.15 -> 8.03. Tile (runs 91, 93): 64 rows, 4 warps, 2 stages; 1 or 3
+    # stages equal; 128 rows 2.64 (8 warps 2.61); 64 rows on 8 warps 2.76, on 2 warps 2.84;
+    # 32 rows 2.85, 16 rows 2.87. Merging the gathered slots in this pass instead of the
+    # combine (run 92, commit f3de89d, reverted): 3.53, its slot loop is latency-bound.
     near_pass: bool = True
     near_rows: int = 64
     near_warps: int = 4
