@@ -15,7 +15,8 @@ the gathered loops with their entry ids loaded a chunk ahead (``prefetch_ids`` o
 which lets Triton 3.6 pipeline the q / dO copies at fewer stages (``bench/asm_sm90.py``).
 ``--g1`` (run 89): the shipped G1 prefetch against none. ``--near`` (session 14): the KV forward's
 near pass (block 0, own and previous block in token tiles, ``KVForwardTile.near_pass``) against
-the gather taking every block, and the pass's tile; ``--near3``: smaller near tiles.
+the gather taking every block, and the pass's tile; ``--near3``: smaller near tiles;
+``--pieces``: the gather's piece length with the near pass.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -74,6 +75,12 @@ def runs_for(mode: str) -> list:
                                               nk(near_rows=16), nk(near_stages=1, near_warps=2), new, nk(near_rows=32)]),
                 (("fwd G1 T=16k", "random"), [new, nk(near_rows=32), nk(near_rows=32, near_stages=1), new]),
                 (("fwd G4 T=64k", "random"), [new, nk(near_rows=32)])]
+    if mode == "--pieces":  # the gather's piece length, now that block 0 left its lists
+        nk = lambda **k: {"kv": dict(**k)}  # noqa: E731
+        return [(("fwd G4 T=16k", "random"), [new, nk(piece_tokens=512), nk(piece_tokens=256), new,
+                                              nk(piece_tokens=512)]),
+                (("fwd G1 T=16k", "random"), [new, nk(piece_tokens=512), new]),
+                (("fwd G4 T=64k", "random"), [new, nk(piece_tokens=512)])]
     if mode == "--g1":  # run 89: the shipped G1 prefetch against none, interleaved
         off = {"kv": dict(prefetch_ids=False), "dkv": dict(prefetch_ids=False)}
         return [(("fwd G1 T=16k", "random"), [new, off, new, off]),
@@ -108,7 +115,7 @@ def runs_for(mode: str) -> list:
 
 
 def main():
-    modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3")]
+    modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
