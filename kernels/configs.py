@@ -258,6 +258,7 @@ class KVForwardTile(NamedTuple):
     # stages equal; 128 rows 2.64 (8 warps 2.61); 64 rows on 8 warps 2.76, on 2 warps 2.84;
     # 32 rows 2.85, 16 rows 2.87. Merging the gathered slots in this pass instead of the
     # combine (run 92, commit f3de89d, reverted): 3.53, its slot loop is latency-bound.
+    # The gather's piece stays 1024 entries with the pass (run 95, G4 16k: 512 2.56, 256 2.64).
     near_pass: bool = True
     near_rows: int = 64
     near_warps: int = 4
