@@ -296,7 +296,7 @@ def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int
                 return KVForwardTile(rows, block_d, block_dv, 4, stages, 1024, lse_at_position=group_size > 1,
                                      prefetch_ids=group_size == 1,
                                      **near_tile(block_size, block_d, block_dv, elem))
-    return KVForwardTile(64, block_d, block_dv, 4, 1, 1024)  # too big: unsupported_reason routes to torch
+    return KVForwardTile(64, block_d, block_dv, 4, 1, 1024, near_pass=False)  # too big: unsupported_reason routes to torch
 
 
 def near_tile(block_size: int, block_d: int, block_dv: int, elem: int) -> dict:
