@@ -573,3 +573,47 @@ def test_near_pass_matches_reference(dtype, G, block_size, Tq, Tk):
         assert_close_to_reference(out, ref, *tol)
         assert_close_to_reference(lse, ref_lse, 1e-3 if dtype == torch.float32 else 2e-2, 1e-3, "lse")
         assert torch.equal(torch.isinf(lse.cpu()), torch.isinf(ref_lse.cpu()))
+
+
+@pytest.mark.parametrize("by", ["token", "head"])
+def test_piece_order_is_a_sorted_permutation_and_changes_nothing(by, monkeypatch):
+    """``order_pieces`` (the launch order of the gathered kernels' pieces) is a permutation of
+    the items whose keys ascend, surplus items last; the KV forward and the dK/dV pieces run in
+    that order give bitwise the outputs and gradients of row order (the order only changes
+    when a piece runs)."""
+    from nsa_ops.indices import order_pieces, split_into_pieces
+    from nsa_ops.kernels import configs
+    from nsa_ops.kernels.forward_kv import selection_forward_kv
+
+    B, Tq, Tk, H, G, S, bs, piece = 2, 40, 64, 2, 2, 4, 16, 3
+    q, k, v, ids, cnts = make_problem(B, Tq, Tk, H * G, H, 16, 16, bs, S, torch.float32, seed=7)
+    ids[..., 0] = 0
+    NB = Tk // bs
+    csr = build_entry_csr(ids, cnts, bs, Tk, NB)
+    pieces = split_into_pieces(csr.offsets, B * Tq * H * S, piece)
+    order = order_pieces(pieces, csr.offsets, csr.entries, piece, H, S, Tq, by).cpu().long()
+    assert torch.equal(order.sort().values, torch.arange(pieces.n_items))
+    n_rows = csr.offsets.shape[0] - 1
+    row = pieces.item_row.cpu().long()[order]
+    real = row < n_rows
+    assert real.sum() < pieces.n_items and not real[real.sum():].any(), "surplus items last"
+    first = csr.offsets.cpu().long()[row[real]] + (order[real] - pieces.row_first_item.cpu().long()[row[real]]) * piece
+    e = csr.entries.cpu().long()[first]
+    assert (first < csr.offsets.cpu().long()[row[real] + 1]).all()
+    bt, h = e // (H * S), (e // S) % H
+    key = e if by == "token" else ((bt // Tq) * H + h) * Tq + bt % Tq
+    assert (key[1:] >= key[:-1]).all()
+
+    base = configs.forward_kv_tile(G, 16, 16, bs, 4)._replace(piece_tokens=piece, num_stages=1)
+    runs = []
+    for order_by in ("", by):
+        out, lse = selection_forward_kv(q, k, v, ids, cnts, bs, 0.25, tile=base._replace(piece_order=order_by))
+        real_tile = backward_module.dkv_tile
+        monkeypatch.setattr(backward_module, "dkv_tile", lambda *a, o=order_by, f=real_tile, **kw: f(*a, **kw)._replace(piece_order=o))
+        monkeypatch.setattr(backward_module, "dkv_piece_tokens", lambda group_size: piece)
+        runs.append((out, lse, *run_kernels(q, k, v, ids, cnts, bs, 0.25)[5]))
+        monkeypatch.undo()
+    for x, y in zip(*runs):
+        assert torch.equal(x, y)
+    ro, rl = reference_selection(q.double(), k.double(), v.double(), ids, cnts, bs, 0.25)
+    assert_close("out", runs[1][0], ro, torch.float32)
