@@ -16,8 +16,7 @@ which lets Triton 3.6 pipeline the q / dO copies at fewer stages (``bench/asm_sm
 ``--g1`` (run 89): the shipped G1 prefetch against none. ``--near`` (session 14): the KV forward's
 near pass (block 0, own and previous block in token tiles, ``KVForwardTile.near_pass``) against
 the gather taking every block, and the pass's tile; ``--near3``: smaller near tiles;
-``--pieces``: the gather's piece length with the near pass. ``--order`` (session 15): the
-gathered kernels' pieces launched in query order (``piece_order``, ``nsa_ops.indices.order_pieces``).
+``--pieces``: the gather's piece length with the near pass.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -82,19 +81,6 @@ def runs_for(mode: str) -> list:
                                               nk(piece_tokens=512)]),
                 (("fwd G1 T=16k", "random"), [new, nk(piece_tokens=512), new]),
                 (("fwd G4 T=64k", "random"), [new, nk(piece_tokens=512)])]
-    if mode == "--order":  # session 15: the gathered kernels' pieces launched in query order
-        kv = lambda o: {"kv": dict(piece_order=o)}  # noqa: E731
-        dkv = lambda o: {"dkv": dict(piece_order=o)}  # noqa: E731
-        both = lambda o: {"kv": dict(piece_order=o), "dkv": dict(piece_order=o)}  # noqa: E731
-        return [(("fwd+bwd G16 T=16k", "random"), [new, dkv("token"), dkv("head"), new, dkv("token")]),
-                (("fwd+bwd G4 T=16k", "random"), [new, dkv("token"), dkv("head"), both("token"), new, dkv("token")]),
-                (("fwd G4 T=16k", "random"), [new, kv("token"), kv("head"), new, kv("token")]),
-                (("fwd G4 T=16k", "local"), [new, kv("token")]),
-                (("fwd+bwd G16 T=16k", "local"), [new, dkv("token")]),
-                (("fwd G1 T=16k", "random"), [new, kv("token"), kv("head")]),
-                (("fwd+bwd G1 T=16k", "random"), [new, dkv("token"), both("token")]),
-                (("fwd+bwd G4 T=64k", "random"), [new, dkv("token"), both("token")]),
-                (("fwd+bwd G16 T=64k", "random"), [new, dkv("token")])]
     if mode == "--g1":  # run 89: the shipped G1 prefetch against none, interleaved
         off = {"kv": dict(prefetch_ids=False), "dkv": dict(prefetch_ids=False)}
         return [(("fwd G1 T=16k", "random"), [new, off, new, off]),
@@ -129,7 +115,7 @@ def runs_for(mode: str) -> list:
 
 
 def main():
-    modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--order")]
+    modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

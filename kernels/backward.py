@@ -202,7 +202,7 @@ def _selection_dkv_piece_kernel(
     q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr,
     dk_part_ptr, dv_part_ptr, dq_part_ptr,
     q_last_ptr, block_start_ptr, inv_offsets_ptr, entries_ptr,
-    item_row_ptr, row_first_item_ptr, item_order_ptr,
+    item_row_ptr, row_first_item_ptr,
     Tq, S,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
@@ -216,7 +216,7 @@ def _selection_dkv_piece_kernel(
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr, BLOCK_D2: tl.constexpr, PART_D: tl.constexpr,
-    STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False, ORDERED: tl.constexpr = False,
+    STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
 ):
     """dk and dq partials are rows of PART_D = BLOCK_D + BLOCK_D2 columns, column j holding
     head-dim column j (``kernels/configs.head_dim_blocks``). ``PREFETCH_IDS``: each chunk's
@@ -225,8 +225,6 @@ def _selection_dkv_piece_kernel(
     scale = as_fp32(scale)
     scale_log2e = as_fp32(scale_log2e)
     item = tl.program_id(0)
-    if ORDERED:  # launch order of the pieces (nsa_ops.indices.order_pieces)
-        item = tl.load(item_order_ptr + item)
     item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
 
@@ -450,13 +448,9 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     kt = dkv_tile(G, D, Dv, block_size, q.element_size())
     piece = dkv_piece_tokens(G)
     n_rows = B * H * NB
-    from nsa_ops.indices import order_pieces, split_into_pieces
+    from nsa_ops.indices import split_into_pieces
 
-    pieces = split_into_pieces(csr.offsets, B * Tq * H * S, piece)
-    row_first_item, item_row, n_items = pieces
-    order = item_row
-    if kt.piece_order:
-        order = order_pieces(pieces, csr.offsets, csr.entries, piece, H, S, Tq, kt.piece_order)
+    row_first_item, item_row, n_items = split_into_pieces(csr.offsets, B * Tq * H * S, piece)
     part_d = kt.block_d + kt.block_d2  # partial rows: the head dim's pieces side by side
     dk_part = torch.empty((n_items, block_size, part_d), device=q.device, dtype=torch.float32)
     dv_part = torch.empty((n_items, block_size, kt.block_dv), device=q.device, dtype=torch.float32)
@@ -469,7 +463,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         q, k, v, do, lse, delta,
         dk_part, dv_part, dq_part,
         q_last, block_start, csr.offsets, csr.entries,
-        item_row, row_first_item, order,
+        item_row, row_first_item,
         Tq, S,
         q.stride(0), q.stride(1), q.stride(2), q.stride(3),
         k.stride(0), k.stride(1), k.stride(2), k.stride(3),
@@ -482,7 +476,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         scale, scale_log2e,
         BLOCK_SIZE=block_size, ROWS=kt.rows, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
         PRECISION=precision, DQ_PARTIAL=kv_dq, BLOCK_D2=kt.block_d2, PART_D=part_d, STREAM=kt.stream_partials,
-        PREFETCH_IDS=kt.prefetch_ids, ORDERED=bool(kt.piece_order),
+        PREFETCH_IDS=kt.prefetch_ids,
         num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:

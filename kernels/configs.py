@@ -71,8 +71,6 @@ class KVTile(NamedTuple):
     # G4 (w8 s3: the copies then run a chunk ahead, 149 KiB of shared memory, 412 B of spills)
     # 8.14 -> 8.28-8.32, 64k 34.15 -> 35.09; G16 (no overlap at s2) 11.57 -> 12.07, s3 15.05.
     prefetch_ids: bool = False
-    # Launch order of the pieces ("": row order; "token" / "head": ``nsa_ops.indices.order_pieces``).
-    piece_order: str = ""
 
 
 # Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
@@ -265,8 +263,6 @@ class KVForwardTile(NamedTuple):
     near_rows: int = 64
     near_warps: int = 4
     near_stages: int = 2
-    # Launch order of the gather's pieces, see ``KVTile.piece_order``.
-    piece_order: str = ""
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:

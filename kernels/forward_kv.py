@@ -109,7 +109,7 @@ def _fwd_kv_near_kernel(
 @triton.jit
 def _fwd_kv_gather_kernel(
     q_ptr, k_ptr, v_ptr, lse_part_ptr, o_part_ptr,
-    inv_offsets_ptr, entries_ptr, item_row_ptr, row_first_item_ptr, q_last_ptr, block_start_ptr, item_order_ptr,
+    inv_offsets_ptr, entries_ptr, item_row_ptr, row_first_item_ptr, q_last_ptr, block_start_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
@@ -119,13 +119,10 @@ def _fwd_kv_gather_kernel(
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, PACKED: tl.constexpr, STREAM: tl.constexpr = False,
-    LSE_AT_POSITION: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False, ORDERED: tl.constexpr = False,
+    LSE_AT_POSITION: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
 ):
     scale_log2e = as_fp32(scale_log2e)
-    item = tl.program_id(0)
-    if ORDERED:  # launch order of the pieces (nsa_ops.indices.order_pieces)
-        item = tl.load(item_order_ptr + item)
-    item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
+    item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
@@ -188,7 +185,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     ``prepared`` (``nsa_ops.indices.PreparedIndex``, packed sequences): its ``sel`` is used and
     ``block_indices``/``block_counts`` are ignored. Returns out [B,Tq,HQ,Dv] (q.dtype) and lse
     [B,Tq,HQ] fp32 (natural log; -inf and out = 0 where a query sees no key)."""
-    from nsa_ops.indices import order_pieces, split_into_pieces
+    from nsa_ops.indices import split_into_pieces
 
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
@@ -206,15 +203,12 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     S = sel.shape[-1]
     n_entries = B * Tq * H * S
     pieces = split_into_pieces(csr.offsets, n_entries, tile.piece_tokens)
-    order = pieces.item_row
-    if tile.piece_order:
-        order = order_pieces(pieces, csr.offsets, csr.entries, tile.piece_tokens, H, S, Tq, tile.piece_order)
     lse_part = torch.empty(n_entries * G, device=q.device, dtype=torch.float32)
     o_part = torch.empty((n_entries * G, Dv), device=q.device, dtype=q.dtype)
     group_tile = min(G, tile.rows)
     torch.library.wrap_triton(_fwd_kv_gather_kernel)[(pieces.n_items,)](
         q, k, v, lse_part, o_part,
-        csr.offsets, csr.entries, pieces.item_row, pieces.row_first_item, q_last, block_start, order,
+        csr.offsets, csr.entries, pieces.item_row, pieces.row_first_item, q_last, block_start,
         q.stride(0), q.stride(1), q.stride(2), q.stride(3),
         k.stride(0), k.stride(1), k.stride(2), k.stride(3),
         v.stride(0), v.stride(1), v.stride(2), v.stride(3),
@@ -223,7 +217,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         scale * LOG2E,
         BLOCK_SIZE=block_size, ROWS=tile.rows, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
         PRECISION=dot_precision(q.dtype), PACKED=prepared is not None, STREAM=tile.stream_partials,
-        LSE_AT_POSITION=tile.lse_at_position, PREFETCH_IDS=tile.prefetch_ids, ORDERED=bool(tile.piece_order),
+        LSE_AT_POSITION=tile.lse_at_position, PREFETCH_IDS=tile.prefetch_ids,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     near = None

@@ -134,24 +134,3 @@ def split_into_pieces(offsets: torch.Tensor, num_entries: int, piece: int) -> Pi
     ends.scatter_add_(0, row_first_item[1:].clamp(max=n_items), torch.ones_like(row_first_item[1:]))
     item_row = torch.cumsum(ends, 0)[:n_items].to(torch.int32)
     return Pieces(row_first_item.to(torch.int32), item_row, n_items)
-
-
-def order_pieces(pieces: Pieces, offsets: torch.Tensor, entries: torch.Tensor, piece: int, H: int, S: int,
-                 Tq: int, by: str) -> torch.Tensor:
-    """A launch order of the work items (int32 [n_items], a permutation): items sorted by the
-    query of their first entry, so the programs running at one time walk the same stretch of
-    queries and their gathered q / dO rows are re-read from L2 (every block a query selected
-    reads the same rows). ``by="token"``: key (b, t, h); ``by="head"``: key (b, h, t). Surplus
-    items go last. The order changes only when an item runs, never what it computes."""
-    n_rows = offsets.shape[0] - 1
-    items = torch.arange(pieces.n_items, device=offsets.device, dtype=torch.int64)
-    row = pieces.item_row.to(torch.int64)
-    ok = row < n_rows
-    row = row.clamp(max=n_rows - 1)
-    lo = offsets[row].to(torch.int64) + (items - pieces.row_first_item[row].to(torch.int64)) * piece
-    e = entries[lo.clamp(max=entries.shape[0] - 1)].to(torch.int64)
-    bt, h = e // (H * S), (e // S) % H
-    key = e if by == "token" else ((bt // Tq) * H + h) * Tq + bt % Tq
-    key = torch.where(ok, key, torch.full_like(key, 2 ** 62))
-    return torch.argsort(key, stable=True).to(torch.int32)
-
