@@ -16,9 +16,7 @@ which lets Triton 3.6 pipeline the q / dO copies at fewer stages (``bench/asm_sm
 ``--g1`` (run 89): the shipped G1 prefetch against none. ``--near`` (session 14): the KV forward's
 near pass (block 0, own and previous block in token tiles, ``KVForwardTile.near_pass``) against
 the gather taking every block, and the pass's tile; ``--near3``: smaller near tiles;
-``--pieces``: the gather's piece length with the near pass. ``--stream`` (session 15): the
-token-centric forward / dQ with the rows they read and write once marked evict_first
-(``TokenTile.stream_io``), so the K/V blocks stay in L2.
+``--pieces``: the gather's piece length with the near pass.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -29,14 +27,13 @@ import sys
 
 from nsa_ops.kernels import backward as bwd
 from nsa_ops.kernels import csr
-from nsa_ops.kernels import forward as fwd
 from nsa_ops.kernels import forward_kv as fkv
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_token import run_op_variants  # noqa: E402
 
 REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile,
-            dkv=bwd.dkv_tile, tok=fwd.forward_tile, dqt=bwd.dq_tile)
+            dkv=bwd.dkv_tile)
 OLD = dict(int16=False, dq=(8192, 0), zeros=True)
 
 
@@ -44,7 +41,6 @@ def reset() -> None:
     csr.INT16_KEYS = REAL["int16"]
     bwd.dq_reduce_shape, bwd.selection_backward = REAL["dq"], REAL["launch"]
     fkv.forward_kv_tile, bwd.dkv_tile = REAL["kv"], REAL["dkv"]
-    fwd.forward_tile, bwd.dq_tile = REAL["tok"], REAL["dqt"]
 
 
 def apply(variant: dict) -> str:
@@ -59,10 +55,6 @@ def apply(variant: dict) -> str:
         fkv.forward_kv_tile = lambda *a, **k: REAL["kv"](*a, **k)._replace(**variant["kv"])
     if "dkv" in variant:
         bwd.dkv_tile = lambda *a, **k: REAL["dkv"](*a, **k)._replace(**variant["dkv"])
-    if "tok" in variant:
-        fwd.forward_tile = lambda *a, **k: REAL["tok"](*a, **k)._replace(**variant["tok"])
-    if "dqt" in variant:
-        bwd.dq_tile = lambda *a, **k: REAL["dqt"](*a, **k)._replace(**variant["dqt"])
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
 
 
@@ -89,16 +81,6 @@ def runs_for(mode: str) -> list:
                                               nk(piece_tokens=512)]),
                 (("fwd G1 T=16k", "random"), [new, nk(piece_tokens=512), new]),
                 (("fwd G4 T=64k", "random"), [new, nk(piece_tokens=512)])]
-    if mode == "--stream":  # session 15: the token kernels' one-pass rows marked evict_first
-        tok = {"tok": dict(stream_io=True)}
-        both = {"tok": dict(stream_io=True), "dqt": dict(stream_io=True)}
-        return [(("fwd G16 T=64k", "random"), [new, tok, new, tok]),
-                (("fwd G16 T=16k", "random"), [new, tok, new, tok]),
-                (("fwd+bwd G16 T=64k", "random"), [new, both, {"dqt": dict(stream_io=True)}]),
-                (("fwd+bwd G16 T=16k", "random"), [new, both, new, both]),
-                (("fwd G16 D=192 T=16k", "random"), [new, tok]),
-                (("fwd+bwd G16 D=192 T=16k", "random"), [new, both]),
-                (("fwd G16 T=64k", "local"), [new, tok])]
     if mode == "--g1":  # run 89: the shipped G1 prefetch against none, interleaved
         off = {"kv": dict(prefetch_ids=False), "dkv": dict(prefetch_ids=False)}
         return [(("fwd G1 T=16k", "random"), [new, off, new, off]),
@@ -133,7 +115,7 @@ def runs_for(mode: str) -> list:
 
 
 def main():
-    modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--stream")]
+    modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

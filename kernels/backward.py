@@ -37,8 +37,8 @@ import triton.language as tl
 from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_reduce_shape, dq_schedule, dq_tile,
                       head_dim_blocks, next_pow2, shared_tile)
 from .primitives import (as_fp32, chunk_ids, claim_shared_tile, dq_step, gather_chunk_q, gather_chunk_q_ids,
-                         group_rows, load_block_kv, load_group_q, load_head_dim, load_once, piece_of_item, qk_scores,
-                         shared_tile_rows, store_head_dim, store_once, token_block_kv, token_row_blocks, union_block_kv,
+                         group_rows, load_block_kv, load_group_q, load_head_dim, piece_of_item, qk_scores,
+                         shared_tile_rows, store_head_dim, token_block_kv, token_row_blocks, union_block_kv,
                          union_token_masks)
 from .tma import kv_descriptors, launch_args
 
@@ -46,20 +46,20 @@ from .tma import kv_descriptors, launch_args
 
 @triton.jit
 def _rows_delta(do, delta_rows, row_ok, o_rows, stride_od, dlse_rows, DV, BLOCK_DV: tl.constexpr,
-                FUSE_DELTA: tl.constexpr, EVICT_FIRST: tl.constexpr = False):
+                FUSE_DELTA: tl.constexpr):
     """delta of a program's rows (pointers to each row's element: ``delta_rows``, ``o_rows``,
     ``dlse_rows``): with ``FUSE_DELTA`` computed here as rowsum(dO * O) - dlse in fp32 from the
     rows' dO already in registers, and stored for the dK/dV kernel launched after dQ (this saves
-    ``_delta_kernel``'s pass over dO and O); else loaded. ``EVICT_FIRST``: ``load_once``."""
+    ``_delta_kernel``'s pass over dO and O); else loaded."""
     if FUSE_DELTA:
         offs = tl.arange(0, BLOCK_DV)
-        o = load_once(o_rows[:, None] + offs[None, :] * stride_od, row_ok[:, None] & (offs[None, :] < DV),
-                      EVICT_FIRST)
-        dlse = load_once(dlse_rows, row_ok, EVICT_FIRST)
+        o = tl.load(o_rows[:, None] + offs[None, :] * stride_od, mask=row_ok[:, None] & (offs[None, :] < DV),
+                    other=0.0)
+        dlse = tl.load(dlse_rows, mask=row_ok, other=0.0)
         delta = tl.sum(do.to(tl.float32) * o.to(tl.float32), 1) - dlse
-        store_once(delta_rows, delta, row_ok, EVICT_FIRST)
+        tl.store(delta_rows, delta, mask=row_ok)
     else:
-        delta = load_once(delta_rows, row_ok, EVICT_FIRST)
+        delta = tl.load(delta_rows, mask=row_ok, other=0.0)
     return delta
 
 
@@ -87,7 +87,7 @@ def _selection_dq_kernel(
     RAW: tl.constexpr = False, HAS_COUNTS: tl.constexpr = False, BLOCK_S: tl.constexpr = 2,
     owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
     FUSE_DELTA: tl.constexpr = False,
-    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False, STREAM_IO: tl.constexpr = False,
+    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing): sel
     is the user's block_indices and cnt the optional block_counts, each row cleaned in registers
@@ -105,19 +105,18 @@ def _selection_dq_kernel(
 
     sel_base = sel_ptr + b * stride_sb + t64 * stride_st + h * stride_sh
     q, q2, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
-                                             stride_qd, BLOCK_G, BLOCK_D, BLOCK_D2, STREAM_IO)
+                                             stride_qd, BLOCK_G, BLOCK_D, BLOCK_D2)
     ids, keep, rank, n_sel, last, head_ok = token_row_blocks(
         sel_base, stride_ss, cnt_ptr + b * stride_cb + t64 * stride_ct + h * stride_ch, q_last_ptr, owned_ptr, bh, t,
         Tq, Tk, S, NB, head_ok, RAW, HAS_COUNTS, SKIP_SHARED, TQ_SHARED, BLOCK_S, BLOCK_SIZE)
     offs_dv = tl.arange(0, BLOCK_DV)
 
-    do = load_once(do_ptr + b * stride_dob + t64 * stride_dot + hq[:, None] * stride_doh
-                   + offs_dv[None, :] * stride_dod, head_ok[:, None] & (offs_dv[None, :] < DV), STREAM_IO)
-    lse = load_once(lse_ptr + b * stride_lb + t64 * stride_lt + hq * stride_lh, head_ok, STREAM_IO)
+    do = tl.load(do_ptr + b * stride_dob + t64 * stride_dot + hq[:, None] * stride_doh + offs_dv[None, :] * stride_dod,
+                 mask=head_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+    lse = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq * stride_lh, mask=head_ok, other=0.0)
     delta = _rows_delta(do, delta_ptr + b * stride_db + t64 * stride_dt + hq * stride_dh, head_ok,
                         out_ptr + b * stride_ob + t64 * stride_ot + hq * stride_oh, stride_od,
-                        dlse_ptr + b * stride_xb + t64 * stride_xt + hq * stride_xh, DV, BLOCK_DV, FUSE_DELTA,
-                        STREAM_IO)
+                        dlse_ptr + b * stride_xb + t64 * stride_xt + hq * stride_xh, DV, BLOCK_DV, FUSE_DELTA)
     # lse = -inf (no visible key) -> +inf so that P = exp2(s - inf) = 0, never NaN.
     lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
 
@@ -135,7 +134,7 @@ def _selection_dq_kernel(
                           BLOCK_D2)
 
     store_head_dim(dq_ptr + b * stride_dqb + t64 * stride_dqt + hq * stride_dqh, head_ok, dq * scale, dq2 * scale,
-                   1, D, BLOCK_D, BLOCK_D2, STREAM_IO)
+                   1, D, BLOCK_D, BLOCK_D2)
 
 
 @triton.jit
@@ -571,7 +570,7 @@ def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_siz
         PRECISION=dot_precision(q.dtype), BLOCK_D2=qt.block_d2,
         RAW=raw is not None, HAS_COUNTS=raw is not None and has_counts, BLOCK_S=max(2, next_pow2(S)),
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
-        TQ_SHARED=shared.tokens if shared else 1, FUSE_DELTA=fuse_delta, STREAM_IO=qt.stream_io,
+        TQ_SHARED=shared.tokens if shared else 1, FUSE_DELTA=fuse_delta,
         num_warps=qt.num_warps, num_stages=qt.num_stages, **launch_args(descs, k, v),
     )
     return owned, delta

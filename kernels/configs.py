@@ -54,9 +54,6 @@ class TokenTile(NamedTuple):
     num_warps: int
     num_stages: int
     block_d2: int = 0  # second piece of the head dim (0: none)
-    # The rows read and written once (q, dO, out, lse, delta, dq) marked evict_first in L2, so
-    # their streams do not push out the K/V blocks every token re-reads.
-    stream_io: bool = False
 
 
 class KVTile(NamedTuple):

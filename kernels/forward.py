@@ -18,8 +18,8 @@ import triton.language as tl
 from .configs import (LOG2E, dot_precision, forward_schedule, forward_tile, head_dim_blocks, next_pow2,
                       shared_tile)
 from .primitives import (as_fp32, claim_shared_tile, finish_softmax, load_group_q, load_head_dim,
-                         online_softmax_step, shared_tile_rows, store_once, token_block_kv, token_row_blocks,
-                         union_block_kv, union_token_masks)
+                         online_softmax_step, shared_tile_rows, token_block_kv, token_row_blocks, union_block_kv,
+                         union_token_masks)
 from .tma import kv_descriptors, launch_args
 
 
@@ -96,7 +96,7 @@ def _selection_fwd_kernel(
     RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
     owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
     BLOCK_D2: tl.constexpr = 0,
-    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False, STREAM_IO: tl.constexpr = False,
+    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing):
     sel is the user's block_indices and cnt the optional block_counts; the row is cleaned in
@@ -112,7 +112,7 @@ def _selection_fwd_kernel(
     t64 = t.to(tl.int64)
 
     q, q2, heads, head_ok, hq = load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh,
-                                             stride_qd, BLOCK_G, BLOCK_D, BLOCK_D2, STREAM_IO)
+                                             stride_qd, BLOCK_G, BLOCK_D, BLOCK_D2)
     offs_dv = tl.arange(0, BLOCK_DV)
     sel_base = sel_ptr + b * stride_sb + t64 * stride_st + h * stride_sh
     ids, keep, rank, n_sel, last, head_ok = token_row_blocks(
@@ -132,8 +132,8 @@ def _selection_fwd_kernel(
 
     out, lse = finish_softmax(acc, m_i, l_i)
     o_ptrs = out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :]
-    store_once(o_ptrs, out.to(out_ptr.dtype.element_ty), head_ok[:, None] & (offs_dv[None, :] < DV), STREAM_IO)
-    store_once(lse_ptr + b * stride_lb + t64 * stride_lt + hq, lse, head_ok, STREAM_IO)
+    tl.store(o_ptrs, out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None] & (offs_dv[None, :] < DV))
+    tl.store(lse_ptr + b * stride_lb + t64 * stride_lt + hq, lse, mask=head_ok)
 
 
 def selection_forward(q, k, v, sel, cnt, q_last, block_start, block_size: int, scale: float):
@@ -217,6 +217,6 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         RAW=raw, HAS_COUNTS=has_counts, BLOCK_S=max(2, next_pow2(S)),
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
         TQ_SHARED=shared.tokens if shared else 1, BLOCK_D2=tile.block_d2,
-        STREAM_IO=tile.stream_io, num_warps=tile.num_warps, num_stages=tile.num_stages, **launch_args(descs, k, v),
+        num_warps=tile.num_warps, num_stages=tile.num_stages, **launch_args(descs, k, v),
     )
     return out, lse

@@ -32,17 +32,16 @@ def qk_scores(q, k, q2, k2, BLOCK_D2: tl.constexpr, PRECISION: tl.constexpr):
 
 
 @triton.jit
-def load_head_dim(row_ptr, row_ok, stride_d, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr,
-                  EVICT_FIRST: tl.constexpr = False):
+def load_head_dim(row_ptr, row_ok, stride_d, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
     """Rows [R] of a [.., D] tensor (``row_ptr`` points at each row's element 0) as the pieces
     (x [R, BLOCK_D], x2 [R, BLOCK_D2]) of the head dim, zero past D and on rows not ``row_ok``;
-    without a second piece x2 is x (a placeholder, never used). ``EVICT_FIRST``: ``load_once``."""
+    without a second piece x2 is x (a placeholder, never used)."""
     offs = tl.arange(0, BLOCK_D)
-    x = load_once(row_ptr[:, None] + offs[None, :] * stride_d, row_ok[:, None] & (offs[None, :] < D), EVICT_FIRST)
+    x = tl.load(row_ptr[:, None] + offs[None, :] * stride_d, mask=row_ok[:, None] & (offs[None, :] < D), other=0.0)
     if BLOCK_D2 > 0:
         offs2 = BLOCK_D + tl.arange(0, BLOCK_D2)
-        x2 = load_once(row_ptr[:, None] + offs2[None, :] * stride_d, row_ok[:, None] & (offs2[None, :] < D),
-                       EVICT_FIRST)
+        x2 = tl.load(row_ptr[:, None] + offs2[None, :] * stride_d, mask=row_ok[:, None] & (offs2[None, :] < D),
+                     other=0.0)
     else:
         x2 = x
     return x, x2
@@ -239,8 +238,7 @@ def block_kv(start, mask, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_k
 
 @triton.jit
 def load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride_qh, stride_qd,
-                 BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr,
-                 EVICT_FIRST: tl.constexpr = False):
+                 BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
     """The query rows of one GQA group (a tile of BLOCK_G heads of kv head h) at token t:
     returns q [BLOCK_G, BLOCK_D] and its second head-dim piece q2 (zero-padded, see
     ``load_head_dim``), which rows are real heads, and their head ids."""
@@ -248,7 +246,7 @@ def load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride
     head_ok = heads < G
     hq = (h * G + heads).to(tl.int64)
     q, q2 = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, head_ok, stride_qd, D,
-                          BLOCK_D, BLOCK_D2, EVICT_FIRST)
+                          BLOCK_D, BLOCK_D2)
     return q, q2, heads, head_ok, hq
 
 
