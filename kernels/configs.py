@@ -268,10 +268,14 @@ class KVForwardTile(NamedTuple):
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
     """"token": one program per (token, kv head) padding the group to 16 rows;
     "kv": gather rows per selected block (kernels/forward.py, KV-centric section)."""
-    # H100 bf16 D=128 S=16x64 T=16k, bench/kernel_bench.py 2026-11-22, token vs kv (ms):
-    # G16 4.31 vs 12.48, G8 4.30 vs 6.45, G4 8.41 vs 6.58, G1 16.75 vs 4.01 (kv incl. the
-    # inverse-index build). Same order for the "local" selection.
-    return "kv" if group_size < 8 else "token"
+    # The token kernel costs per (token, kv head), the gather per (token, query head): the
+    # gather wins below a group size of ~9-10. H100 bf16 D=128 S=16x64, whole op, interleaved
+    # (bench/exp_schedule.py, runs 98/99, 2026-11-23; token vs kv, ms, T=16k unless stated):
+    # G32 (HQ 64, H 2) 2.77 vs 5.25; G16 not re-run (session 2: 4.31 vs 12.48); G12 (48/4)
+    # 3.34 vs 3.92, local 3.08 vs 4.27; G10 (40/4) 3.33 vs 3.45; G8 (64/8) 7.00 vs 4.77, local
+    # 6.21 vs 5.19, T=64k 31.18 vs 19.19; G6 (48/8) 6.60 vs 4.00; G2 (32/16) 13.43 vs 2.76.
+    # (Session 2's kernels had put G8 on the token side: 4.30 vs 6.45 at HQ 64 / H 4.)
+    return "kv" if group_size <= 8 else "token"
 
 
 def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> KVForwardTile:
@@ -313,7 +317,9 @@ def dq_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
     """"token": dQ kernel per (token, kv head); "kv": the dK/dV kernel also writes per-slot dq
     partials (fp32 [B*Tq*H*S*G, D]) that a reduce kernel sums in slot order."""
     # Same bench, whole backward token-dq vs kv-dq (ms): G16 10.62 vs 13.93, G8 7.65 vs 7.18,
-    # G4 11.76 vs 7.19, G1 18.61 vs 3.85.
+    # G4 11.76 vs 7.19, G1 18.61 vs 3.85. Runs 98/99 (bench/exp_schedule.py, whole fwd+bwd with
+    # the shipped forward, T=16k, ms, token vs kv dQ): G32 9.91 vs 14.49, G12 11.96 vs 11.47,
+    # G10 11.14 vs 10.13, G8 (kv forward) 18.78 vs 14.88, G6 16.05 vs 12.10, G2 20.54 vs 8.60.
     return "kv" if group_size < 16 else "token"
 
 

@@ -1,8 +1,8 @@
 """Forward kernels of selection attention: ``selection_forward`` -> (out, lse).
 
 Two schedules, picked from the group size by ``configs.forward_schedule`` (measured there):
-the token-centric one below (G >= 8) and the KV-centric gather + combine of
-``kernels/forward_kv.py`` (small G). Token-centric: one program per (query token, batch x kv head, head tile); its rows are
+the token-centric one below (G > 8) and the KV-centric gather + combine of
+``kernels/forward_kv.py`` (G <= 8). Token-centric: one program per (query token, batch x kv head, head tile); its rows are
 the query heads of one GQA group (padded to >= 16 rows so ``tl.dot`` can run). It walks the
 ``cnt`` selected blocks of its (token, kv head) in ascending order with an online softmax in
 fp32 (base-2 exponent, scores pre-scaled by ``scale * log2(e)``). Only the block holding the

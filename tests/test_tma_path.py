@@ -62,14 +62,14 @@ def _run(p, dtype):
     return (out.detach(),) + torch.autograd.grad(out, (q, k, v), dout), dout
 
 
-# B=2 (rows b*Tk + token), a split head dim (48 = 32 + 16), G16 and G8 (the multi-token kernel
-# runs first) and a partial last block of a single sequence (rows past the tensor read 0) take
+# B=2 (rows b*Tk + token), a split head dim (48 = 32 + 16), G16 (the multi-token kernel runs
+# first) and G12 (the token-centric forward's smallest group: configs.forward_schedule) and a partial last block of a single sequence (rows past the tensor read 0) take
 # the TMA path; B=2 with a partial last block and packed sequences keep the pointer loads.
 CASES = [
     pytest.param(dict(B=2, Tq=20, Tk=48, H=2, G=16, D=48, Dv=32, S=5, block_size=16, counts="tensor"), None, True,
                  id="G16-B2-D48"),
-    pytest.param(dict(B=1, Tq=24, Tk=37, H=2, G=8, D=16, Dv=16, S=4, block_size=16, counts="none"), None, True,
-                 id="G8-B1-tail"),
+    pytest.param(dict(B=1, Tq=24, Tk=37, H=2, G=12, D=16, Dv=16, S=4, block_size=16, counts="none"), None, True,
+                 id="G12-B1-tail"),
     pytest.param(dict(B=2, Tq=20, Tk=45, H=1, G=16, D=16, Dv=16, S=4, block_size=16, counts="none"), None, False,
                  id="G16-B2-tail-pointer"),
     pytest.param(dict(B=1, Tq=40, Tk=40, H=1, G=16, D=16, Dv=16, S=3, block_size=16, counts="none"),
@@ -145,8 +145,8 @@ def test_tma_eligibility(monkeypatch):
                  id="G16-B1-tail"),
     pytest.param(dict(B=1, Tq=256, Tk=256, H=2, G=16, D=192, Dv=128, S=6, block_size=64, counts="none"), None,
                  id="G16-D192"),
-    pytest.param(dict(B=1, Tq=400, Tk=400, H=2, G=8, D=64, Dv=64, S=6, block_size=32, counts="none"), None,
-                 id="G8-D64-block32"),
+    pytest.param(dict(B=1, Tq=400, Tk=400, H=2, G=12, D=64, Dv=64, S=6, block_size=32, counts="none"), None,
+                 id="G12-D64-block32"),
 ])
 def test_gpu_tma_path_equals_pointer_path_and_compile(shape, cu, dtype, monkeypatch):
     p = make_problem(62, dtype=torch.float32, device="cuda", **shape)
