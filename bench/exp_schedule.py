@@ -5,9 +5,9 @@ families have changed since (TMA token tiles, the near pass, int16 CSR keys). Wh
 variants interleaved in one process (``exp_token.op_variants``: outputs and gradients compared
 with the first variant's, the output with the float64 reference).
 
-    python bench/exp_schedule.py [--g12] [filter ...]
+    python bench/exp_schedule.py [--g12 | --g16] [filter ...]
 
-Run 98: the G8 / G2 / G6 / G32 table; ``--g12`` (run 99): G10, G12 and G8 at 64k.
+Run 98: the G8 / G2 / G6 / G32 table; ``--g12`` (run 99): G10, G12 and G8 at 64k; ``--g16`` (run 101): the G16 rows with the gathered dQ.
 """
 from __future__ import annotations
 
@@ -51,6 +51,15 @@ def main():
     base = B.cuda_cases
     B.cuda_cases = lambda: base() + extra_cases()
     tok, kv = {"fwd": "token"}, {"fwd": "kv"}
+    if "--g16" in sys.argv:  # run 101: the TARGETS.md G16 rows with the gathered dQ
+        sys.argv.remove("--g16")
+        dq = lambda d: {"dq": d}  # noqa: E731
+        runs = [(("fwd+bwd G16 T=16k", "random"), [dq("token"), dq("kv"), dq("token"), dq("kv")]),
+                (("fwd+bwd G16 D=192 T=16k", "random"), [dq("token"), dq("kv")]),
+                (("fwd+bwd G16 T=64k", "random"), [dq("token"), dq("kv")]),
+                (("fwd+bwd G16 T=16k", "local"), [dq("token"), dq("kv")])]
+        run_op_variants(runs, apply, reset)
+        return
     if "--g12" in sys.argv:  # run 99: the crossover (G10, G12) and G8 at 64k
         sys.argv.remove("--g12")
         both = lambda f, d: {"fwd": f, "dq": d}  # noqa: E731
