@@ -174,6 +174,9 @@ def cuda_cases() -> List[Case]:
         if G == 16:
             c.append(Case("fwd G16 D=192 T=16k", "fwd", 1, 16384, 16384, 64, 4, D=192, target_ms=5))
             c.append(Case("fwd+bwd G16 D=192 T=16k", "fwd+bwd", 1, 16384, 16384, 64, 4, D=192, target_ms=13))
+    # G8 (no TARGETS.md row): the group size where the schedule changes (configs.forward_schedule).
+    for kind in ("fwd", "fwd+bwd"):
+        c.append(Case(f"{kind} G8 T=16k", kind, 1, 16384, 16384, 64, 8))
     c.append(Case("decode B=16 Tk=64k G16", "decode", 16, 1, 65536, 64, 4, target_ms=0.030))
     c.append(Case("decode B=1 Tk=64k G16", "decode", 1, 1, 65536, 64, 4, target_ms=0.015))
     c.append(Case("decode B=16 Tk=64k G4", "decode", 16, 1, 65536, 32, 8, target_ms=0.040))
