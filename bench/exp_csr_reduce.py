@@ -16,7 +16,8 @@ which lets Triton 3.6 pipeline the q / dO copies at fewer stages (``bench/asm_sm
 ``--g1`` (run 89): the shipped G1 prefetch against none. ``--near`` (session 14): the KV forward's
 near pass (block 0, own and previous block in token tiles, ``KVForwardTile.near_pass``) against
 the gather taking every block, and the pass's tile; ``--near3``: smaller near tiles;
-``--pieces``: the gather's piece length with the near pass.
+``--pieces``: the gather's piece length with the near pass. ``--g8`` (session 15): the KV
+forward and dK/dV tiles at G8, which inherits G4's.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -81,6 +82,12 @@ def runs_for(mode: str) -> list:
                                               nk(piece_tokens=512)]),
                 (("fwd G1 T=16k", "random"), [new, nk(piece_tokens=512), new]),
                 (("fwd G4 T=64k", "random"), [new, nk(piece_tokens=512)])]
+    if mode == "--g8":  # session 15: G8 took the KV forward and G4's tiles; are they right there?
+        kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
+        dkv = lambda **k: {"dkv": dict(**k)}  # noqa: E731
+        return [(("fwd G8 T=16k", "random"), [new, kv(piece_tokens=2048), kv(piece_tokens=512), kv(near_rows=128),
+                                              kv(rows=128, num_warps=8, num_stages=3), new]),
+                (("fwd+bwd G8 T=16k", "random"), [new, dkv(rows=128, num_stages=2), dkv(num_stages=2), new])]
     if mode == "--g1":  # run 89: the shipped G1 prefetch against none, interleaved
         off = {"kv": dict(prefetch_ids=False), "dkv": dict(prefetch_ids=False)}
         return [(("fwd G1 T=16k", "random"), [new, off, new, off]),
@@ -115,7 +122,7 @@ def runs_for(mode: str) -> list:
 
 
 def main():
-    modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces")]
+    modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
