@@ -283,7 +283,10 @@ def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int
     # rows x warps x stages x piece over 64/128 x 4/8 x 1/2/3 x 1024/4096): G1 best 128 rows,
     # 4 warps, 2 stages, piece 1024: 1.65 (the former 64/8/2/4096: 2.55); G4 best 64 rows,
     # 4 warps, 3 stages, piece 1024: 3.01 (64/8/2/1024: 4.22). 8 warps lost everywhere.
-    # Other G take the G4 entry (not measured); large tiles drop stages to fit shared memory.
+    # Other G take the G4 entry; at G8 it holds (run 103, bench/exp_csr_reduce.py --g8, fwd 16k,
+    # ms: shipped 4.73-4.76, piece 2048 5.04, piece 512 4.76, near rows 128 4.84, 128 rows w8
+    # s3 5.31; the dK/dV tile 14.86-14.90 fwd+bwd vs 128 rows s2 14.88, s2 14.92). Large tiles
+    # drop stages to fit shared memory.
     # Wider heads keep at most 2 stages (headroom for Triton's own shared-memory buffers).
     # Stages, H100 runs 80/82 (bench/exp_pipeline.py, whole op, interleaved): the q rows' loads
     # depend on entry ids loaded in the same loop, so Triton 3.6 overlaps nothing below 5 stages
