@@ -63,8 +63,9 @@ def _run(p, dtype):
 
 
 # B=2 (rows b*Tk + token), a split head dim (48 = 32 + 16), G16 (the multi-token kernel runs
-# first) and G12 (the token-centric forward's smallest group: configs.forward_schedule) and a partial last block of a single sequence (rows past the tensor read 0) take
-# the TMA path; B=2 with a partial last block and packed sequences keep the pointer loads.
+# first), G12 (the smallest group on the token-centric forward: configs.forward_schedule) and a
+# partial last block of a single sequence (rows past the tensor read 0) take the TMA path; B=2
+# with a partial last block and packed sequences keep the pointer loads.
 CASES = [
     pytest.param(dict(B=2, Tq=20, Tk=48, H=2, G=16, D=48, Dv=32, S=5, block_size=16, counts="tensor"), None, True,
                  id="G16-B2-D48"),
