@@ -7,7 +7,8 @@ with the first variant's, the output with the float64 reference).
 
     python bench/exp_schedule.py [--g12 | --g16] [filter ...]
 
-Run 98: the G8 / G2 / G6 / G32 table; ``--g12`` (run 99): G10, G12 and G8 at 64k; ``--g16`` (run 101): the G16 rows with the gathered dQ.
+Run 98: the G8 / G2 / G6 / G32 table; ``--g12`` (run 99): G10, G12 and G8 at 64k; ``--g16``
+(run 101): the G16 rows with the gathered dQ.
 """
 from __future__ import annotations
 
