@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import sys
 
-
 from nsa_ops import bench as B
 from nsa_ops.kernels import backward as bwd
 from nsa_ops.kernels import forward as fwd
