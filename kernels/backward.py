@@ -34,8 +34,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_reduce_shape, dq_schedule,
-                      dq_split_tiles, dq_tile,
+from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_reduce_shape, dq_schedule, dq_tile,
                       head_dim_blocks, next_pow2, shared_tile)
 from .primitives import (as_fp32, chunk_ids, claim_shared_tile, dq_step, gather_chunk_q, gather_chunk_q_ids,
                          group_rows, load_block_kv, load_group_q, load_head_dim, piece_of_item, qk_scores,
@@ -217,13 +216,12 @@ def _selection_dkv_piece_kernel(
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr, BLOCK_D2: tl.constexpr, PART_D: tl.constexpr,
-    STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False, DKV: tl.constexpr = True,
+    STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
 ):
     """dk and dq partials are rows of PART_D = BLOCK_D + BLOCK_D2 columns, column j holding
     head-dim column j (``kernels/configs.head_dim_blocks``). ``PREFETCH_IDS``: each chunk's
     entry ids are loaded one chunk ahead and carried, so the q / dO addresses of a chunk
-    depend on no load of its own iteration. ``DKV=False``: only the dq partials (a second launch
-    of the pieces, ``configs.dq_split_tile``); dk / dv partials are neither computed nor stored."""
+    depend on no load of its own iteration."""
     scale = as_fp32(scale)
     scale_log2e = as_fp32(scale_log2e)
     item = tl.program_id(0)
@@ -273,14 +271,12 @@ def _selection_dkv_piece_kernel(
             visible = r_ok[:, None] & (tok[None, :] <= last[:, None])
             s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
             p = tl.where(visible, tl.exp2(s - lse2[:, None]), 0.0)
-            if DKV:
-                dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PRECISION)
+            dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PRECISION)
             dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
             ds = (p * (dp - delta[:, None])).to(q.dtype)
-            if DKV:
-                dk += tl.dot(tl.trans(ds), q, input_precision=PRECISION)
-                if BLOCK_D2 > 0:
-                    dk2 += tl.dot(tl.trans(ds), q2, input_precision=PRECISION)
+            dk += tl.dot(tl.trans(ds), q, input_precision=PRECISION)
+            if BLOCK_D2 > 0:
+                dk2 += tl.dot(tl.trans(ds), q2, input_precision=PRECISION)
             if DQ_PARTIAL:
                 # dq of this (token, head) from block g, stored under its entry (token, slot)
                 # and head; the reduce kernel sums a query's slots in slot order.
@@ -293,13 +289,12 @@ def _selection_dkv_piece_kernel(
                 store_head_dim(dq_part_ptr + part * PART_D, r_ok, dq_rows, dq_rows2, 1, PART_D, BLOCK_D, BLOCK_D2,
                                STREAM)
 
-    if DKV:
-        item64 = item.to(tl.int64)
-        store_ok = offs_n < tl.where(item_ok, BLOCK_SIZE, 0)
-        store_head_dim(dk_part_ptr + item64 * (BLOCK_SIZE * PART_D) + offs_n * PART_D, store_ok, dk * scale,
-                       dk2 * scale, 1, PART_D, BLOCK_D, BLOCK_D2)
-        dv_ptrs = dv_part_ptr + item64 * (BLOCK_SIZE * BLOCK_DV) + offs_n[:, None] * BLOCK_DV + offs_dv[None, :]
-        tl.store(dv_ptrs, dv, mask=store_ok[:, None])
+    item64 = item.to(tl.int64)
+    store_ok = offs_n < tl.where(item_ok, BLOCK_SIZE, 0)
+    store_head_dim(dk_part_ptr + item64 * (BLOCK_SIZE * PART_D) + offs_n * PART_D, store_ok, dk * scale,
+                   dk2 * scale, 1, PART_D, BLOCK_D, BLOCK_D2)
+    dv_ptrs = dv_part_ptr + item64 * (BLOCK_SIZE * BLOCK_DV) + offs_n[:, None] * BLOCK_DV + offs_dv[None, :]
+    tl.store(dv_ptrs, dv, mask=store_ok[:, None])
 
 
 @triton.jit
@@ -459,38 +454,31 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     part_d = kt.block_d + kt.block_d2  # partial rows: the head dim's pieces side by side
     dk_part = torch.empty((n_items, block_size, part_d), device=q.device, dtype=torch.float32)
     dv_part = torch.empty((n_items, block_size, kt.block_dv), device=q.device, dtype=torch.float32)
+    group_tile = min(G, kt.rows)
     # dq partials in the input dtype for 16-bit inputs (half the traffic of fp32; a query sums
     # at most S of them in fp32), fp32 otherwise.
     part_dtype = q.dtype if q.element_size() == 2 else torch.float32
     dq_part = torch.empty((B * Tq * H * S * G if kv_dq else 1, part_d), device=q.device, dtype=part_dtype)
-    # One launch computes dk/dv partials and (small G) the dq partials; with split tiles
-    # (``configs.dq_split_tiles``) a second launch of the same pieces computes the dq partials
-    # alone, so neither carries the other's accumulators.
-    split = dq_split_tiles(G, D, Dv, block_size, q.element_size()) if kv_dq else None
-    launches = [(kt, True, kv_dq)] if split is None else [(split[0], True, False), (split[1], False, True)]
-    for lt, with_dkv, with_dq in launches:
-        assert lt.block_d + lt.block_d2 == part_d and lt.block_dv == kt.block_dv
-        lt_group = min(G, lt.rows)
-        torch.library.wrap_triton(_selection_dkv_piece_kernel)[(n_items,)](
-            q, k, v, do, lse, delta,
-            dk_part, dv_part, dq_part,
-            q_last, block_start, csr.offsets, csr.entries,
-            item_row, row_first_item,
-            Tq, S,
-            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
-            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
-            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
-            do.stride(0), do.stride(1), do.stride(2), do.stride(3),
-            lse.stride(0), lse.stride(1), lse.stride(2),
-            delta.stride(0), delta.stride(1), delta.stride(2),
-            H, G, D, Dv, NB, n_rows,
-            lt_group, lt.rows // lt_group, piece,
-            scale, scale_log2e,
-            BLOCK_SIZE=block_size, ROWS=lt.rows, BLOCK_D=lt.block_d, BLOCK_DV=lt.block_dv,
-            PRECISION=precision, DQ_PARTIAL=with_dq, BLOCK_D2=lt.block_d2, PART_D=part_d,
-            STREAM=lt.stream_partials, PREFETCH_IDS=lt.prefetch_ids, DKV=with_dkv,
-            num_warps=lt.num_warps, num_stages=lt.num_stages,
-        )
+    torch.library.wrap_triton(_selection_dkv_piece_kernel)[(n_items,)](
+        q, k, v, do, lse, delta,
+        dk_part, dv_part, dq_part,
+        q_last, block_start, csr.offsets, csr.entries,
+        item_row, row_first_item,
+        Tq, S,
+        q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+        k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+        v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+        do.stride(0), do.stride(1), do.stride(2), do.stride(3),
+        lse.stride(0), lse.stride(1), lse.stride(2),
+        delta.stride(0), delta.stride(1), delta.stride(2),
+        H, G, D, Dv, NB, n_rows,
+        group_tile, kt.rows // group_tile, piece,
+        scale, scale_log2e,
+        BLOCK_SIZE=block_size, ROWS=kt.rows, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
+        PRECISION=precision, DQ_PARTIAL=kv_dq, BLOCK_D2=kt.block_d2, PART_D=part_d, STREAM=kt.stream_partials,
+        PREFETCH_IDS=kt.prefetch_ids,
+        num_warps=kt.num_warps, num_stages=kt.num_stages,
+    )
     if kv_dq:
         block_gp = next_pow2(G)
         slots = min(16, max(2, next_pow2(S)))

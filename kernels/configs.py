@@ -204,14 +204,6 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
     return KVTile(rows, block_d, block_dv, num_warps, max(1, stages), block_d2, prefetch_ids=group_size == 1)
 
 
-def dq_split_tiles(group_size: int, d: int, dv: int, block_size: int, elem: int = 2):
-    """None: the gathered (small-G) dq partials come from the dK/dV launch itself. Otherwise
-    (dK/dV tile, dq tile): two launches over the same pieces, the first without dq partials,
-    the second with dq partials only (it recomputes the scores and dP, but neither launch holds
-    the other's accumulators). Both tiles share the head-dim pieces of ``dkv_tile``."""
-    return None
-
-
 # Longest stretch of a block's query list one dK/dV program walks before handing the rest to
 # another program (partial sums reduced in a fixed order). Block 0 is selected by every query,
 # so without a cap one program would walk all Tq tokens while the others walk ~Tq*S/NB.

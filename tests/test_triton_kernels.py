@@ -189,17 +189,6 @@ def test_non_contiguous_inputs():
         assert_close(name, got, ref, torch.float32)
 
 
-@pytest.mark.parametrize("B,Tq,Tk,HQ,H,D,Dv,block_size,S,dtype", CASES[1:3])
-def test_split_dq_launch_matches_reference(B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype, monkeypatch):
-    # The small-G dq partials from a second launch of the dK/dV pieces (configs.dq_split_tiles):
-    # the first launch must then write every dk/dv partial without them, the second every dq
-    # partial without touching dk/dv.
-    monkeypatch.setattr(backward_module, "dq_schedule", lambda *shape: "kv")
-    tiles = lambda *a, **k: (backward_module.dkv_tile(*a, **k), backward_module.dkv_tile(*a, **k))  # noqa: E731
-    monkeypatch.setattr(backward_module, "dq_split_tiles", tiles)
-    check_against_reference(B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype)
-
-
 def test_split_query_lists_are_exact_and_deterministic(monkeypatch):
     # Cut every block's query list into pieces of 3 tokens so the piece partials and their
     # fixed-order reduction run (on the GPU shapes block 0 alone has Tq tokens).
