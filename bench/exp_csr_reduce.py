@@ -17,7 +17,8 @@ which lets Triton 3.6 pipeline the q / dO copies at fewer stages (``bench/asm_sm
 near pass (block 0, own and previous block in token tiles, ``KVForwardTile.near_pass``) against
 the gather taking every block, and the pass's tile; ``--near3``: smaller near tiles;
 ``--pieces``: the gather's piece length with the near pass. ``--g8`` (session 15): the KV
-forward and dK/dV tiles at G8, which inherits G4's.
+forward and dK/dV tiles at G8, which inherits G4's. ``--local`` (session 16): the gather's
+and the dK/dV pieces' lengths on the local selection (``dkv_piece``: ``configs.dkv_piece_tokens``).
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -34,7 +35,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from exp_token import run_op_variants  # noqa: E402
 
 REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile,
-            dkv=bwd.dkv_tile)
+            dkv=bwd.dkv_tile, dkv_piece=bwd.dkv_piece_tokens)
 OLD = dict(int16=False, dq=(8192, 0), zeros=True)
 
 
@@ -42,6 +43,7 @@ def reset() -> None:
     csr.INT16_KEYS = REAL["int16"]
     bwd.dq_reduce_shape, bwd.selection_backward = REAL["dq"], REAL["launch"]
     fkv.forward_kv_tile, bwd.dkv_tile = REAL["kv"], REAL["dkv"]
+    bwd.dkv_piece_tokens = REAL["dkv_piece"]
 
 
 def apply(variant: dict) -> str:
@@ -54,6 +56,8 @@ def apply(variant: dict) -> str:
         bwd.selection_backward = lambda *a, **k: REAL["launch"](*a, **{**k, "packed": True})
     if "kv" in variant:
         fkv.forward_kv_tile = lambda *a, **k: REAL["kv"](*a, **k)._replace(**variant["kv"])
+    if "dkv_piece" in variant:
+        bwd.dkv_piece_tokens = lambda G, n=variant["dkv_piece"]: n
     if "dkv" in variant:
         bwd.dkv_tile = lambda *a, **k: REAL["dkv"](*a, **k)._replace(**variant["dkv"])
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
@@ -82,6 +86,12 @@ def runs_for(mode: str) -> list:
                                               nk(piece_tokens=512)]),
                 (("fwd G1 T=16k", "random"), [new, nk(piece_tokens=512), new]),
                 (("fwd G4 T=64k", "random"), [new, nk(piece_tokens=512)])]
+    if mode == "--local":  # session 16: the gathered kernels are 11-13% slower on local (run 108)
+        kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
+        return [(("fwd G4 T=16k", "local"), [new, kv(piece_tokens=512), kv(piece_tokens=256), new]),
+                (("fwd G4 T=16k", "random"), [new, kv(piece_tokens=512)]),
+                (("fwd+bwd G4 T=16k", "local"), [new, {"dkv_piece": 1024}, {"dkv_piece": 512}, new]),
+                (("fwd+bwd G4 T=16k", "random"), [new, {"dkv_piece": 1024}])]
     if mode == "--g8":  # session 15: G8 took the KV forward and G4's tiles; are they right there?
         kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
         dkv = lambda **k: {"dkv": dict(**k)}  # noqa: E731
@@ -122,7 +132,8 @@ def runs_for(mode: str) -> list:
 
 
 def main():
-    modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8")]
+    modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
+                                             "--local")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
