@@ -18,7 +18,8 @@ near pass (block 0, own and previous block in token tiles, ``KVForwardTile.near_
 the gather taking every block, and the pass's tile; ``--near3``: smaller near tiles;
 ``--pieces``: the gather's piece length with the near pass. ``--g8`` (session 15): the KV
 forward and dK/dV tiles at G8, which inherits G4's. ``--local`` (session 16): the gather's
-and the dK/dV pieces' lengths on the local selection (``dkv_piece``: ``configs.dkv_piece_tokens``).
+and the dK/dV pieces' lengths on the local selection (``dkv_piece``: ``configs.dkv_piece_tokens``);
+``--dkv-pieces``: the dK/dV piece length at G4 / G8 again, twice interleaved.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -92,6 +93,11 @@ def runs_for(mode: str) -> list:
                 (("fwd G4 T=16k", "random"), [new, kv(piece_tokens=512)]),
                 (("fwd+bwd G4 T=16k", "local"), [new, {"dkv_piece": 1024}, {"dkv_piece": 512}, new]),
                 (("fwd+bwd G4 T=16k", "random"), [new, {"dkv_piece": 1024}])]
+    if mode == "--dkv-pieces":  # session 16: G4's dK/dV pieces of 1024 tokens gained ~1% in --local
+        return [(("fwd+bwd G4 T=16k", "random"), [new, {"dkv_piece": 1024}, new, {"dkv_piece": 1024}]),
+                (("fwd+bwd G4 T=64k", "random"), [new, {"dkv_piece": 1024}, new, {"dkv_piece": 1024}]),
+                (("fwd+bwd G8 T=16k", "random"), [new, {"dkv_piece": 512}, new]),
+                (("fwd+bwd G4 T=16k", "local"), [new, {"dkv_piece": 1024}])]
     if mode == "--g8":  # session 15: G8 took the KV forward and G4's tiles; are they right there?
         kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
         dkv = lambda **k: {"dkv": dict(**k)}  # noqa: E731
@@ -133,7 +139,7 @@ def runs_for(mode: str) -> list:
 
 def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
-                                             "--local")]
+                                             "--local", "--dkv-pieces")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
