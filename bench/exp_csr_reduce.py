@@ -19,7 +19,9 @@ the gather taking every block, and the pass's tile; ``--near3``: smaller near ti
 ``--pieces``: the gather's piece length with the near pass. ``--g8`` (session 15): the KV
 forward and dK/dV tiles at G8, which inherits G4's. ``--local`` (session 16): the gather's
 and the dK/dV pieces' lengths on the local selection (``dkv_piece``: ``configs.dkv_piece_tokens``);
-``--dkv-pieces``: the dK/dV piece length at G4 / G8 again, twice interleaved.
+``--dkv-pieces``: the dK/dV piece length at G4 / G8 again, twice interleaved. ``--interleave``
+(session 17): the gathered kernels' programs walking the pieces in strided runs
+(``interleave`` of the tiles) instead of block-row order.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -98,6 +100,19 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G4 T=64k", "random"), [new, {"dkv_piece": 1024}, new, {"dkv_piece": 1024}]),
                 (("fwd+bwd G8 T=16k", "random"), [new, {"dkv_piece": 512}, new]),
                 (("fwd+bwd G4 T=16k", "local"), [new, {"dkv_piece": 1024}])]
+    if mode == "--interleave":  # session 17: pieces walked in strided runs (configs interleave)
+        kv = lambda n: {"kv": dict(interleave=n)}  # noqa: E731
+        dkv = lambda n: {"dkv": dict(interleave=n)}  # noqa: E731
+        both = lambda n, m: {"kv": dict(interleave=n), "dkv": dict(interleave=m)}  # noqa: E731
+        return [(("fwd G4 T=16k", "random"), [new, kv(16), kv(264), new, kv(264)]),
+                (("fwd G4 T=16k", "local"), [new, kv(16), kv(264), new]),
+                (("fwd G1 T=16k", "random"), [new, kv(264), new]),
+                (("fwd+bwd G4 T=16k", "random"), [new, dkv(16), dkv(132), both(264, 132), new]),
+                (("fwd+bwd G4 T=16k", "local"), [new, dkv(132), both(264, 132), new]),
+                (("fwd+bwd G16 T=16k", "random"), [new, dkv(16), dkv(264), new]),
+                (("fwd+bwd G1 T=16k", "random"), [new, both(264, 264), new]),
+                (("fwd G4 T=64k", "random"), [new, kv(264), new]),
+                (("fwd+bwd G4 T=64k", "random"), [new, both(264, 132), new])]
     if mode == "--g8":  # session 15: G8 took the KV forward and G4's tiles; are they right there?
         kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
         dkv = lambda **k: {"dkv": dict(**k)}  # noqa: E731
@@ -139,7 +154,7 @@ def runs_for(mode: str) -> list:
 
 def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
-                                             "--local", "--dkv-pieces")]
+                                             "--local", "--dkv-pieces", "--interleave")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
