@@ -21,7 +21,8 @@ forward and dK/dV tiles at G8, which inherits G4's. ``--local`` (session 16): th
 and the dK/dV pieces' lengths on the local selection (``dkv_piece``: ``configs.dkv_piece_tokens``);
 ``--dkv-pieces``: the dK/dV piece length at G4 / G8 again, twice interleaved. ``--interleave``
 (session 17): the gathered kernels' programs walking the pieces in strided runs
-(``interleave`` of the tiles) instead of block-row order.
+(``interleave`` of the tiles) instead of block-row order. ``--split-dkv``: the G4 / G8 dK/dV
+with D=128 as two 64-wide head-dim pieces (ptxas: 184 B of spills at 2 stages, not 288).
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -113,6 +114,11 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G1 T=16k", "random"), [new, both(264, 264), new]),
                 (("fwd G4 T=64k", "random"), [new, kv(264), new]),
                 (("fwd+bwd G4 T=64k", "random"), [new, both(264, 132), new])]
+    if mode == "--split-dkv":  # session 17: the G4 dK/dV with D=128 as two 64-wide pieces (fewer spills)
+        split = lambda s: {"dkv": dict(block_d=64, block_d2=64, num_stages=s)}  # noqa: E731
+        return [(("fwd+bwd G4 T=16k", "random"), [new, split(3), split(2), new, split(2)]),
+                (("fwd+bwd G4 T=64k", "random"), [new, split(2), new]),
+                (("fwd+bwd G8 T=16k", "random"), [new, split(2), new])]
     if mode == "--g8":  # session 15: G8 took the KV forward and G4's tiles; are they right there?
         kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
         dkv = lambda **k: {"dkv": dict(**k)}  # noqa: E731
@@ -154,7 +160,7 @@ def runs_for(mode: str) -> list:
 
 def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
-                                             "--local", "--dkv-pieces", "--interleave")]
+                                             "--local", "--dkv-pieces", "--interleave", "--split-dkv")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
