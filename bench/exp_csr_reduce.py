@@ -22,7 +22,8 @@ and the dK/dV pieces' lengths on the local selection (``dkv_piece``: ``configs.d
 ``--dkv-pieces``: the dK/dV piece length at G4 / G8 again, twice interleaved. ``--interleave``
 (session 17): the gathered kernels' programs walking the pieces in strided runs
 (``interleave`` of the tiles) instead of block-row order. ``--split-dkv``: the G4 / G8 dK/dV
-with D=128 as two 64-wide head-dim pieces (ptxas: 184 B of spills at 2 stages, not 288).
+with D=128 as two 64-wide head-dim pieces (ptxas: 184 B of spills at 2 stages, not 288); ``--split-dkv2``: the same at
+3-4 stages and at G1 / G8 / G16.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -119,6 +120,15 @@ def runs_for(mode: str) -> list:
         return [(("fwd+bwd G4 T=16k", "random"), [new, split(3), split(2), new, split(2)]),
                 (("fwd+bwd G4 T=64k", "random"), [new, split(2), new]),
                 (("fwd+bwd G8 T=16k", "random"), [new, split(2), new])]
+    if mode == "--split-dkv2":  # the split dK/dV at 3 stages and at the other G
+        split = lambda s, **k: {"dkv": dict(block_d=64, block_d2=64, num_stages=s, **k)}  # noqa: E731
+        return [(("fwd+bwd G4 T=16k", "random"), [new, split(3), split(4), new, split(3)]),
+                (("fwd+bwd G4 T=16k", "local"), [new, split(3), new]),
+                (("fwd+bwd G4 T=64k", "random"), [new, split(3), split(2), new, split(3)]),
+                (("fwd+bwd G8 T=16k", "random"), [new, split(3), split(2), new]),
+                (("fwd+bwd G1 T=16k", "random"), [new, split(3), split(2), new]),
+                (("fwd+bwd G16 T=16k", "random"), [new, split(2), split(2, num_warps=8), new]),
+                (("fwd+bwd G1 T=64k", "random"), [new, split(3), new])]
     if mode == "--g8":  # session 15: G8 took the KV forward and G4's tiles; are they right there?
         kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
         dkv = lambda **k: {"dkv": dict(**k)}  # noqa: E731
@@ -160,7 +170,7 @@ def runs_for(mode: str) -> list:
 
 def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
-                                             "--local", "--dkv-pieces", "--interleave", "--split-dkv")]
+                                             "--local", "--dkv-pieces", "--interleave", "--split-dkv", "--split-dkv2")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
