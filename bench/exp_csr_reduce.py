@@ -23,7 +23,7 @@ and the dK/dV pieces' lengths on the local selection (``dkv_piece``: ``configs.d
 (session 17): the gathered kernels' programs walking the pieces in strided runs
 (``interleave`` of the tiles) instead of block-row order. ``--split-dkv``: the G4 / G8 dK/dV
 with D=128 as two 64-wide head-dim pieces (ptxas: 184 B of spills at 2 stages, not 288); ``--split-dkv2``: the same at
-3-4 stages and at G1 / G8 / G16.
+3-4 stages and at G1 / G8 / G16; ``--split-dkv3``: 3 against 4 stages.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -129,6 +129,12 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G1 T=16k", "random"), [new, split(3), split(2), new]),
                 (("fwd+bwd G16 T=16k", "random"), [new, split(2), split(2, num_warps=8), new]),
                 (("fwd+bwd G1 T=64k", "random"), [new, split(3), new])]
+    if mode == "--split-dkv3":  # 3 or 4 stages for the split G4 / G8 dK/dV
+        split = lambda s, **k: {"dkv": dict(block_d=64, block_d2=64, num_stages=s, **k)}  # noqa: E731
+        return [(("fwd+bwd G4 T=16k", "random"), [split(3), split(4), split(3), split(4)]),
+                (("fwd+bwd G4 T=16k", "local"), [split(3), split(4)]),
+                (("fwd+bwd G4 T=64k", "random"), [split(3), split(4), split(3)]),
+                (("fwd+bwd G8 T=16k", "random"), [split(3), split(4), split(3)])]
     if mode == "--g8":  # session 15: G8 took the KV forward and G4's tiles; are they right there?
         kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
         dkv = lambda **k: {"dkv": dict(**k)}  # noqa: E731
@@ -170,7 +176,7 @@ def runs_for(mode: str) -> list:
 
 def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
-                                             "--local", "--dkv-pieces", "--interleave", "--split-dkv", "--split-dkv2")]
+                                             "--local", "--dkv-pieces", "--interleave", "--split-dkv", "--split-dkv2", "--split-dkv3")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
