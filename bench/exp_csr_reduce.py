@@ -19,11 +19,11 @@ the gather taking every block, and the pass's tile; ``--near3``: smaller near ti
 ``--pieces``: the gather's piece length with the near pass. ``--g8`` (session 15): the KV
 forward and dK/dV tiles at G8, which inherits G4's. ``--local`` (session 16): the gather's
 and the dK/dV pieces' lengths on the local selection (``dkv_piece``: ``configs.dkv_piece_tokens``);
-``--dkv-pieces``: the dK/dV piece length at G4 / G8 again, twice interleaved. ``--interleave``
-(session 17): the gathered kernels' programs walking the pieces in strided runs
-(``interleave`` of the tiles) instead of block-row order. ``--split-dkv``: the G4 / G8 dK/dV
-with D=128 as two 64-wide head-dim pieces (ptxas: 184 B of spills at 2 stages, not 288); ``--split-dkv2``: the same at
-3-4 stages and at G1 / G8 / G16; ``--split-dkv3``: 3 against 4 stages.
+``--dkv-pieces``: the dK/dV piece length at G4 / G8 again, twice interleaved. ``--split-dkv``
+(session 17, runs 110b-112): the small-G dK/dV with D=128 as two 64-wide head-dim pieces (now
+shipped at G4 / G8) against one 128-wide piece, at 2-4 stages, and the split at G1 / G16.
+(Run 110, the gathered kernels walking their pieces in strided runs instead of block-row order,
+used a tile field of commit 07ea34a, since reverted.)
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -102,39 +102,15 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G4 T=64k", "random"), [new, {"dkv_piece": 1024}, new, {"dkv_piece": 1024}]),
                 (("fwd+bwd G8 T=16k", "random"), [new, {"dkv_piece": 512}, new]),
                 (("fwd+bwd G4 T=16k", "local"), [new, {"dkv_piece": 1024}])]
-    if mode == "--interleave":  # session 17: pieces walked in strided runs (configs interleave)
-        kv = lambda n: {"kv": dict(interleave=n)}  # noqa: E731
-        dkv = lambda n: {"dkv": dict(interleave=n)}  # noqa: E731
-        both = lambda n, m: {"kv": dict(interleave=n), "dkv": dict(interleave=m)}  # noqa: E731
-        return [(("fwd G4 T=16k", "random"), [new, kv(16), kv(264), new, kv(264)]),
-                (("fwd G4 T=16k", "local"), [new, kv(16), kv(264), new]),
-                (("fwd G1 T=16k", "random"), [new, kv(264), new]),
-                (("fwd+bwd G4 T=16k", "random"), [new, dkv(16), dkv(132), both(264, 132), new]),
-                (("fwd+bwd G4 T=16k", "local"), [new, dkv(132), both(264, 132), new]),
-                (("fwd+bwd G16 T=16k", "random"), [new, dkv(16), dkv(264), new]),
-                (("fwd+bwd G1 T=16k", "random"), [new, both(264, 264), new]),
-                (("fwd G4 T=64k", "random"), [new, kv(264), new]),
-                (("fwd+bwd G4 T=64k", "random"), [new, both(264, 132), new])]
-    if mode == "--split-dkv":  # session 17: the G4 dK/dV with D=128 as two 64-wide pieces (fewer spills)
-        split = lambda s: {"dkv": dict(block_d=64, block_d2=64, num_stages=s)}  # noqa: E731
-        return [(("fwd+bwd G4 T=16k", "random"), [new, split(3), split(2), new, split(2)]),
-                (("fwd+bwd G4 T=64k", "random"), [new, split(2), new]),
-                (("fwd+bwd G8 T=16k", "random"), [new, split(2), new])]
-    if mode == "--split-dkv2":  # the split dK/dV at 3 stages and at the other G
+    if mode == "--split-dkv":  # session 17 (runs 110b-112): D=128 as 64 + 64 in the small-G dK/dV
+        whole = lambda s: {"dkv": dict(block_d=128, block_d2=0, num_stages=s)}  # noqa: E731  # the former tile
         split = lambda s, **k: {"dkv": dict(block_d=64, block_d2=64, num_stages=s, **k)}  # noqa: E731
-        return [(("fwd+bwd G4 T=16k", "random"), [new, split(3), split(4), new, split(3)]),
-                (("fwd+bwd G4 T=16k", "local"), [new, split(3), new]),
-                (("fwd+bwd G4 T=64k", "random"), [new, split(3), split(2), new, split(3)]),
-                (("fwd+bwd G8 T=16k", "random"), [new, split(3), split(2), new]),
-                (("fwd+bwd G1 T=16k", "random"), [new, split(3), split(2), new]),
-                (("fwd+bwd G16 T=16k", "random"), [new, split(2), split(2, num_warps=8), new]),
-                (("fwd+bwd G1 T=64k", "random"), [new, split(3), new])]
-    if mode == "--split-dkv3":  # 3 or 4 stages for the split G4 / G8 dK/dV
-        split = lambda s, **k: {"dkv": dict(block_d=64, block_d2=64, num_stages=s, **k)}  # noqa: E731
-        return [(("fwd+bwd G4 T=16k", "random"), [split(3), split(4), split(3), split(4)]),
-                (("fwd+bwd G4 T=16k", "local"), [split(3), split(4)]),
-                (("fwd+bwd G4 T=64k", "random"), [split(3), split(4), split(3)]),
-                (("fwd+bwd G8 T=16k", "random"), [split(3), split(4), split(3)])]
+        return [(("fwd+bwd G4 T=16k", "random"), [whole(3), new, split(2), split(4), whole(3), new]),
+                (("fwd+bwd G4 T=16k", "local"), [whole(3), new]),
+                (("fwd+bwd G4 T=64k", "random"), [whole(3), new, split(2), split(4), whole(3)]),
+                (("fwd+bwd G8 T=16k", "random"), [whole(3), new, split(2), split(4), whole(3)]),
+                (("fwd+bwd G1 T=16k", "random"), [new, split(2), new]),
+                (("fwd+bwd G16 T=16k", "random"), [new, split(2), split(2, num_warps=8), new])]
     if mode == "--g8":  # session 15: G8 took the KV forward and G4's tiles; are they right there?
         kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
         dkv = lambda **k: {"dkv": dict(**k)}  # noqa: E731
@@ -176,7 +152,7 @@ def runs_for(mode: str) -> list:
 
 def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
-                                             "--local", "--dkv-pieces", "--interleave", "--split-dkv", "--split-dkv2", "--split-dkv3")]
+                                             "--local", "--dkv-pieces", "--split-dkv")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

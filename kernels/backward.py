@@ -37,8 +37,7 @@ import triton.language as tl
 from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_reduce_shape, dq_schedule, dq_tile,
                       head_dim_blocks, next_pow2, shared_tile)
 from .primitives import (as_fp32, chunk_ids, claim_shared_tile, dq_step, gather_chunk_q, gather_chunk_q_ids,
-                         group_rows, interleaved_grid, item_of_program, load_block_kv, load_group_q, load_head_dim,
-                         piece_of_item, qk_scores,
+                         group_rows, load_block_kv, load_group_q, load_head_dim, piece_of_item, qk_scores,
                          shared_tile_rows, store_head_dim, token_block_kv, token_row_blocks, union_block_kv,
                          union_token_masks)
 from .tma import kv_descriptors, launch_args
@@ -212,12 +211,12 @@ def _selection_dkv_piece_kernel(
     stride_lb, stride_lt, stride_lh,
     stride_db, stride_dt, stride_dh,
     H, G, D, DV, NB, n_rows,
-    group_tile, chunk_tokens, piece_tokens, n_items,
+    group_tile, chunk_tokens, piece_tokens,
     scale, scale_log2e,
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr, BLOCK_D2: tl.constexpr, PART_D: tl.constexpr,
-    STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False, INTERLEAVE: tl.constexpr = 1,
+    STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
 ):
     """dk and dq partials are rows of PART_D = BLOCK_D + BLOCK_D2 columns, column j holding
     head-dim column j (``kernels/configs.head_dim_blocks``). ``PREFETCH_IDS``: each chunk's
@@ -225,9 +224,9 @@ def _selection_dkv_piece_kernel(
     depend on no load of its own iteration."""
     scale = as_fp32(scale)
     scale_log2e = as_fp32(scale_log2e)
-    item = item_of_program(n_items, INTERLEAVE)
+    item = tl.program_id(0)
     item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
-                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens, n_items)
+                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens)
 
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
@@ -460,7 +459,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     # at most S of them in fp32), fp32 otherwise.
     part_dtype = q.dtype if q.element_size() == 2 else torch.float32
     dq_part = torch.empty((B * Tq * H * S * G if kv_dq else 1, part_d), device=q.device, dtype=part_dtype)
-    torch.library.wrap_triton(_selection_dkv_piece_kernel)[(interleaved_grid(n_items, kt.interleave),)](
+    torch.library.wrap_triton(_selection_dkv_piece_kernel)[(n_items,)](
         q, k, v, do, lse, delta,
         dk_part, dv_part, dq_part,
         q_last, block_start, csr.offsets, csr.entries,
@@ -473,11 +472,11 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         lse.stride(0), lse.stride(1), lse.stride(2),
         delta.stride(0), delta.stride(1), delta.stride(2),
         H, G, D, Dv, NB, n_rows,
-        group_tile, kt.rows // group_tile, piece, n_items,
+        group_tile, kt.rows // group_tile, piece,
         scale, scale_log2e,
         BLOCK_SIZE=block_size, ROWS=kt.rows, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
         PRECISION=precision, DQ_PARTIAL=kv_dq, BLOCK_D2=kt.block_d2, PART_D=part_d, STREAM=kt.stream_partials,
-        PREFETCH_IDS=kt.prefetch_ids, INTERLEAVE=kt.interleave,
+        PREFETCH_IDS=kt.prefetch_ids,
         num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:

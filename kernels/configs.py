@@ -71,9 +71,6 @@ class KVTile(NamedTuple):
     # G4 (w8 s3: the copies then run a chunk ahead, 149 KiB of shared memory, 412 B of spills)
     # 8.14 -> 8.28-8.32, 64k 34.15 -> 35.09; G16 (no overlap at s2) 11.57 -> 12.07, s3 15.05.
     prefetch_ids: bool = False
-    # Programs walk the pieces in ``interleave`` strided runs (``primitives.item_of_program``;
-    # 1: in block-row order). Session 17 experiment, see KVForwardTile.interleave.
-    interleave: int = 1
 
 
 # Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
@@ -266,11 +263,6 @@ class KVForwardTile(NamedTuple):
     near_rows: int = 64
     near_warps: int = 4
     near_stages: int = 2
-    # Programs p take pieces (p % interleave) * ceil(n / interleave) + p // interleave, so the
-    # programs resident at once come from ``interleave`` distant stretches of the block rows
-    # instead of neighbouring rows (whose lists gather the same q rows on local selections).
-    # Session 17 experiment (bench/exp_csr_reduce.py --interleave); 1 keeps block-row order.
-    interleave: int = 1
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:

@@ -36,8 +36,7 @@ from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
 from .csr import build_entry_csr
 from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, load_head_dim,
-                         interleaved_grid, item_of_program, online_softmax_step, piece_of_item,
-                         store_once)
+                         online_softmax_step, piece_of_item, store_once)
 
 
 @triton.jit
@@ -115,17 +114,16 @@ def _fwd_kv_gather_kernel(
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
     Tq, Tk, H, G, D, DV, S, NB, n_rows,
-    group_tile, chunk_tokens, piece_tokens, n_items,
+    group_tile, chunk_tokens, piece_tokens,
     scale_log2e,
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, PACKED: tl.constexpr, STREAM: tl.constexpr = False,
-    LSE_AT_POSITION: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False, INTERLEAVE: tl.constexpr = 1,
+    LSE_AT_POSITION: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
 ):
     scale_log2e = as_fp32(scale_log2e)
-    item_ok, b, h, g, lo, hi = piece_of_item(item_of_program(n_items, INTERLEAVE), item_row_ptr,
-                                             row_first_item_ptr, inv_offsets_ptr, n_rows, H, NB, piece_tokens,
-                                             n_items)
+    item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
+                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens)
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
     offs_r = tl.arange(0, ROWS)
@@ -208,18 +206,18 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     lse_part = torch.empty(n_entries * G, device=q.device, dtype=torch.float32)
     o_part = torch.empty((n_entries * G, Dv), device=q.device, dtype=q.dtype)
     group_tile = min(G, tile.rows)
-    torch.library.wrap_triton(_fwd_kv_gather_kernel)[(interleaved_grid(pieces.n_items, tile.interleave),)](
+    torch.library.wrap_triton(_fwd_kv_gather_kernel)[(pieces.n_items,)](
         q, k, v, lse_part, o_part,
         csr.offsets, csr.entries, pieces.item_row, pieces.row_first_item, q_last, block_start,
         q.stride(0), q.stride(1), q.stride(2), q.stride(3),
         k.stride(0), k.stride(1), k.stride(2), k.stride(3),
         v.stride(0), v.stride(1), v.stride(2), v.stride(3),
         Tq, Tk, H, G, D, Dv, S, NB, B * H * NB,
-        group_tile, tile.rows // group_tile, tile.piece_tokens, pieces.n_items,
+        group_tile, tile.rows // group_tile, tile.piece_tokens,
         scale * LOG2E,
         BLOCK_SIZE=block_size, ROWS=tile.rows, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
         PRECISION=dot_precision(q.dtype), PACKED=prepared is not None, STREAM=tile.stream_partials,
-        LSE_AT_POSITION=tile.lse_at_position, PREFETCH_IDS=tile.prefetch_ids, INTERLEAVE=tile.interleave,
+        LSE_AT_POSITION=tile.lse_at_position, PREFETCH_IDS=tile.prefetch_ids,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     near = None

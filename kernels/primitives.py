@@ -107,28 +107,10 @@ def finish_softmax(acc, m_i, l_i):
 
 
 @triton.jit
-def item_of_program(n_items, INTERLEAVE: tl.constexpr):
-    """The work item of this program: its id, or with INTERLEAVE > 1 the id read column-major
-    from INTERLEAVE strided runs of ceil(n_items / INTERLEAVE) items (the grid is INTERLEAVE
-    times that; ids past n_items are surplus)."""
-    item = tl.program_id(0)
-    if INTERLEAVE > 1:
-        per = (n_items + INTERLEAVE - 1) // INTERLEAVE
-        item = (item % INTERLEAVE) * per + item // INTERLEAVE
-    return item
-
-
-def interleaved_grid(n_items: int, interleave: int) -> int:
-    """Programs to launch for ``item_of_program``."""
-    return n_items if interleave <= 1 else interleave * ((n_items + interleave - 1) // interleave)
-
-
-@triton.jit
-def piece_of_item(item, item_row_ptr, row_first_item_ptr, inv_offsets_ptr, n_rows, H, NB, piece_tokens,
-                  n_items):
+def piece_of_item(item, item_row_ptr, row_first_item_ptr, inv_offsets_ptr, n_rows, H, NB, piece_tokens):
     """Which inverse-index row (b, h, global block g) a work item belongs to and its slice
     [lo, hi) of that row's query list; surplus items (the grid is an upper bound) get lo == hi."""
-    row = tl.load(item_row_ptr + item, mask=item < n_items, other=n_rows)
+    row = tl.load(item_row_ptr + item)
     item_ok = row < n_rows
     row = tl.minimum(row, n_rows - 1)
     piece = item - tl.load(row_first_item_ptr + row)

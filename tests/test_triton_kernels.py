@@ -204,33 +204,6 @@ def test_split_query_lists_are_exact_and_deterministic(monkeypatch):
         assert_close(name, got, r, torch.float32)
 
 
-@pytest.mark.parametrize("interleave", [2, 5])
-def test_interleaved_piece_order_is_exact(interleave, monkeypatch):
-    # Programs walking the pieces in strided runs (configs interleave, primitives.item_of_program)
-    # cover every piece once, surplus programs past the item count write nothing, and the
-    # gradients equal those of block-row order bitwise (each piece is computed alike).
-    from nsa_ops.kernels import forward_kv as fkv_module
-
-    q, k, v, ids, cnts = make_problem(1, 40, 48, 8, 2, 16, 16, 16, 3, torch.float32, seed=7)
-    ids[..., 0] = 0
-    monkeypatch.setattr(backward_module, "dkv_piece_tokens", lambda group_size: 3)
-    monkeypatch.setattr(forward_module, "forward_schedule", lambda *shape: "kv")
-    kv_tile, dkv_tile = fkv_module.forward_kv_tile, backward_module.dkv_tile
-    runs = []
-    for n in (1, interleave):
-        monkeypatch.setattr(fkv_module, "forward_kv_tile",
-                            lambda *a, n=n, **kw: kv_tile(*a, **kw)._replace(piece_tokens=3, interleave=n))
-        monkeypatch.setattr(backward_module, "dkv_tile",
-                            lambda *a, n=n, **kw: dkv_tile(*a, **kw)._replace(interleave=n))
-        runs.append(run_kernels(q, k, v, ids, None, 16, 0.25))
-    base, got = runs
-    for x, y in zip((base[1], *base[5]), (got[1], *got[5])):
-        assert torch.equal(x, y)
-    ro, rl, ref = reference_grads(q, k, v, ids, None, 16, 0.25, got[3], got[4])
-    for name, g, r in zip(["out", "dq", "dk", "dv"], (got[1], *got[5]), (ro, *ref)):
-        assert_close(name, g, r, torch.float32)
-
-
 @pytest.mark.parametrize("HQ,H", [(2, 2), (8, 2)], ids=["G1", "G4"])
 def test_gathered_loops_span_several_chunks(HQ, H):
     # Every query selects block 0, so its list (300 entries) spans several gathered chunks of
