@@ -192,6 +192,15 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
     # (128 rows need ~120 KiB of shared memory in 16-bit; fp32 does not fit and takes 64 rows.)
     if block_d2 and group_size >= 16 and block_size <= 64 and _kv_stages(d, dv, block_size, elem, 128, most=1):
         return KVTile(128, block_d, block_dv, 8, 1, block_d2)
+    if 1 < group_size < 16 and block_d == 128 and not block_d2 and narrow and block_size == 64 and elem == 2:
+        # D=128 as two 64-wide pieces (head_dim_blocks' split, forced): the dq partial product
+        # and dk then run per piece, and ptxas spills 264 B instead of 288 at these 8 warps /
+        # 3 stages (bench/asm_sm90.py). H100 runs 110b-112 (bench/exp_csr_reduce.py
+        # --split-dkv, whole op, interleaved, ms, one 128-wide piece -> 64 + 64 at 3 / 4 stages):
+        # fwd+bwd G4 16k 8.07 -> 7.77-7.80 / 7.72-7.80, local 8.92 -> 8.60-8.65, 64k 33.44 ->
+        # 32.07-32.10 / 32.07; G8 15.00 -> 14.58 / 14.53. 2 stages: G4 7.98, 64k 33.10. G1 (128
+        # rows) 3.72 -> 3.89 at 2 stages (3 do not fit); G16 (64 rows, 4 warps) 11.33 -> 11.67.
+        return KVTile(64, 64, block_dv, 8, 3, 64)
     if group_size == 1 and narrow:
         rows, num_warps = 128, 8
     elif group_size >= 16 and narrow:
