@@ -193,14 +193,20 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
     if block_d2 and group_size >= 16 and block_size <= 64 and _kv_stages(d, dv, block_size, elem, 128, most=1):
         return KVTile(128, block_d, block_dv, 8, 1, block_d2)
     if 1 < group_size < 16 and block_d == 128 and not block_d2 and narrow and block_size == 64 and elem == 2:
-        # D=128 as two 64-wide pieces (head_dim_blocks' split, forced): the dq partial product
-        # and dk then run per piece, and ptxas spills 264 B instead of 288 at these 8 warps /
-        # 3 stages (bench/asm_sm90.py). H100 runs 110b-112 (bench/exp_csr_reduce.py
-        # --split-dkv, whole op, interleaved, ms, one 128-wide piece -> 64 + 64 at 3 / 4 stages):
-        # fwd+bwd G4 16k 8.07 -> 7.77-7.80 / 7.72-7.80, local 8.92 -> 8.60-8.65, 64k 33.44 ->
-        # 32.07-32.10 / 32.07; G8 15.00 -> 14.58 / 14.53. 2 stages: G4 7.98, 64k 33.10. G1 (128
-        # rows) 3.72 -> 3.89 at 2 stages (3 do not fit); G16 (64 rows, 4 warps) 11.33 -> 11.67.
-        return KVTile(64, 64, block_dv, 8, 3, 64)
+        # 128 rows on 8 warps, D=128 as two 64-wide pieces (head_dim_blocks' split, forced), 2
+        # stages. With 128 rows each warpgroup computes the scores and dP of its own 64 rows
+        # (at 64 rows Triton gives both warpgroups all of them: the chained-dot layout), and per
+        # piece the dq partial product and dk need fewer live registers. H100 runs 110b-115
+        # (bench/exp_csr_reduce.py --split-dkv / --dkv-rows*, whole op, interleaved, ms):
+        #   fwd+bwd G4 16k: 64 rows s3 (the former tile) 8.07; 64 split s3 7.72-7.80, s2 7.98,
+        #     s4 7.72-7.80; 128 s1 7.29-7.36, split s1 7.27; 128 split s2 6.87-6.94; 128 s2 7.94;
+        #   G4 local 16k: former 8.92; 64 split s3 8.60-8.65; 128 split s1 8.01, s2 7.63;
+        #   G4 64k: former 33.44; 64 split s3 31.82-32.10; 128 split s1 29.98-30.08, s2 28.66;
+        #   G8 16k: former 15.00; 64 split s3 14.49-14.58; 128 split s1 13.32-13.39, s2 13.00.
+        # Gradients bitwise equal across these tiles. G1 (128 rows, 3 stages, unsplit) and G16
+        # (64 rows, 4 warps, no dq product) lose with the split: G1 3.72 -> 3.89-3.96, G16 11.3
+        # -> 11.7-12.1 (128 split s1 12.1, 64k 50.0 -> 55.0).
+        return KVTile(128, 64, block_dv, 8, 2, 64)
     if group_size == 1 and narrow:
         rows, num_warps = 128, 8
     elif group_size >= 16 and narrow:

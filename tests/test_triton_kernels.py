@@ -168,13 +168,16 @@ def test_split_and_padded_head_dim(split, schedule, monkeypatch):
 
 
 def test_dkv_with_power_of_two_head_dim_as_two_pieces(monkeypatch):
-    """The G4 dK/dV tile on the GPU splits D=128 into 64 + 64 (configs.dkv_tile); here D=32 as
-    16 + 16, with the KV-scheduled dq partials: equal to the reference."""
+    """The G4 dK/dV tile on the GPU gathers 128 rows and splits D=128 into 64 + 64
+    (configs.dkv_tile); here the same with D=32 as 16 + 16 and the KV-scheduled dq partials:
+    equal to the reference."""
     from nsa_ops.kernels import configs
 
-    assert configs.dkv_tile(4, 128, 128, 64)[1:3] == (64, 128) and configs.dkv_tile(4, 128, 128, 64).block_d2 == 64
+    tile = configs.dkv_tile(4, 128, 128, 64)
+    assert (tile.rows, tile.block_d, tile.block_d2, tile.block_dv) == (128, 64, 64, 128)
     real = backward_module.dkv_tile
-    monkeypatch.setattr(backward_module, "dkv_tile", lambda *a, **kw: real(*a, **kw)._replace(block_d=16, block_d2=16))
+    monkeypatch.setattr(backward_module, "dkv_tile", lambda *a, **kw: real(*a, **kw)._replace(
+        rows=128, block_d=16, block_d2=16, num_warps=8, num_stages=2))
     monkeypatch.setattr(backward_module, "dq_schedule", lambda *shape: "kv")
     check_against_reference(1, 40, 48, 8, 2, 32, 32, 16, 3, torch.float32, seed=3)
 
