@@ -270,7 +270,8 @@ def test_fp32_follows_matmul_precision():
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 @pytest.mark.parametrize("HQ,H,D,Dv,block_size", [
     (16, 1, 128, 128, 64), (12, 4, 192, 128, 64), (32, 2, 192, 128, 64), (8, 8, 64, 64, 128), (6, 2, 48, 96, 32),
-    (8, 2, 128, 128, 64), (16, 2, 128, 128, 64),  # G4 / G8: 128-row split dK/dV (configs.dkv_tile)
+    # G3 / G4 / G8 / G12: the 128-row split dK/dV (configs.dkv_tile), 42 / 32 / 16 / 10 entries per chunk
+    (12, 4, 128, 128, 64), (8, 2, 128, 128, 64), (16, 2, 128, 128, 64), (24, 2, 128, 128, 64),
 ])
 def test_gpu_kernels_match_reference(dtype, HQ, H, D, Dv, block_size):
     check_against_reference(1, 256, 320, HQ, H, D, Dv, block_size, 6, dtype)
