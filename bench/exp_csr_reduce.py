@@ -27,7 +27,8 @@ used a tile field of commit 07ea34a, since reverted.) ``--dkv-rows``: 128-row dK
 warps at one stage (ptxas: G16 40 B of spills, 4 B split; bench/asm_sm90.py), split or not;
 ``--dkv-rows2``: the same at G4 / G8; ``--dkv-rows3``: 128 rows at two stages; ``--dkv-rows4``: the shipped G4 tile at G16 / G1;
 ``--dkv-pieces2``: the dK/dV piece length again with that tile; ``--dkv-more``: D=192 at 2 stages,
-the G4 dq partials cached, G16 on 128 rows.
+the G4 dq partials cached, G16 on 128 rows. ``--dv-split``: dO, V and dv in two 64-wide pieces as
+well (ptxas, G4: 204 B of spills instead of 372).
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -159,6 +160,14 @@ def runs_for(mode: str) -> list:
         return [(("fwd+bwd G16 D=192 T=16k", "random"), [new, {"dkv": dict(num_stages=2)}, new]),
                 (("fwd+bwd G4 T=16k", "random"), [new, {"dkv": dict(stream_partials=False)}, new]),
                 (("fwd+bwd G16 T=16k", "random"), [new, {"dkv": dict(rows=128, num_warps=8)}, new])]
+    if mode == "--dv-split":  # session 17: dO / V / dv in two 64-wide pieces too (KVTile.block_dv2)
+        dv = lambda **k: {"dkv": dict(block_dv=64, block_dv2=64, **k)}  # noqa: E731
+        return [(("fwd+bwd G4 T=16k", "random"), [new, dv(), new, dv()]),
+                (("fwd+bwd G4 T=64k", "random"), [new, dv(), new]),
+                (("fwd+bwd G8 T=16k", "random"), [new, dv(), new]),
+                (("fwd+bwd G16 T=16k", "random"), [new, dv(), dv(rows=128, num_warps=8, block_d=64, block_d2=64),
+                                                   dv(rows=128, num_warps=8), new]),
+                (("fwd+bwd G16 D=192 T=16k", "random"), [new, dv(), new])]
     if mode == "--g1":  # run 89: the shipped G1 prefetch against none, interleaved
         off = {"kv": dict(prefetch_ids=False), "dkv": dict(prefetch_ids=False)}
         return [(("fwd G1 T=16k", "random"), [new, off, new, off]),
@@ -195,7 +204,7 @@ def runs_for(mode: str) -> list:
 def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
-                                             "--dkv-pieces2", "--dkv-more")]
+                                             "--dkv-pieces2", "--dkv-more", "--dv-split")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -216,10 +216,11 @@ def _selection_dkv_piece_kernel(
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr, BLOCK_D2: tl.constexpr, PART_D: tl.constexpr,
-    STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
+    STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False, BLOCK_DV2: tl.constexpr = 0,
 ):
     """dk and dq partials are rows of PART_D = BLOCK_D + BLOCK_D2 columns, column j holding
-    head-dim column j (``kernels/configs.head_dim_blocks``). ``PREFETCH_IDS``: each chunk's
+    head-dim column j (``kernels/configs.head_dim_blocks``); dv partials likewise, rows of
+    BLOCK_DV + BLOCK_DV2 columns (``BLOCK_DV2``: dO, V and dv in two pieces). ``PREFETCH_IDS``: each chunk's
     entry ids are loaded one chunk ahead and carried, so the q / dO addresses of a chunk
     depend on no load of its own iteration."""
     scale = as_fp32(scale)
@@ -228,7 +229,6 @@ def _selection_dkv_piece_kernel(
     item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
 
-    offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
     offs_r = tl.arange(0, ROWS)
     tok = tl.load(block_start_ptr + g) + offs_n
@@ -247,6 +247,15 @@ def _selection_dkv_piece_kernel(
     else:
         dk2 = dk  # placeholder (no second head-dim piece)
     dv = tl.zeros([BLOCK_SIZE, BLOCK_DV], tl.float32)
+    if BLOCK_DV2 > 0:
+        offs_dv2 = BLOCK_DV + tl.arange(0, BLOCK_DV2)
+        v2 = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok.to(tl.int64)[:, None] * stride_vt
+                     + offs_dv2[None, :] * stride_vd, mask=(tok <= max_last)[:, None] & (offs_dv2[None, :] < DV),
+                     other=0.0)
+        dv2 = tl.zeros([BLOCK_SIZE, BLOCK_DV2], tl.float32)
+    else:
+        v2 = v  # placeholders (no second piece)
+        dv2 = dv
     for head0 in range(0, G, group_tile):
         if PREFETCH_IDS:
             e_next = chunk_ids(entries_ptr, lo, offs_r, group_tile, chunk_tokens, hi)
@@ -262,9 +271,8 @@ def _selection_dkv_piece_kernel(
                     entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,
                     q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
             last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
-            do = tl.load(do_ptr + b * stride_dob + t64[:, None] * stride_dot + hq[:, None] * stride_doh
-                         + offs_dv[None, :] * stride_dod,
-                         mask=r_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+            do, do2 = load_head_dim(do_ptr + b * stride_dob + t64 * stride_dot + hq * stride_doh, r_ok, stride_dod,
+                                    DV, BLOCK_DV, BLOCK_DV2)
             lse = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq * stride_lh, mask=r_ok, other=0.0)
             delta = tl.load(delta_ptr + b * stride_db + t64 * stride_dt + hq * stride_dh, mask=r_ok, other=0.0)
             lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
@@ -272,7 +280,9 @@ def _selection_dkv_piece_kernel(
             s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
             p = tl.where(visible, tl.exp2(s - lse2[:, None]), 0.0)
             dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PRECISION)
-            dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+            if BLOCK_DV2 > 0:
+                dv2 += tl.dot(tl.trans(p.to(do.dtype)), do2, input_precision=PRECISION)
+            dp = qk_scores(do, v, do2, v2, BLOCK_DV2, PRECISION)
             ds = (p * (dp - delta[:, None])).to(q.dtype)
             dk += tl.dot(tl.trans(ds), q, input_precision=PRECISION)
             if BLOCK_D2 > 0:
@@ -293,8 +303,9 @@ def _selection_dkv_piece_kernel(
     store_ok = offs_n < tl.where(item_ok, BLOCK_SIZE, 0)
     store_head_dim(dk_part_ptr + item64 * (BLOCK_SIZE * PART_D) + offs_n * PART_D, store_ok, dk * scale,
                    dk2 * scale, 1, PART_D, BLOCK_D, BLOCK_D2)
-    dv_ptrs = dv_part_ptr + item64 * (BLOCK_SIZE * BLOCK_DV) + offs_n[:, None] * BLOCK_DV + offs_dv[None, :]
-    tl.store(dv_ptrs, dv, mask=store_ok[:, None])
+    PART_DV = BLOCK_DV + BLOCK_DV2
+    store_head_dim(dv_part_ptr + item64 * (BLOCK_SIZE * PART_DV) + offs_n * PART_DV, store_ok, dv, dv2, 1, PART_DV,
+                   BLOCK_DV, BLOCK_DV2)
 
 
 @triton.jit
@@ -453,7 +464,8 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     row_first_item, item_row, n_items = split_into_pieces(csr.offsets, B * Tq * H * S, piece)
     part_d = kt.block_d + kt.block_d2  # partial rows: the head dim's pieces side by side
     dk_part = torch.empty((n_items, block_size, part_d), device=q.device, dtype=torch.float32)
-    dv_part = torch.empty((n_items, block_size, kt.block_dv), device=q.device, dtype=torch.float32)
+    part_dv = kt.block_dv + kt.block_dv2  # a power of two (the reduce reads whole rows)
+    dv_part = torch.empty((n_items, block_size, part_dv), device=q.device, dtype=torch.float32)
     group_tile = min(G, kt.rows)
     # dq partials in the input dtype for 16-bit inputs (half the traffic of fp32; a query sums
     # at most S of them in fp32), fp32 otherwise.
@@ -476,7 +488,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         scale, scale_log2e,
         BLOCK_SIZE=block_size, ROWS=kt.rows, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
         PRECISION=precision, DQ_PARTIAL=kv_dq, BLOCK_D2=kt.block_d2, PART_D=part_d, STREAM=kt.stream_partials,
-        PREFETCH_IDS=kt.prefetch_ids,
+        PREFETCH_IDS=kt.prefetch_ids, BLOCK_DV2=kt.block_dv2,
         num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:
@@ -505,7 +517,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         dk.stride(0), dk.stride(1), dk.stride(2),
         dv.stride(0), dv.stride(1), dv.stride(2),
         H, D, Dv, NB, Tk,
-        BLOCK_SIZE=block_size, BLOCK_D=next_pow2(part_d), BLOCK_DV=kt.block_dv, PART_D=part_d,
+        BLOCK_SIZE=block_size, BLOCK_D=next_pow2(part_d), BLOCK_DV=part_dv, PART_D=part_d,
         num_warps=4,
     )
     return dq, dk, dv

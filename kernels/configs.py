@@ -71,6 +71,8 @@ class KVTile(NamedTuple):
     # G4 (w8 s3: the copies then run a chunk ahead, 149 KiB of shared memory, 412 B of spills)
     # 8.14 -> 8.28-8.32, 64k 34.15 -> 35.09; G16 (no overlap at s2) 11.57 -> 12.07, s3 15.05.
     prefetch_ids: bool = False
+    # Dv in two pieces (dO, V and dv; block_dv + block_dv2 a power of two): session 17 experiment.
+    block_dv2: int = 0
 
 
 # Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
