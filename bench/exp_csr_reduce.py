@@ -28,7 +28,7 @@ warps at one stage (ptxas: G16 40 B of spills, 4 B split; bench/asm_sm90.py), sp
 ``--dkv-rows2``: the same at G4 / G8; ``--dkv-rows3``: 128 rows at two stages; ``--dkv-rows4``: the shipped G4 tile at G16 / G1;
 ``--dkv-pieces2``: the dK/dV piece length again with that tile; ``--dkv-more``: D=192 at 2 stages,
 the G4 dq partials cached, G16 on 128 rows. ``--dv-split``: dO, V and dv in two 64-wide pieces as
-well (ptxas, G4: 204 B of spills instead of 372).
+well (ptxas, G4: 204 B of spills instead of 372); ``--dv-split2``: G16 on 128 rows with both dims split.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -168,6 +168,13 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G16 T=16k", "random"), [new, dv(), dv(rows=128, num_warps=8, block_d=64, block_d2=64),
                                                    dv(rows=128, num_warps=8), new]),
                 (("fwd+bwd G16 D=192 T=16k", "random"), [new, dv(), new])]
+    if mode == "--dv-split2":  # G16 on 128 rows with both dims split; stages
+        both = lambda **k: {"dkv": dict(rows=128, num_warps=8, block_d=64, block_d2=64, block_dv=64,  # noqa: E731
+                                        block_dv2=64, **k)}
+        return [(("fwd+bwd G16 T=16k", "random"), [new, both(num_stages=2), both(num_stages=1), new, both(num_stages=2)]),
+                (("fwd+bwd G16 T=16k", "local"), [new, both(num_stages=2)]),
+                (("fwd+bwd G16 T=64k", "random"), [new, both(num_stages=2), new]),
+                (("fwd+bwd G4 T=16k", "random"), [both(num_stages=2), both(num_stages=1), both(num_stages=2)])]
     if mode == "--g1":  # run 89: the shipped G1 prefetch against none, interleaved
         off = {"kv": dict(prefetch_ids=False), "dkv": dict(prefetch_ids=False)}
         return [(("fwd G1 T=16k", "random"), [new, off, new, off]),
@@ -204,7 +211,7 @@ def runs_for(mode: str) -> list:
 def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
-                                             "--dkv-pieces2", "--dkv-more", "--dv-split")]
+                                             "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
