@@ -71,7 +71,7 @@ class KVTile(NamedTuple):
     # G4 (w8 s3: the copies then run a chunk ahead, 149 KiB of shared memory, 412 B of spills)
     # 8.14 -> 8.28-8.32, 64k 34.15 -> 35.09; G16 (no overlap at s2) 11.57 -> 12.07, s3 15.05.
     prefetch_ids: bool = False
-    # Dv in two pieces (dO, V and dv; block_dv + block_dv2 a power of two): session 17 experiment.
+    # Dv in two pieces (dO, V and dv; block_dv + block_dv2 a power of two): see dkv_tile.
     block_dv2: int = 0
 
 
@@ -194,21 +194,29 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
     # (128 rows need ~120 KiB of shared memory in 16-bit; fp32 does not fit and takes 64 rows.)
     if block_d2 and group_size >= 16 and block_size <= 64 and _kv_stages(d, dv, block_size, elem, 128, most=1):
         return KVTile(128, block_d, block_dv, 8, 1, block_d2)
-    if 1 < group_size < 16 and block_d == 128 and not block_d2 and narrow and block_size == 64 and elem == 2:
-        # 128 rows on 8 warps, D=128 as two 64-wide pieces (head_dim_blocks' split, forced), 2
-        # stages. With 128 rows each warpgroup computes the scores and dP of its own 64 rows
-        # (at 64 rows Triton gives both warpgroups all of them: the chained-dot layout), and per
-        # piece the dq partial product and dk need fewer live registers. H100 runs 110b-115
-        # (bench/exp_csr_reduce.py --split-dkv / --dkv-rows*, whole op, interleaved, ms):
-        #   fwd+bwd G4 16k: 64 rows s3 (the former tile) 8.07; 64 split s3 7.72-7.80, s2 7.98,
-        #     s4 7.72-7.80; 128 s1 7.29-7.36, split s1 7.27; 128 split s2 6.87-6.94; 128 s2 7.94;
-        #   G4 local 16k: former 8.92; 64 split s3 8.60-8.65; 128 split s1 8.01, s2 7.63;
-        #   G4 64k: former 33.44; 64 split s3 31.82-32.10; 128 split s1 29.98-30.08, s2 28.66;
-        #   G8 16k: former 15.00; 64 split s3 14.49-14.58; 128 split s1 13.32-13.39, s2 13.00.
-        # Gradients bitwise equal across these tiles. G1 (128 rows, 3 stages, unsplit) and G16
-        # (64 rows, 4 warps, no dq product) lose with the split: G1 3.72 -> 3.89-3.96, G16 11.3
-        # -> 11.7-12.1 (128 split s1 12.1, 64k 50.0 -> 55.0).
-        return KVTile(128, 64, block_dv, 8, 2, 64)
+    if group_size > 1 and block_d == 128 and not block_d2 and block_dv <= 128 and block_size == 64 and elem == 2:
+        # 128 rows on 8 warps, 2 stages, D=128 as two 64-wide pieces (head_dim_blocks' split,
+        # forced) and, for Dv=128, dO / V / dv as two 64-wide pieces too. With 128 rows each
+        # warpgroup computes the scores and dP of its own 64 rows (at 64 rows on 8 warps Triton
+        # gives both warpgroups all of them: the chained-dot layout); per piece, the dq partial
+        # product, dk, dP and dv need fewer live registers (ptxas, G4: 204 B of spills against
+        # 372 without the Dv split; bench/asm_sm90.py). Each step alone lost or gained little;
+        # together they win. H100 runs 110b-122 (bench/exp_csr_reduce.py --split-dkv /
+        # --dkv-rows* / --dv-split*, whole op, interleaved, fwd+bwd ms):
+        #   G4 16k: 64 rows s3 (the former tile) 8.07; 64 D-split s3 7.72-7.80 (s2 7.98, s4
+        #     7.72-7.80); 128 s1 7.29-7.36, D-split s1 7.27, s2 6.87-6.94; 128 s2 unsplit 7.94;
+        #     128 both split s2 6.39-6.41 (s1 6.66);
+        #   G4 local 16k: former 8.92; 128 D-split s2 7.63;
+        #   G4 64k: former 33.44; 128 D-split s2 28.66-28.82; both split 26.45;
+        #   G8 16k: former 15.00; 128 D-split s2 13.00; both split 11.96;
+        #   G16 16k (former: 64 rows, 4 warps, s2, 11.27-11.34): both split, 128 rows s2
+        #     10.88-10.89 (s1 11.64), local 9.26 -> 8.76, 64k 50.4-50.7 -> 49.6; on 64 rows / 4
+        #     warps the splits lose (D 11.67, Dv 11.64), as do 128 rows split in D alone (s1
+        #     12.14, s2 11.60) or in Dv alone (11.76); 128 unsplit s2 11.25.
+        # Gradients bitwise equal across all these tiles. G1 keeps its tile (128 rows, 3
+        # stages, ids prefetched; D-split s2 3.93 vs 3.71).
+        return KVTile(128, 64, 64 if block_dv == 128 else block_dv, 8, 2, 64,
+                      block_dv2=64 if block_dv == 128 else 0)
     if group_size == 1 and narrow:
         rows, num_warps = 128, 8
     elif group_size >= 16 and narrow:

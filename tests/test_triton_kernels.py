@@ -167,19 +167,21 @@ def test_split_and_padded_head_dim(split, schedule, monkeypatch):
     check_against_reference(1, 24, 40, 8, 2, 40, 24, 16, 3, torch.float16, seed=5)
 
 
-def test_dkv_with_power_of_two_head_dim_as_two_pieces(monkeypatch):
-    """The G4 dK/dV tile on the GPU gathers 128 rows and splits D=128 into 64 + 64
-    (configs.dkv_tile); here the same with D=32 as 16 + 16 and the KV-scheduled dq partials:
-    equal to the reference."""
+@pytest.mark.parametrize("HQ,H,dq", [(8, 2, "kv"), (32, 2, "token")], ids=["G4", "G16"])
+def test_dkv_with_both_head_dims_in_two_pieces(HQ, H, dq, monkeypatch):
+    """The dK/dV tile on the GPU (G > 1, D = Dv = 128, block 64) gathers 128 rows and holds D and
+    Dv as two 64-wide pieces each (configs.dkv_tile); here the same with D = Dv = 32 as 16 + 16,
+    with the KV-scheduled dq partials (G4) and the token-centric dQ (G16): equal to the reference."""
     from nsa_ops.kernels import configs
 
-    tile = configs.dkv_tile(4, 128, 128, 64)
-    assert (tile.rows, tile.block_d, tile.block_d2, tile.block_dv) == (128, 64, 64, 128)
+    for g in (4, 16):
+        tile = configs.dkv_tile(g, 128, 128, 64)
+        assert (tile.rows, tile.block_d, tile.block_d2, tile.block_dv, tile.block_dv2) == (128, 64, 64, 64, 64)
     real = backward_module.dkv_tile
     monkeypatch.setattr(backward_module, "dkv_tile", lambda *a, **kw: real(*a, **kw)._replace(
-        rows=128, block_d=16, block_d2=16, num_warps=8, num_stages=2))
-    monkeypatch.setattr(backward_module, "dq_schedule", lambda *shape: "kv")
-    check_against_reference(1, 40, 48, 8, 2, 32, 32, 16, 3, torch.float32, seed=3)
+        rows=128, block_d=16, block_d2=16, block_dv=16, block_dv2=16, num_warps=8, num_stages=2))
+    monkeypatch.setattr(backward_module, "dq_schedule", lambda *shape: dq)
+    check_against_reference(1, 40, 48, HQ, H, 32, 32, 16, 3, torch.float32, seed=3)
 
 
 @pytest.mark.parametrize("schedule", ["token", "kv"])
@@ -270,7 +272,8 @@ def test_fp32_follows_matmul_precision():
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 @pytest.mark.parametrize("HQ,H,D,Dv,block_size", [
     (16, 1, 128, 128, 64), (12, 4, 192, 128, 64), (32, 2, 192, 128, 64), (8, 8, 64, 64, 128), (6, 2, 48, 96, 32),
-    # G3 / G4 / G8 / G12: the 128-row split dK/dV (configs.dkv_tile), 42 / 32 / 16 / 10 entries per chunk
+    # G3 / G4 / G8 / G12 (and G16 above): the 128-row split dK/dV (configs.dkv_tile), 42 / 32 / 16 / 10
+    # entries per chunk
     (12, 4, 128, 128, 64), (8, 2, 128, 128, 64), (16, 2, 128, 128, 64), (24, 2, 128, 128, 64),
 ])
 def test_gpu_kernels_match_reference(dtype, HQ, H, D, Dv, block_size):
