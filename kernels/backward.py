@@ -220,9 +220,9 @@ def _selection_dkv_piece_kernel(
 ):
     """dk and dq partials are rows of PART_D = BLOCK_D + BLOCK_D2 columns, column j holding
     head-dim column j (``kernels/configs.head_dim_blocks``); dv partials likewise, rows of
-    BLOCK_DV + BLOCK_DV2 columns (``BLOCK_DV2``: dO, V and dv in two pieces). ``PREFETCH_IDS``: each chunk's
-    entry ids are loaded one chunk ahead and carried, so the q / dO addresses of a chunk
-    depend on no load of its own iteration."""
+    BLOCK_DV + BLOCK_DV2 columns (``BLOCK_DV2``: dO, V and dv in two pieces). ``PREFETCH_IDS``:
+    each chunk's entry ids are loaded one chunk ahead and carried, so the q / dO addresses of a
+    chunk depend on no load of its own iteration."""
     scale = as_fp32(scale)
     scale_log2e = as_fp32(scale_log2e)
     item = tl.program_id(0)
@@ -464,7 +464,8 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     row_first_item, item_row, n_items = split_into_pieces(csr.offsets, B * Tq * H * S, piece)
     part_d = kt.block_d + kt.block_d2  # partial rows: the head dim's pieces side by side
     dk_part = torch.empty((n_items, block_size, part_d), device=q.device, dtype=torch.float32)
-    part_dv = kt.block_dv + kt.block_dv2  # a power of two (the reduce reads whole rows)
+    part_dv = kt.block_dv + kt.block_dv2
+    assert part_dv == next_pow2(part_dv), "dv partial rows must be a power of two wide (the reduce reads whole rows)"
     dv_part = torch.empty((n_items, block_size, part_dv), device=q.device, dtype=torch.float32)
     group_tile = min(G, kt.rows)
     # dq partials in the input dtype for 16-bit inputs (half the traffic of fp32; a query sums
