@@ -175,6 +175,15 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G16 T=16k", "local"), [new, both(num_stages=2)]),
                 (("fwd+bwd G16 T=64k", "random"), [new, both(num_stages=2), new]),
                 (("fwd+bwd G4 T=16k", "random"), [both(num_stages=2), both(num_stages=1), both(num_stages=2)])]
+    if mode == "--gather-split":  # session 18: the gather's head dims in pieces; register caps
+        kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
+        dv = dict(block_dv=64, block_dv2=64)
+        both = dict(block_d=64, block_d2=64, **dv)
+        return [(("fwd G4 T=16k", "random"), [new, kv(**dv), kv(**both), kv(num_stages=3, maxnreg=168),
+                                               kv(num_stages=3, maxnreg=168, **both), kv(num_stages=1, maxnreg=128),
+                                               kv(num_stages=4, **both), new, kv(**both)]),
+                (("fwd G4 T=64k", "random"), [new, kv(**both), kv(num_stages=3, maxnreg=168, **both)]),
+                (("fwd G1 T=16k", "random"), [new, kv(**dv), kv(**both), kv(num_stages=3, **both), new])]
     if mode == "--g1":  # run 89: the shipped G1 prefetch against none, interleaved
         off = {"kv": dict(prefetch_ids=False), "dkv": dict(prefetch_ids=False)}
         return [(("fwd G1 T=16k", "random"), [new, off, new, off]),
@@ -211,7 +220,8 @@ def runs_for(mode: str) -> list:
 def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
-                                             "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2")]
+                                             "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
+                                             "--gather-split")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -288,6 +288,11 @@ class KVForwardTile(NamedTuple):
     near_rows: int = 64
     near_warps: int = 4
     near_stages: int = 2
+    # The gather's head dims in two pieces: q / K as block_d + block_d2 columns, V and the
+    # output as block_dv + block_dv2 (0: one piece).
+    block_d2: int = 0
+    block_dv2: int = 0
+    maxnreg: int = 0  # the gather's register cap (0: none); eager launches only
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:

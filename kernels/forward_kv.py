@@ -36,7 +36,7 @@ from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
 from .csr import build_entry_csr
 from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, load_head_dim,
-                         online_softmax_step, piece_of_item, store_once)
+                         online_softmax_step, piece_of_item, qk_scores, store_once)
 
 
 @triton.jit
@@ -120,7 +120,10 @@ def _fwd_kv_gather_kernel(
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, PACKED: tl.constexpr, STREAM: tl.constexpr = False,
     LSE_AT_POSITION: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
+    BLOCK_D2: tl.constexpr = 0, BLOCK_DV2: tl.constexpr = 0,
 ):
+    """``BLOCK_D2``: q and K in two head-dim pieces (``configs.head_dim_blocks``); ``BLOCK_DV2``:
+    V and the output in two pieces of BLOCK_DV and BLOCK_DV2 columns (``configs.KVForwardTile``)."""
     scale_log2e = as_fp32(scale_log2e)
     item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
@@ -138,8 +141,16 @@ def _fwd_kv_gather_kernel(
     else:
         tok = g * BLOCK_SIZE + offs_n
         max_last = tl.where(hi > lo, Tk - Tq + last_t, -1)
-    k, k_unused, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
-                            stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, 0)
+    k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
+                             stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+    if BLOCK_DV2 > 0:
+        offs_dv2 = BLOCK_DV + tl.arange(0, BLOCK_DV2)
+        v2 = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok.to(tl.int64)[:, None] * stride_vt
+                     + offs_dv2[None, :] * stride_vd, mask=(tok <= max_last)[:, None] & (offs_dv2[None, :] < DV),
+                     other=0.0)
+    else:
+        offs_dv2 = offs_dv
+        v2 = v  # placeholders (no second piece)
 
     for head0 in range(0, G, group_tile):
         if PREFETCH_IDS:
@@ -148,18 +159,18 @@ def _fwd_kv_gather_kernel(
             if PREFETCH_IDS:  # ids a chunk ahead: configs.KVForwardTile.prefetch_ids
                 e = e_next
                 e_next = chunk_ids(entries_ptr, c + chunk_tokens, offs_r, group_tile, chunk_tokens, hi)
-                r_ok, t, t64_unused, head, hq_unused, q, q_unused = gather_chunk_q_ids(
+                r_ok, t, t64_unused, head, hq_unused, q, q2 = gather_chunk_q_ids(
                     e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_ptr + b * stride_qb,
-                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, 0)
+                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
             else:
-                r_ok, e, t, t64_unused, head, hq_unused, q, q_unused = gather_chunk_q(
+                r_ok, e, t, t64_unused, head, hq_unused, q, q2 = gather_chunk_q(
                     entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,
-                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, 0)
+                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
             if PACKED:
                 last = tl.load(q_last_ptr + t, mask=r_ok, other=-1)
             else:
                 last = tl.where(r_ok, Tk - Tq + t, -1)
-            s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale_log2e
+            s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
             s = tl.where(r_ok[:, None] & (tok[None, :] <= last[:, None]), s, float("-inf"))
             # A kept entry's block starts at or before its query: every row has a visible key.
             m = tl.max(s, 1)
@@ -168,6 +179,8 @@ def _fwd_kv_gather_kernel(
             l = tl.sum(p, 1)
             l_safe = tl.where(l > 0.0, l, 1.0)
             o = tl.dot(p.to(v.dtype), v, input_precision=PRECISION) / l_safe[:, None]
+            if BLOCK_DV2 > 0:
+                o2 = tl.dot(p.to(v.dtype), v2, input_precision=PRECISION) / l_safe[:, None]
             part = e.to(tl.int64) * G + head
             if LSE_AT_POSITION:  # the lse at the entry's list position (module docstring)
                 store_once(lse_part_ptr + (c + offs_r // group_tile).to(tl.int64) * G + head,
@@ -176,6 +189,9 @@ def _fwd_kv_gather_kernel(
                 store_once(lse_part_ptr + part, m_safe + tl.log2(l_safe), r_ok, STREAM)
             store_once(o_part_ptr + part[:, None] * DV + offs_dv[None, :], o.to(o_part_ptr.dtype.element_ty),
                        r_ok[:, None] & (offs_dv[None, :] < DV), STREAM)
+            if BLOCK_DV2 > 0:
+                store_once(o_part_ptr + part[:, None] * DV + offs_dv2[None, :], o2.to(o_part_ptr.dtype.element_ty),
+                           r_ok[:, None] & (offs_dv2[None, :] < DV), STREAM)
 
 
 def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Tensor], block_size: int,
@@ -218,7 +234,8 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         BLOCK_SIZE=block_size, ROWS=tile.rows, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,
         PRECISION=dot_precision(q.dtype), PACKED=prepared is not None, STREAM=tile.stream_partials,
         LSE_AT_POSITION=tile.lse_at_position, PREFETCH_IDS=tile.prefetch_ids,
-        num_warps=tile.num_warps, num_stages=tile.num_stages,
+        BLOCK_D2=tile.block_d2, BLOCK_DV2=tile.block_dv2,
+        num_warps=tile.num_warps, num_stages=tile.num_stages, **({"maxnreg": tile.maxnreg} if tile.maxnreg else {}),
     )
     near = None
     if csr.near is not None:
@@ -231,8 +248,9 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
             k.stride(0), k.stride(1), k.stride(2), k.stride(3),
             v.stride(0), v.stride(1), v.stride(2), v.stride(3),
             Tq, Tk, H, G, D, Dv, scale * LOG2E,
-            BLOCK_SIZE=block_size, ROWS=tile.near_rows, BLOCK_GP=block_gp, BLOCK_D=tile.block_d,
-            BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype), STREAM=tile.stream_partials,
+            BLOCK_SIZE=block_size, ROWS=tile.near_rows, BLOCK_GP=block_gp,
+            BLOCK_D=next_pow2(tile.block_d + tile.block_d2), BLOCK_DV=next_pow2(tile.block_dv + tile.block_dv2),
+            PRECISION=dot_precision(q.dtype), STREAM=tile.stream_partials,
             num_warps=tile.near_warps, num_stages=tile.near_stages,
         )
         near = (lse_near, o_near)
