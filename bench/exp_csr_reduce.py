@@ -184,6 +184,18 @@ def runs_for(mode: str) -> list:
                                                kv(num_stages=4, **both), new, kv(**both)]),
                 (("fwd G4 T=64k", "random"), [new, kv(**both), kv(num_stages=3, maxnreg=168, **both)]),
                 (("fwd G1 T=16k", "random"), [new, kv(**dv), kv(**both), kv(num_stages=3, **both), new])]
+    if mode == "--gather-split2":  # around the split gather: stages, rows, pieces; G8, G1
+        kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
+        both = lambda **k: kv(block_d=64, block_d2=64, block_dv=64, block_dv2=64, **k)  # noqa: E731
+        return [(("fwd G4 T=16k", "random"), [both(), both(num_stages=6), both(num_stages=3), both(num_stages=2),
+                                               both(rows=128, num_warps=8, num_stages=3),
+                                               both(rows=128, num_warps=8, num_stages=2),
+                                               both(rows=128, num_stages=2), kv(block_d=64, block_d2=64),
+                                               both(piece_tokens=2048), both(piece_tokens=512), both()]),
+                (("fwd G4 T=16k", "local"), [new, both()]),
+                (("fwd G8 T=16k", "random"), [new, both(), both(rows=128, num_warps=8, num_stages=3)]),
+                (("fwd G1 T=16k", "random"), [both(), both(prefetch_ids=False), both(rows=64, num_stages=5),
+                                               both(num_stages=1), both()])]
     if mode == "--g1":  # run 89: the shipped G1 prefetch against none, interleaved
         off = {"kv": dict(prefetch_ids=False), "dkv": dict(prefetch_ids=False)}
         return [(("fwd G1 T=16k", "random"), [new, off, new, off]),
@@ -221,7 +233,7 @@ def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
-                                             "--gather-split")]
+                                             "--gather-split", "--gather-split2")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
