@@ -29,6 +29,9 @@ warps at one stage (ptxas: G16 40 B of spills, 4 B split; bench/asm_sm90.py), sp
 ``--dkv-pieces2``: the dK/dV piece length again with that tile; ``--dkv-more``: D=192 at 2 stages,
 the G4 dq partials cached, G16 on 128 rows. ``--dv-split``: dO, V and dv in two 64-wide pieces as
 well (ptxas, G4: 204 B of spills instead of 372); ``--dv-split2``: G16 on 128 rows with both dims split.
+``--gather-split`` / ``--gather-split2`` (session 18, runs 127-128, against the then shipped
+unsplit gather): the KV forward's gather with its head dims in 64-wide pieces, then stages, rows
+and pieces around it; ``--gather-split3``: the near pass split as well, and fwd+bwd rows.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -179,10 +182,10 @@ def runs_for(mode: str) -> list:
         kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
         dv = dict(block_dv=64, block_dv2=64)
         both = dict(block_d=64, block_d2=64, **dv)
-        return [(("fwd G4 T=16k", "random"), [new, kv(**dv), kv(**both), kv(num_stages=3, maxnreg=168),
-                                               kv(num_stages=3, maxnreg=168, **both), kv(num_stages=1, maxnreg=128),
-                                               kv(num_stages=4, **both), new, kv(**both)]),
-                (("fwd G4 T=64k", "random"), [new, kv(**both), kv(num_stages=3, maxnreg=168, **both)]),
+        # Run 127 also capped the gather's registers (a KVForwardTile.maxnreg passed to the launch,
+        # removed after): s3 maxnreg 168 2.78 / split 2.40, s1 maxnreg 128 2.71, 64k split 9.54.
+        return [(("fwd G4 T=16k", "random"), [new, kv(**dv), kv(**both), kv(num_stages=4, **both), new, kv(**both)]),
+                (("fwd G4 T=64k", "random"), [new, kv(**both)]),
                 (("fwd G1 T=16k", "random"), [new, kv(**dv), kv(**both), kv(num_stages=3, **both), new])]
     if mode == "--gather-split2":  # around the split gather: stages, rows, pieces; G8, G1
         kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
@@ -196,6 +199,15 @@ def runs_for(mode: str) -> list:
                 (("fwd G8 T=16k", "random"), [new, both(), both(rows=128, num_warps=8, num_stages=3)]),
                 (("fwd G1 T=16k", "random"), [both(), both(prefetch_ids=False), both(rows=64, num_stages=5),
                                                both(num_stages=1), both()])]
+    if mode == "--gather-split3":  # the near pass split too; fwd+bwd against the former gather tile
+        kv = lambda **k: {"kv": dict(**k)}  # noqa: E731
+        former = kv(block_d=128, block_d2=0, block_dv=128, block_dv2=0)
+        return [(("fwd G4 T=16k", "random"), [new, kv(near_split=True), former, new, kv(near_split=True)]),
+                (("fwd+bwd G4 T=16k", "random"), [former, new, former, new]),
+                (("fwd+bwd G4 T=64k", "random"), [former, new]),
+                (("fwd+bwd G8 T=16k", "random"), [former, new]),
+                (("fwd+bwd G1 T=16k", "random"), [former, new]),
+                (("fwd G1 T=64k", "random"), [former, new, kv(near_split=True)])]
     if mode == "--g1":  # run 89: the shipped G1 prefetch against none, interleaved
         off = {"kv": dict(prefetch_ids=False), "dkv": dict(prefetch_ids=False)}
         return [(("fwd G1 T=16k", "random"), [new, off, new, off]),
@@ -233,7 +245,7 @@ def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
-                                             "--gather-split", "--gather-split2")]
+                                             "--gather-split", "--gather-split2", "--gather-split3")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -292,7 +292,7 @@ class KVForwardTile(NamedTuple):
     # output as block_dv + block_dv2 (0: one piece).
     block_d2: int = 0
     block_dv2: int = 0
-    maxnreg: int = 0  # the gather's register cap (0: none); eager launches only
+    near_split: bool = False  # the near pass takes q / K in the gather's head-dim pieces
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
@@ -330,9 +330,22 @@ def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int
     for rows in (want_rows, 64):
         for stages in range(want_stages, 0, -1):
             if block_size * width + stages * rows * width <= SMEM_BUDGET:
-                return KVForwardTile(rows, block_d, block_dv, 4, stages, 1024, lse_at_position=group_size > 1,
+                tile = KVForwardTile(rows, block_d, block_dv, 4, stages, 1024, lse_at_position=group_size > 1,
                                      prefetch_ids=group_size == 1,
                                      **near_tile(block_size, block_d, block_dv, elem))
+                if block_d == 128 and block_dv == 128 and block_size == 64 and elem == 2:
+                    # q / K and V / the output each as two 64-wide pieces (the gather's
+                    # BLOCK_D2 / BLOCK_DV2), the dK/dV tile's lesson (dkv_tile): 214 registers
+                    # and no spills instead of 255 and 32 B (bench/asm_sm90.py). H100 runs
+                    # 127/128 (bench/exp_csr_reduce.py --gather-split*, whole op, interleaved,
+                    # fwd ms, outputs bitwise equal): G4 16k 2.55 -> 2.27 (Dv split alone 2.57,
+                    # D alone 2.47), local 2.75 -> 2.43, 64k 10.24 -> 9.09; G8 4.76 -> 4.23;
+                    # G1 1.387 -> 1.360. Around it (G4 16k): s6 2.27, s4 2.54, s3 2.53, s2 2.57;
+                    # 128 rows on 8 warps s3 2.66, s2 2.71, on 4 warps s2 2.50; pieces 2048 2.37,
+                    # 512 2.27; a register cap (maxnreg 168, 3 programs per SM) s3 2.40, and for
+                    # G1 64 rows s5 1.87, s1 1.41, no id prefetch 1.38.
+                    tile = tile._replace(block_d=64, block_d2=64, block_dv=64, block_dv2=64)
+                return tile
     return KVForwardTile(64, block_d, block_dv, 4, 1, 1024, near_pass=False)  # too big: unsupported_reason routes to torch
 
 

@@ -49,6 +49,7 @@ def _fwd_kv_near_kernel(
     scale_log2e,
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr, BLOCK_GP: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, STREAM: tl.constexpr,
+    BLOCK_D2: tl.constexpr = 0,
 ):
     """The near blocks (``kernels/csr.py``: block 0, the query's own block and the one before)
     of ROWS // BLOCK_GP consecutive tokens, all G heads of kv head h: one program walks the
@@ -72,8 +73,8 @@ def _fwd_kv_near_kernel(
     pos = Tk - Tq + t
     own = pos // BLOCK_SIZE
     hq = (h * G + head).to(tl.int64)
-    q, q_unused = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D,
-                                BLOCK_D, 0)
+    q, q2 = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D,
+                          BLOCK_D, BLOCK_D2)
     # The blocks walked: block 0 (unless the range below holds it), then the own blocks of the
     # tile's first to last token and the block before the first.
     own_lo = (Tk - Tq + t0) // BLOCK_SIZE
@@ -89,11 +90,12 @@ def _fwd_kv_near_kernel(
         code = tl.where(j == own, 4, tl.where(j == own - 1, 2, tl.where(j == 0, 1, 0)))
         row_sel = r_ok & ((bits & code) != 0)
         tok = j * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
-        k, k_unused, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_pos, stride_kb, stride_kt, stride_kh,
-                                       stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D,
-                                       BLOCK_DV, 0)
+        k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_pos, stride_kb, stride_kt, stride_kh,
+                                 stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D,
+                                 BLOCK_DV, BLOCK_D2)
         visible = row_sel[:, None] & (tok[None, :] <= pos[:, None])
-        m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION, q, k, 0)
+        m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION, q2, k2,
+                                            BLOCK_D2)
     has_key = l_i > 0.0
     l_safe = tl.where(has_key, l_i, 1.0)
     o = acc / l_safe[:, None]
@@ -235,7 +237,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         PRECISION=dot_precision(q.dtype), PACKED=prepared is not None, STREAM=tile.stream_partials,
         LSE_AT_POSITION=tile.lse_at_position, PREFETCH_IDS=tile.prefetch_ids,
         BLOCK_D2=tile.block_d2, BLOCK_DV2=tile.block_dv2,
-        num_warps=tile.num_warps, num_stages=tile.num_stages, **({"maxnreg": tile.maxnreg} if tile.maxnreg else {}),
+        num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     near = None
     if csr.near is not None:
@@ -249,8 +251,9 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
             v.stride(0), v.stride(1), v.stride(2), v.stride(3),
             Tq, Tk, H, G, D, Dv, scale * LOG2E,
             BLOCK_SIZE=block_size, ROWS=tile.near_rows, BLOCK_GP=block_gp,
-            BLOCK_D=next_pow2(tile.block_d + tile.block_d2), BLOCK_DV=next_pow2(tile.block_dv + tile.block_dv2),
-            PRECISION=dot_precision(q.dtype), STREAM=tile.stream_partials,
+            BLOCK_D=tile.block_d if tile.near_split else next_pow2(tile.block_d + tile.block_d2),
+            BLOCK_DV=next_pow2(tile.block_dv + tile.block_dv2), PRECISION=dot_precision(q.dtype),
+            STREAM=tile.stream_partials, BLOCK_D2=tile.block_d2 if tile.near_split else 0,
             num_warps=tile.near_warps, num_stages=tile.near_stages,
         )
         near = (lse_near, o_near)

@@ -599,8 +599,8 @@ def test_near_pass_matches_reference(dtype, G, block_size, Tq, Tk):
 @pytest.mark.parametrize("G,Dv", [(4, 32), (2, 24)])
 def test_gather_with_head_dims_in_pieces(dtype, G, Dv):
     """The KV forward's gather with q / K split into two head-dim pieces (BLOCK_D2) and V / the
-    output into two (BLOCK_DV2, the second piece masked past Dv=24) equals the reference, and
-    the unsplit tile; 16-bit 2e-2, fp32 1e-4 max-abs."""
+    output into two (BLOCK_DV2, the second piece masked past Dv=24), and the near pass with q / K
+    in pieces too, equal the reference, as the unsplit tile does; 16-bit 2e-2, fp32 1e-4 max-abs."""
     from problems import assert_close_to_reference, make_problem
 
     from nsa_ops.kernels import configs
@@ -614,7 +614,8 @@ def test_gather_with_head_dims_in_pieces(dtype, G, Dv):
     base = configs.forward_kv_tile(G, 32, Dv, 16, p.q.element_size())._replace(num_stages=1)
     assert (base.block_d, base.block_dv) == (32, 32)
     for split in (dict(), dict(block_d=16, block_d2=16), dict(block_dv=16, block_dv2=16),
-                  dict(block_d=16, block_d2=16, block_dv=16, block_dv2=16)):
+                  dict(block_d=16, block_d2=16, block_dv=16, block_dv2=16),
+                  dict(block_d=16, block_d2=16, block_dv=16, block_dv2=16, near_split=True)):
         out, lse = selection_forward_kv(p.q, p.k, p.v, p.block_indices, p.block_counts, 16, 0.3,
                                         tile=base._replace(**split))
         assert_close_to_reference(out, ref, *tol)
