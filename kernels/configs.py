@@ -343,8 +343,12 @@ def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int
                     # G1 1.387 -> 1.360. Around it (G4 16k): s6 2.27, s4 2.54, s3 2.53, s2 2.57;
                     # 128 rows on 8 warps s3 2.66, s2 2.71, on 4 warps s2 2.50; pieces 2048 2.37,
                     # 512 2.27; a register cap (maxnreg 168, 3 programs per SM) s3 2.40, and for
-                    # G1 64 rows s5 1.87, s1 1.41, no id prefetch 1.38.
-                    tile = tile._replace(block_d=64, block_d2=64, block_dv=64, block_dv2=64)
+                    # G1 64 rows s5 1.87, s1 1.41, no id prefetch 1.38. fwd+bwd (run 129): G4 16k
+                    # 6.41 -> 6.13, 64k 26.26 -> 25.14, G8 11.87 -> 11.36, G1 3.71 -> 3.69.
+                    # The near pass takes the q / K pieces too for G > 1 (run 129, G4 16k fwd
+                    # 2.266 / 2.268 -> 2.247 / 2.244; G1 64k 5.625 -> 5.641, so not there).
+                    tile = tile._replace(block_d=64, block_d2=64, block_dv=64, block_dv2=64,
+                                         near_split=group_size > 1)
                 return tile
     return KVForwardTile(64, block_d, block_dv, 4, 1, 1024, near_pass=False)  # too big: unsupported_reason routes to torch
 
