@@ -31,7 +31,8 @@ the G4 dq partials cached, G16 on 128 rows. ``--dv-split``: dO, V and dv in two 
 well (ptxas, G4: 204 B of spills instead of 372); ``--dv-split2``: G16 on 128 rows with both dims split.
 ``--gather-split`` / ``--gather-split2`` (session 18, runs 127-128, against the then shipped
 unsplit gather): the KV forward's gather with its head dims in 64-wide pieces, then stages, rows
-and pieces around it; ``--gather-split3``: the near pass split as well, and fwd+bwd rows.
+and pieces around it; ``--gather-split3``: the near pass split as well, and fwd+bwd rows;
+``--reuse``: the training op's entry CSR handed to the backward (``ops.reuses_csr``) or not.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -42,13 +43,14 @@ import sys
 
 from nsa_ops.kernels import backward as bwd
 from nsa_ops.kernels import csr
+from nsa_ops import ops
 from nsa_ops.kernels import forward_kv as fkv
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_token import run_op_variants  # noqa: E402
 
 REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile,
-            dkv=bwd.dkv_tile, dkv_piece=bwd.dkv_piece_tokens)
+            dkv=bwd.dkv_tile, dkv_piece=bwd.dkv_piece_tokens, reuse=ops.reuses_csr)
 OLD = dict(int16=False, dq=(8192, 0), zeros=True)
 
 
@@ -57,6 +59,7 @@ def reset() -> None:
     bwd.dq_reduce_shape, bwd.selection_backward = REAL["dq"], REAL["launch"]
     fkv.forward_kv_tile, bwd.dkv_tile = REAL["kv"], REAL["dkv"]
     bwd.dkv_piece_tokens = REAL["dkv_piece"]
+    ops.reuses_csr = REAL["reuse"]
 
 
 def apply(variant: dict) -> str:
@@ -71,6 +74,8 @@ def apply(variant: dict) -> str:
         fkv.forward_kv_tile = lambda *a, **k: REAL["kv"](*a, **k)._replace(**variant["kv"])
     if "dkv_piece" in variant:
         bwd.dkv_piece_tokens = lambda G, n=variant["dkv_piece"]: n
+    if "reuse" in variant:  # session 18: the forward's entry CSR handed to the backward (ops.reuses_csr)
+        ops.reuses_csr = (lambda *a, **k: False) if not variant["reuse"] else REAL["reuse"]
     if "dkv" in variant:
         bwd.dkv_tile = lambda *a, **k: REAL["dkv"](*a, **k)._replace(**variant["dkv"])
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
@@ -208,6 +213,14 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G8 T=16k", "random"), [former, new]),
                 (("fwd+bwd G1 T=16k", "random"), [former, new]),
                 (("fwd G1 T=64k", "random"), [former, new, kv(near_split=True)])]
+    if mode == "--reuse":  # the training op's entry CSR handed to the backward, off / on
+        off = {"reuse": False}
+        return [(("fwd+bwd G4 T=16k", "random"), [off, new, off, new]),
+                (("fwd+bwd G4 T=64k", "random"), [off, new]),
+                (("fwd+bwd G4 T=16k", "local"), [off, new]),
+                (("fwd+bwd G1 T=16k", "random"), [off, new]),
+                (("fwd+bwd G1 T=64k", "random"), [off, new]),
+                (("fwd+bwd G8 T=16k", "random"), [off, new])]
     if mode == "--g1":  # run 89: the shipped G1 prefetch against none, interleaved
         off = {"kv": dict(prefetch_ids=False), "dkv": dict(prefetch_ids=False)}
         return [(("fwd G1 T=16k", "random"), [new, off, new, off]),
@@ -245,7 +258,7 @@ def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
-                                             "--gather-split", "--gather-split2", "--gather-split3")]
+                                             "--gather-split", "--gather-split2", "--gather-split3", "--reuse")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

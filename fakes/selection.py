@@ -13,6 +13,6 @@ def selection_fake(q, k, v, block_indices, block_counts, block_size, scale, cu_s
 
 def selection_backward_fake(
     dout, q, k, v, out, lse, dlse, block_indices, block_counts, block_size, scale,
-    cu_seqlens_q, cu_seqlens_k, backend,
+    cu_seqlens_q, cu_seqlens_k, backend, csr_keys=None, csr_offsets=None, csr_entries=None,
 ):
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)

@@ -18,6 +18,7 @@ import triton
 import triton.language as tl
 
 from .configs import next_pow2
+from .csr import is_far
 from .primitives import group_rows, load_once
 
 
@@ -27,14 +28,16 @@ def _combine_slots_kernel(
     n_groups, G, DV, S, sentinel,
     R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, DV_CHUNK: tl.constexpr,
     HAS_KEYS: tl.constexpr, STREAM: tl.constexpr = False, BY_POSITION: tl.constexpr = False,
-    HAS_NEAR: tl.constexpr = False,
+    HAS_NEAR: tl.constexpr = False, NEAR_IN_LISTS: tl.constexpr = False, H=1, NB=1, Tq=1, Tk=1,
+    BLOCK_SIZE: tl.constexpr = 1,
 ):
     """R / BLOCK_GP consecutive groups per program, all G heads of each: rows r = (group,
     head); program_id(1) picks DV_CHUNK output columns. HAS_KEYS: slots whose entry key
     (``kernels/csr.py``) is the sentinel were never written and are skipped; BY_POSITION: the
     partials sit at the entries' list positions, and entries placed at or past ``n_kept`` (the
     CSR's last offset) were never written; otherwise every slot was written (-inf where it saw
-    no key)."""
+    no key). NEAR_IN_LISTS (with BY_POSITION or HAS_KEYS): the lists also hold the near entries, which the
+    near pass merged instead (``csr.is_far``); their slots are skipped by their key."""
     grp64, head, r_ok = group_rows(n_groups, G, R, BLOCK_GP)
     chunk = tl.program_id(1)
     offs_s = tl.arange(0, SLOTS)
@@ -59,10 +62,16 @@ def _combine_slots_kernel(
         if BY_POSITION:
             at = tl.load(positions_ptr + e, mask=ok, other=0).to(tl.int64)
             ok = ok & (at < n_kept)
+            if NEAR_IN_LISTS:
+                g = tl.load(keys_ptr + e, mask=ok, other=0).to(tl.int32) % NB
+                ok = ok & is_far(g, ((grp64 // H) % Tq).to(tl.int32)[:, None], Tq, Tk, BLOCK_SIZE)
             lse2 = tl.load(lse_part_ptr + at * G + head[:, None], mask=ok, other=float("-inf"))
         else:
             if HAS_KEYS:
-                ok = ok & (tl.load(keys_ptr + e, mask=ok, other=sentinel) != sentinel)
+                key = tl.load(keys_ptr + e, mask=ok, other=sentinel).to(tl.int32)
+                ok = ok & (key != sentinel)
+                if NEAR_IN_LISTS:
+                    ok = ok & is_far(key % NB, ((grp64 // H) % Tq).to(tl.int32)[:, None], Tq, Tk, BLOCK_SIZE)
             lse2 = tl.load(lse_part_ptr + part, mask=ok, other=float("-inf"))
         o = load_once(o_part_ptr + part[:, :, None] * DV + offs_dv[None, None, :],
                       ok[:, :, None] & (offs_dv[None, None, :] < DV), STREAM).to(tl.float32)
@@ -86,13 +95,14 @@ def _combine_slots_kernel(
 def combine_slots(lse_part: torch.Tensor, o_part: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, G: int, S: int,
                   keys: Optional[torch.Tensor] = None, sentinel: int = 0, elems: int = 8192,
                   dv_chunk: Optional[int] = None, stream: bool = False, csr=None,
-                  near: Optional[tuple] = None) -> None:
+                  near: Optional[tuple] = None, near_in_lists: Optional[tuple] = None) -> None:
     """Fills ``out`` [B, Tq, HQ, Dv] and ``lse`` [B, Tq, HQ] (fresh, contiguous; natural-log lse,
     out = 0 and lse = -inf where no slot saw a key) from the partials (module docstring).
     ``elems``: partial elements one program holds per slot step; ``dv_chunk``: output columns
     per program (default: all); ``stream``: partial loads marked evict_first; ``csr``: an
     ``EntryCSR`` with positions, for partials stored by list position (``keys`` unused);
-    ``near``: (lse [B*Tq*HQ] fp32, o [B*Tq*HQ, Dv]), one more partial per row, merged first."""
+    ``near``: (lse [B*Tq*HQ] fp32, o [B*Tq*HQ, Dv]), one more partial per row, merged first;
+    ``near_in_lists``: (NB, Tk, block_size) when the CSR's lists still hold the near entries."""
     Dv = out.shape[-1]
     block_dv = max(16, next_pow2(Dv))
     chunk = min(block_dv, dv_chunk or block_dv)
@@ -107,5 +117,7 @@ def combine_slots(lse_part: torch.Tensor, o_part: torch.Tensor, out: torch.Tenso
         n_groups, G, Dv, S, sentinel,
         R=rows, BLOCK_GP=block_gp, SLOTS=slots, DV_CHUNK=chunk, HAS_KEYS=keys is not None, STREAM=stream,
         BY_POSITION=csr is not None, HAS_NEAR=near is not None,
+        **(dict(NEAR_IN_LISTS=True, H=lse.shape[2] // G, NB=near_in_lists[0], Tq=lse.shape[1], Tk=near_in_lists[1],
+                BLOCK_SIZE=near_in_lists[2]) if near_in_lists is not None else {}),
         num_warps=4,
     )

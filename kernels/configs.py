@@ -108,6 +108,11 @@ def forward_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 
         # the warps, and every softmax step reduces its rows across warps through shared
         # memory; one warp holds whole rows.
         num_warps, num_stages = 1, 2
+    elif block_g == 16 and block_d2 and widest <= 128 and block_size == 64 and elem == 2:
+        # Split heads (D=192 as 128 + 64) on two warps, two stages. H100 run 126 (bench/
+        # exp_d192.py, whole op, interleaved, fwd ms, w4 s2 -> w2 s2): 16k random 4.63 / 4.62 ->
+        # 4.55, local 4.50 -> 4.17 (w1 s2 4.76 / 4.69, w1 s3 6.03, w2 s3 4.62).
+        num_warps, num_stages = 2, 2
     return TokenTile(block_g, block_d, block_dv, num_warps, num_stages, block_d2)
 
 
@@ -119,6 +124,10 @@ def _sixteen_row_tile(block_g: int, widest: int, block_d2: int, block_size: int,
 
 def dq_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2, tma: bool = False) -> TokenTile:
     tile = forward_tile(group_size, d, dv, block_size, elem)
+    if tile.block_d2 and tile.num_warps == 2:
+        # Split heads keep 4 warps in the dQ: H100 run 126 (bench/exp_d192.py, D=192 fwd+bwd ms):
+        # w4 s3 15.78, w2 s3 19.3, w2 s2 17.6, w2 s4 23.7, w1 s2 30.2.
+        tile = tile._replace(num_warps=4)
     # TMA dQ: 3 stages for 16-bit tiles up to 128 wide, split heads too. H100 runs 54/55 (bench/
     # exp_tma.py --op, whole fwd+bwd, ms, dQ s3 vs s2): G16 16k random 11.85 vs 12.29, 64k 51.99
     # vs 53.70, D=192 16.34 vs 16.79 (forward alike in each pair).

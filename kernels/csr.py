@@ -52,6 +52,7 @@ def _entry_keys_kernel(
     Tq, Tk, H, S, NB, n_groups,
     BLOCK_SIZE: tl.constexpr, BLOCK_S: tl.constexpr, GROUPS: tl.constexpr,
     HAS_COUNTS: tl.constexpr, PREPARED: tl.constexpr, NEAR: tl.constexpr = False,
+    NEAR_IN_LISTS: tl.constexpr = False,
 ):
     """GROUPS rows (b, t, h) per program; keys written contiguously as [n_groups, S]."""
     # int32 arithmetic: group counts, block ids and keys all stay below 2^31.
@@ -88,7 +89,8 @@ def _entry_keys_kernel(
         code = tl.where(ids == own, 4, tl.where(ids == own - 1, 2, tl.where(ids == 0, 1, 0)))
         near = keep & (code > 0)
         tl.store(near_ptr + grp64, tl.sum(tl.where(near, code, 0), 1).to(tl.int8), mask=g_ok)
-        keep = keep & ~near
+        if not NEAR_IN_LISTS:
+            keep = keep & ~near
     key = tl.where(keep, (b * H + h)[:, None] * NB + ids, sentinel)
     tl.store(keys_ptr + grp64[:, None] * S + offs_s[None, :], key.to(keys_ptr.dtype.element_ty), mask=s_ok)
 
@@ -141,10 +143,38 @@ def key_dtype(sentinel: int) -> torch.dtype:
 NEAR_OWN, NEAR_PREV, NEAR_ZERO = 4, 2, 1
 
 
+@triton.jit
+def is_far(g, t, Tq, Tk, BLOCK_SIZE: tl.constexpr):
+    """Block g is not near for the query at row t (unpacked inputs): not block 0, and before
+    the block preceding the query's own (ids are causal, so id >= own - 1 means own or prev)."""
+    return (g > 0) & (Tk - Tq + t >= (g + 2) * BLOCK_SIZE)
+
+
+@triton.jit
+def near_prefix(entries_ptr, lo, hi, g, H, S, Tq, Tk, BLOCK_SIZE: tl.constexpr, STEPS: tl.constexpr):
+    """The first place in [lo, hi) of a block row's list (plain CSR, unpacked) whose entry is
+    far (``is_far``). A list ascends in query token and a near entry's token is below
+    (g + 2) * BLOCK_SIZE - (Tk - Tq): the near entries lead the list, at most 2 * BLOCK_SIZE of
+    them (one per token), and all of block 0's. STEPS >= log2(2 * BLOCK_SIZE) + 1."""
+    first_far = (g + 2) * BLOCK_SIZE - (Tk - Tq)
+    a = lo
+    z = tl.minimum(hi, lo + 2 * BLOCK_SIZE)
+    for _ in tl.static_range(STEPS):
+        active = a < z
+        mid = (a + z) // 2
+        e = tl.load(entries_ptr + mid, mask=active, other=0)
+        go = active & (((e // (H * S)) % Tq).to(tl.int32) < first_far)
+        a = tl.where(go, mid + 1, a)
+        z = tl.where(active & ~go, mid, z)
+    return tl.where(g == 0, hi, a)
+
+
 def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
-               num_blocks: int, prepared: bool = False, near: Optional[torch.Tensor] = None) -> torch.Tensor:
+               num_blocks: int, prepared: bool = False, near: Optional[torch.Tensor] = None,
+               near_in_lists: bool = False) -> torch.Tensor:
     """The entries' keys (module docstring); ``near``: an int8 [B, Tq, H] tensor to fill with the
-    rows' near bits, whose near slots then get the sentinel (unpacked inputs only)."""
+    rows' near bits, whose near slots then get the sentinel unless ``near_in_lists`` (unpacked
+    inputs only)."""
     B, Tq, H, S = block_indices.shape
     if near is not None and prepared:
         raise ValueError("entry_keys: near blocks are defined for unpacked inputs only")
@@ -159,20 +189,32 @@ def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor]
         cnt.stride(0), cnt.stride(1), cnt.stride(2),
         Tq, Tk, H, S, num_blocks, n_groups,
         BLOCK_SIZE=block_size, BLOCK_S=block_s, GROUPS=groups,
-        HAS_COUNTS=block_counts is not None, PREPARED=prepared, NEAR=near is not None,
+        HAS_COUNTS=block_counts is not None, PREPARED=prepared, NEAR=near is not None, NEAR_IN_LISTS=near_in_lists,
         num_warps=4,
     )
     return keys
 
 
+def empty_csr_like(block_indices: torch.Tensor, num_blocks: int) -> tuple:
+    """Uninitialised (keys, offsets, entries) with the dtypes and shapes ``build_entry_csr``
+    gives these inputs (fake kernels)."""
+    B, Tq, H, S = block_indices.shape
+    n, dev = B * Tq * H * S, block_indices.device
+    return (torch.empty((B, Tq, H, S), device=dev, dtype=key_dtype(B * H * num_blocks)),
+            torch.empty(B * H * num_blocks + 1, device=dev, dtype=torch.int32),
+            torch.empty(n, device=dev, dtype=torch.int32 if n < 2 ** 31 else torch.int64))
+
+
 def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
                     num_blocks: int, prepared: bool = False, positions: bool = False,
-                    near: bool = False) -> EntryCSR:
+                    near: bool = False, near_in_lists: bool = False) -> EntryCSR:
     """See the module docstring. ``num_blocks``: NB, the (global) block count; ``positions``:
-    also build the inverse list; ``near``: leave the near blocks out (unpacked inputs)."""
+    also build the inverse list; ``near``: record the near bits and leave the near blocks out of
+    the lists (unpacked inputs), or with ``near_in_lists`` keep them there: the lists are then
+    those of the plain CSR, which the backward reuses (``near_prefix`` finds them)."""
     B, Tq, H, S = block_indices.shape
     near_bits = torch.empty((B, Tq, H), device=block_indices.device, dtype=torch.int8) if near else None
-    keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared, near_bits)
+    keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared, near_bits, near_in_lists)
     sentinel = B * H * num_blocks
     n = B * Tq * H * S
     srt, order = torch.sort(keys.view(-1), stable=True)

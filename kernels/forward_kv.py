@@ -34,7 +34,7 @@ import triton.language as tl
 
 from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
-from .csr import build_entry_csr
+from .csr import build_entry_csr, near_prefix
 from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, load_head_dim,
                          online_softmax_step, piece_of_item, qk_scores, store_once)
 
@@ -122,13 +122,17 @@ def _fwd_kv_gather_kernel(
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, PACKED: tl.constexpr, STREAM: tl.constexpr = False,
     LSE_AT_POSITION: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
-    BLOCK_D2: tl.constexpr = 0, BLOCK_DV2: tl.constexpr = 0,
+    BLOCK_D2: tl.constexpr = 0, BLOCK_DV2: tl.constexpr = 0, NEAR_STEPS: tl.constexpr = 0,
 ):
     """``BLOCK_D2``: q and K in two head-dim pieces (``configs.head_dim_blocks``); ``BLOCK_DV2``:
-    V and the output in two pieces of BLOCK_DV and BLOCK_DV2 columns (``configs.KVForwardTile``)."""
+    V and the output in two pieces of BLOCK_DV and BLOCK_DV2 columns (``configs.KVForwardTile``).
+    ``NEAR_STEPS`` > 0: the lists still hold the near entries (``csr.build_entry_csr``'s
+    ``near_in_lists``), which lead each list; each piece skips them (``csr.near_prefix``)."""
     scale_log2e = as_fp32(scale_log2e)
     item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
+    if NEAR_STEPS > 0:
+        lo = near_prefix(entries_ptr, lo, hi, g, H, S, Tq, Tk, BLOCK_SIZE, NEAR_STEPS)
     offs_dv = tl.arange(0, BLOCK_DV)
     offs_n = tl.arange(0, BLOCK_SIZE)
     offs_r = tl.arange(0, ROWS)
@@ -197,12 +201,14 @@ def _fwd_kv_gather_kernel(
 
 
 def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Tensor], block_size: int,
-                         scale: float, prepared=None, tile=None):
+                         scale: float, prepared=None, tile=None, keep_csr: bool = False):
     """q [B,Tq,HQ,D], k [B,Tk,H,D], v [B,Tk,H,Dv] (any strides). Without ``prepared``:
     ``block_indices`` [B,Tq,H,S] raw (and optional ``block_counts``), no packing. With
     ``prepared`` (``nsa_ops.indices.PreparedIndex``, packed sequences): its ``sel`` is used and
     ``block_indices``/``block_counts`` are ignored. Returns out [B,Tq,HQ,Dv] (q.dtype) and lse
-    [B,Tq,HQ] fp32 (natural log; -inf and out = 0 where a query sees no key)."""
+    [B,Tq,HQ] fp32 (natural log; -inf and out = 0 where a query sees no key). ``keep_csr``
+    (unpacked inputs): the entry CSR is built with the near entries left in its lists, the
+    plain CSR the backward walks, and returned third (``reuses_csr``)."""
     from nsa_ops.indices import split_into_pieces
 
     B, Tq, HQ, D = q.shape
@@ -215,8 +221,9 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         q_last, block_start = prepared.q_last, prepared.block_start
     else:
         sel, NB = block_indices, (Tk + block_size - 1) // block_size
+        keep_csr = keep_csr and tile.near_pass
         csr = build_entry_csr(sel, block_counts, block_size, Tk, NB, positions=tile.lse_at_position,
-                              near=tile.near_pass)
+                              near=tile.near_pass, near_in_lists=keep_csr)
         q_last = block_start = csr.offsets  # unused pointers
     S = sel.shape[-1]
     n_entries = B * Tq * H * S
@@ -237,6 +244,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         PRECISION=dot_precision(q.dtype), PACKED=prepared is not None, STREAM=tile.stream_partials,
         LSE_AT_POSITION=tile.lse_at_position, PREFETCH_IDS=tile.prefetch_ids,
         BLOCK_D2=tile.block_d2, BLOCK_DV2=tile.block_dv2,
+        NEAR_STEPS=(2 * block_size).bit_length() + 1 if prepared is None and keep_csr else 0,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     near = None
@@ -262,5 +270,16 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel,
                   csr=csr if tile.lse_at_position else None,
                   elems=tile.combine_elems, dv_chunk=tile.combine_cols or None, stream=tile.stream_partials,
-                  near=near)
-    return out, lse
+                  near=near, near_in_lists=(NB, Tk, block_size) if prepared is None and keep_csr else None)
+    return (out, lse, csr) if prepared is None and keep_csr else (out, lse)
+
+
+def reuses_csr(q, k, v, block_size: int) -> bool:
+    """Whether ``selection_forward_kv(..., keep_csr=True)`` on these (unpacked) inputs returns
+    the entry CSR (``kernels/csr.py``) that the backward would build: the KV-centric forward
+    with its near pass. Decided by shapes and dtypes alone (fake kernels call it too)."""
+    from .configs import forward_schedule
+
+    G, D, Dv = q.shape[2] // k.shape[2], q.shape[-1], v.shape[-1]
+    return (forward_schedule(G, D, Dv, block_size) == "kv"
+            and forward_kv_tile(G, D, Dv, block_size, q.element_size()).near_pass)

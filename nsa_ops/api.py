@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Union
 import torch
 
 from . import backend as _backend
-from .ops import selection_op
+from .ops import selection_op, selection_train_op
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _INDEX_DTYPES = (torch.int32, torch.int64)
@@ -161,7 +161,11 @@ def selection_attention(
     if not isinstance(return_lse, bool):
         raise TypeError(f"return_lse must be a bool, got {type(return_lse).__name__}")
     backend = _backend.resolve(q, k, v, block_size)
-    out, lse = selection_op(q, k, v, block_indices, counts, block_size, scale, cu_q, cu_k, backend)
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        # The training op hands the entry CSR its forward built to the backward (ops.reuses_csr).
+        out, lse = selection_train_op(q, k, v, block_indices, counts, block_size, scale, cu_q, cu_k, backend)[:2]
+    else:
+        out, lse = selection_op(q, k, v, block_indices, counts, block_size, scale, cu_q, cu_k, backend)
     return (out, lse) if return_lse else out
 
 

@@ -1,6 +1,8 @@
 """Every torch.library registration of nsa_ops, in one place.
 
 ``nsa::selection``           (q, k, v, block_indices, ...) -> (out, lse)
+``nsa::selection_train``     the same -> (out, lse, entry CSR keys, offsets, entries): autograd's
+                             forward, which hands the CSR it built to the backward
 ``nsa::selection_backward``  (dout, q, k, v, out, lse, dlse, block_indices, ...) -> (dq, dk, dv)
 
 Both are ``triton_op``s: under torch.compile Inductor re-traces their bodies, so the device
@@ -40,19 +42,26 @@ def _prepare(q, k, block_indices, block_counts, block_size, cu_seqlens_q, cu_seq
     )
 
 
-@torch.library.triton_op("nsa::selection", mutates_args=())
-def selection(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    block_indices: Tensor,
-    block_counts: Optional[Tensor],
-    block_size: int,
-    scale: float,
-    cu_seqlens_q: Optional[Tensor],
-    cu_seqlens_k: Optional[Tensor],
-    backend: str,
-) -> Tuple[Tensor, Tensor]:
+def reuses_csr(q: Tensor, k: Tensor, v: Tensor, block_size: int, cu_seqlens_q: Optional[Tensor],
+               backend: str) -> bool:
+    """Whether the forward on these inputs builds the entry CSR its backward walks (the
+    KV-centric forward of unpacked inputs), so ``nsa::selection_train`` hands it on instead of
+    the backward sorting again. Shapes, dtypes and devices only: fakes and setup_context call it."""
+    if cu_seqlens_q is not None or not _use_triton(backend, q, k, v, block_size):
+        return False
+    from .kernels.configs import use_split_decode
+    from .kernels.forward_kv import reuses_csr as kv_reuses_csr
+
+    return not use_split_decode(q.shape[1]) and kv_reuses_csr(q, k, v, block_size)
+
+
+def _forward(q, k, v, block_indices, block_counts, block_size, scale, cu_seqlens_q, cu_seqlens_k, backend,
+             keep_csr=False):
+    """(out, lse) of the op; with ``keep_csr`` (only where ``reuses_csr``) also the entry CSR."""
+    if keep_csr:
+        from .kernels.forward_kv import selection_forward_kv
+
+        return selection_forward_kv(q, k, v, block_indices, block_counts, block_size, scale, keep_csr=True)
     use_triton = _use_triton(backend, q, k, v, block_size)
     if use_triton and cu_seqlens_q is None:
         from .kernels.configs import use_split_decode
@@ -80,6 +89,48 @@ def selection(
     return torch_path.forward(q, k, v, idx, block_size, scale)
 
 
+@torch.library.triton_op("nsa::selection", mutates_args=())
+def selection(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    block_indices: Tensor,
+    block_counts: Optional[Tensor],
+    block_size: int,
+    scale: float,
+    cu_seqlens_q: Optional[Tensor],
+    cu_seqlens_k: Optional[Tensor],
+    backend: str,
+) -> Tuple[Tensor, Tensor]:
+    return _forward(q, k, v, block_indices, block_counts, block_size, scale, cu_seqlens_q, cu_seqlens_k, backend)
+
+
+@torch.library.triton_op("nsa::selection_train", mutates_args=())
+def selection_train(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    block_indices: Tensor,
+    block_counts: Optional[Tensor],
+    block_size: int,
+    scale: float,
+    cu_seqlens_q: Optional[Tensor],
+    cu_seqlens_k: Optional[Tensor],
+    backend: str,
+) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``nsa::selection`` for autograd (``selection_attention`` calls it when a gradient is
+    wanted): (out, lse, csr keys, csr offsets, csr entries). Where ``reuses_csr``, the last three
+    are the entry CSR (``kernels/csr.py``) that the forward built and the backward walks, saved
+    for it instead of a second sort; elsewhere they are empty."""
+    if reuses_csr(q, k, v, block_size, cu_seqlens_q, backend):
+        out, lse, csr = _forward(q, k, v, block_indices, block_counts, block_size, scale, cu_seqlens_q,
+                                 cu_seqlens_k, backend, keep_csr=True)
+        return out, lse, csr.keys, csr.offsets, csr.entries
+    out, lse = _forward(q, k, v, block_indices, block_counts, block_size, scale, cu_seqlens_q, cu_seqlens_k, backend)
+    none = [torch.empty(0, device=q.device, dtype=torch.int32) for _ in range(3)]
+    return out, lse, none[0], none[1], none[2]
+
+
 @torch.library.triton_op("nsa::selection_backward", mutates_args=())
 def selection_backward(
     dout: Tensor,
@@ -96,7 +147,12 @@ def selection_backward(
     cu_seqlens_q: Optional[Tensor],
     cu_seqlens_k: Optional[Tensor],
     backend: str,
+    csr_keys: Optional[Tensor] = None,
+    csr_offsets: Optional[Tensor] = None,
+    csr_entries: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tensor, Tensor]:
+    """``csr_*``: the entry CSR of these indices from ``nsa::selection_train`` (unpacked inputs
+    on the Triton path), used instead of building it again; None: built here."""
     # delta = rowsum(dO * O) - dlse: the lse output's gradient enters dS = P * (dP - delta).
     if _use_triton(backend, q, k, v, block_size):
         from .kernels.backward import needs_prepared_index, selection_backward as launch
@@ -109,7 +165,12 @@ def selection_backward(
             # Unpacked: the entry CSR and the token-centric dQ kernel both clean the raw rows
             # themselves; no index preparation.
             NB = (Tk + block_size - 1) // block_size
-            csr = build_entry_csr(block_indices, block_counts, block_size, Tk, NB)
+            if csr_entries is not None:
+                from .kernels.csr import EntryCSR
+
+                csr = EntryCSR(csr_keys, csr_offsets, csr_entries, B * H * NB)
+            else:
+                csr = build_entry_csr(block_indices, block_counts, block_size, Tk, NB)
             q_last = torch.arange(Tk - Tq, Tk, device=q.device, dtype=torch.int32)
             block_start = torch.arange(0, NB * block_size, block_size, device=q.device, dtype=torch.int32)
             if needs_prepared_index(HQ // H, D, v.shape[-1], block_size):
@@ -133,6 +194,19 @@ selection.register_fake(selection_fake)
 selection_backward.register_fake(selection_backward_fake)
 
 
+@selection_train.register_fake
+def _selection_train_fake(q, k, v, block_indices, block_counts, block_size, scale, cu_seqlens_q, cu_seqlens_k,
+                          backend):
+    from .kernels.csr import empty_csr_like
+
+    out, lse = selection_fake(q, k, v, block_indices, block_counts, block_size, scale, cu_seqlens_q, cu_seqlens_k,
+                              backend)
+    if reuses_csr(q, k, v, block_size, cu_seqlens_q, backend):
+        return (out, lse) + empty_csr_like(block_indices, (k.shape[1] + block_size - 1) // block_size)
+    none = [q.new_empty(0, dtype=torch.int32) for _ in range(3)]
+    return out, lse, none[0], none[1], none[2]
+
+
 def _setup_context(ctx, inputs, output):
     q, k, v, block_indices, block_counts, block_size, scale, cu_q, cu_k, backend = inputs
     out, lse = output
@@ -152,9 +226,30 @@ def _backward(ctx, dout, dlse):
 selection.register_autograd(_backward, setup_context=_setup_context)
 
 
+def _setup_context_train(ctx, inputs, output):
+    q, k, v, block_indices, block_counts, block_size, scale, cu_q, cu_k, backend = inputs
+    out, lse, keys, offsets, entries = output
+    ctx.keep_csr = reuses_csr(q, k, v, block_size, cu_q, backend)
+    csr = (keys, offsets, entries) if ctx.keep_csr else ()
+    ctx.save_for_backward(q, k, v, out, lse, block_indices, block_counts, cu_q, cu_k, *csr)
+    ctx.block_size, ctx.scale, ctx.backend = block_size, scale, backend
+
+
+def _backward_train(ctx, dout, dlse, *_unused):
+    q, k, v, out, lse, block_indices, block_counts, cu_q, cu_k, *csr = ctx.saved_tensors
+    dq, dk, dv = torch.ops.nsa.selection_backward.default(
+        dout, q, k, v, out, lse, dlse, block_indices, block_counts,
+        ctx.block_size, ctx.scale, cu_q, cu_k, ctx.backend, *(csr if ctx.keep_csr else (None, None, None)),
+    )
+    return dq, dk, dv, None, None, None, None, None, None, None
+
+
+selection_train.register_autograd(_backward_train, setup_context=_setup_context_train)
+
+
 def _setup_context_double(ctx, inputs, output):
     ctx.save_for_backward(*(x for x in inputs[:9]))  # dout .. block_counts
-    ctx.rest = inputs[9:]  # block_size, scale, cu_seqlens_q, cu_seqlens_k, backend
+    ctx.rest = inputs[9:14]  # block_size, scale, cu_seqlens_q, cu_seqlens_k, backend (the CSR is not needed)
     ctx.cu = (inputs[11], inputs[12])
 
 
@@ -173,7 +268,7 @@ def _double_backward(ctx, gdq, gdk, gdv):
     wanted = [(g, c) for g, c in zip(grads, (gdq, gdk, gdv)) if c is not None]
     res = torch.autograd.grad([g for g, _ in wanted], diff, [c for _, c in wanted], allow_unused=True)
     res = [torch.zeros_like(x) if r is None else r for r, x in zip(res, diff)]
-    return (*res, None, None, None, None, None, None, None)
+    return (*res, None, None, None, None, None, None, None, None, None, None)
 
 
 selection_backward.register_autograd(_double_backward, setup_context=_setup_context_double)
@@ -196,6 +291,10 @@ def _register_flop_formulas():
     def _fwd(q_shape, k_shape, v_shape, bi_shape, bc_shape, block_size, *args, out_shape=None, **kwargs):
         return _selection_flops(q_shape, k_shape, v_shape, bi_shape, block_size)
 
+    @register_flop_formula(torch.ops.nsa.selection_train)
+    def _fwd_train(q_shape, k_shape, v_shape, bi_shape, bc_shape, block_size, *args, out_shape=None, **kwargs):
+        return _selection_flops(q_shape, k_shape, v_shape, bi_shape, block_size)
+
     @register_flop_formula(torch.ops.nsa.selection_backward)
     def _bwd(do_shape, q_shape, k_shape, v_shape, o_shape, lse_shape, dlse_shape, bi_shape, bc_shape,
              block_size, *args, out_shape=None, **kwargs):
@@ -207,4 +306,5 @@ _register_flop_formulas()
 
 # Bound once: the entry points call these directly.
 selection_op = torch.ops.nsa.selection.default
+selection_train_op = torch.ops.nsa.selection_train.default
 selection_backward_op = torch.ops.nsa.selection_backward.default

@@ -78,6 +78,11 @@ def test_opcheck_selection(requires_grad, counts):
 
 
 @pytest.mark.parametrize("requires_grad", [False, True])
+def test_opcheck_selection_train(requires_grad):
+    opcheck(torch.ops.nsa.selection_train.default, _selection_args(requires_grad, "tensor"))
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
 def test_opcheck_selection_backward(requires_grad):
     q, k, v, bi, bc, bs, scale, cq, ck, backend = _selection_args(False, "tensor")
     out, lse = torch.ops.nsa.selection(q, k, v, bi, bc, bs, scale, cq, ck, backend)

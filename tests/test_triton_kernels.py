@@ -620,3 +620,54 @@ def test_gather_with_head_dims_in_pieces(dtype, G, Dv):
                                         tile=base._replace(**split))
         assert_close_to_reference(out, ref, *tol)
         assert_close_to_reference(lse, ref_lse, 1e-3 if dtype == torch.float32 else 2e-2, 1e-3, "lse")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16] + ([torch.bfloat16] if DEVICE == "cuda" else []))
+@pytest.mark.parametrize("G,Tq,Tk", [(4, 70, 70), (1, 40, 77), (2, 37, 60)])
+def test_training_op_hands_its_csr_to_the_backward(monkeypatch, dtype, G, Tq, Tk):
+    """``selection_attention`` with a gradient wanted runs ``nsa::selection_train``: on the
+    KV-centric forward (small G, unpacked) its entry CSR keeps the near entries in the lists and
+    goes to the backward, which then builds none. Output and gradients equal, bitwise, those of
+    ``torch.ops.nsa.selection`` (whose backward sorts again), and the float64 reference
+    (``assert_close``'s tolerances)."""
+    import nsa_ops
+    from nsa_ops.kernels import csr as csr_module
+    from nsa_ops.ops import reuses_csr
+
+    block_size, H, S = 16, 2, 6
+    q, k, v, bi, counts = make_problem(2, Tq, Tk, H * G, H, 32, 32, block_size, S, dtype, seed=G)
+    bi = bi.cpu()
+    own = (Tk - Tq + torch.arange(Tq)) // block_size
+    gen = torch.Generator().manual_seed(G)
+    for b in range(2):  # NSA-like rows: block 0, the own and the previous block in random slots
+        for h in range(H):
+            bi[b, :, h, torch.randperm(S, generator=gen)[:3]] = torch.stack(
+                [torch.zeros_like(own), (own - 1).clamp(min=0), own], -1)
+    bi = bi.to(DEVICE)
+    assert reuses_csr(q, k, v, block_size, None, "triton")
+    gen = torch.Generator().manual_seed(3)
+    dout = torch.randn((2, Tq, H * G, 32), generator=gen).to(DEVICE, dtype)
+    builds = []
+    real_keys = csr_module.entry_keys
+    monkeypatch.setattr(csr_module, "entry_keys", lambda *a, **kw: builds.append(1) or real_keys(*a, **kw))
+
+    def run(train: bool):
+        x = [t.clone().requires_grad_() for t in (q, k, v)]
+        builds.clear()
+        with nsa_ops.use_backend("triton"):
+            if train:
+                out = nsa_ops.selection_attention(*x, bi, block_counts=counts, block_size=block_size, scale=0.3)
+            else:
+                out = torch.ops.nsa.selection(*x, bi, counts, block_size, 0.3, None, None, "triton")[0]
+            grads = torch.autograd.grad(out, x, dout)
+        return (out.detach(),) + grads, len(builds)
+
+    got, n_train = run(True)
+    plain, n_plain = run(False)
+    assert (n_train, n_plain) == (1, 2)
+    for name, a, b in zip(("out", "dq", "dk", "dv"), got, plain):
+        assert torch.equal(a, b), name
+    no_dlse = torch.zeros(2, Tq, H * G, device=DEVICE)
+    ro, _, ref_grads = reference_grads(q, k, v, bi, counts, block_size, 0.3, dout, no_dlse)
+    for name, a, r in zip(("out", "dq", "dk", "dv"), got, (ro,) + tuple(ref_grads)):
+        assert_close(name, a, r, dtype)
