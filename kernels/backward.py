@@ -217,8 +217,12 @@ def _selection_dkv_piece_kernel(
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr, BLOCK_D2: tl.constexpr, PART_D: tl.constexpr,
     STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False, BLOCK_DV2: tl.constexpr = 0,
+    dk_ptr=None, dv_ptr=None, stride_dkb=0, stride_dkt=0, stride_dkh=0, stride_dvb=0, stride_dvt=0, stride_dvh=0,
+    Tk=0, DIRECT: tl.constexpr = False,
 ):
-    """dk and dq partials are rows of PART_D = BLOCK_D + BLOCK_D2 columns, column j holding
+    """DIRECT: a program whose block row has one piece only writes dk / dv itself (the tokens
+    the block owns, as ``_selection_dkv_reduce_kernel`` would) and no partial; the reduce skips
+    those rows. dk and dq partials are rows of PART_D = BLOCK_D + BLOCK_D2 columns, column j holding
     head-dim column j (``kernels/configs.head_dim_blocks``); dv partials likewise, rows of
     BLOCK_DV + BLOCK_DV2 columns (``BLOCK_DV2``: dO, V and dv in two pieces). ``PREFETCH_IDS``:
     each chunk's entry ids are loaded one chunk ahead and carried, so the q / dO addresses of a
@@ -300,7 +304,19 @@ def _selection_dkv_piece_kernel(
                                STREAM)
 
     item64 = item.to(tl.int64)
-    store_ok = offs_n < tl.where(item_ok, BLOCK_SIZE, 0)
+    keep_partial = item_ok
+    if DIRECT:
+        row = tl.minimum(tl.load(item_row_ptr + item), n_rows - 1)
+        single = item_ok & (tl.load(row_first_item_ptr + row + 1) - tl.load(row_first_item_ptr + row) == 1)
+        keep_partial = item_ok & ~single
+        next_start = tl.load(block_start_ptr + tl.minimum(g + 1, NB - 1))
+        end = tl.minimum(tl.load(block_start_ptr + g) + BLOCK_SIZE, Tk)
+        own = tok < tl.where(single, tl.where(g + 1 < NB, tl.minimum(end, next_start), end), -1)
+        store_head_dim(dk_ptr + b * stride_dkb + h * stride_dkh + tok.to(tl.int64) * stride_dkt, own, dk * scale,
+                       dk2 * scale, 1, D, BLOCK_D, BLOCK_D2)
+        store_head_dim(dv_ptr + b * stride_dvb + h * stride_dvh + tok.to(tl.int64) * stride_dvt, own, dv, dv2, 1, DV,
+                       BLOCK_DV, BLOCK_DV2)
+    store_ok = offs_n < tl.where(keep_partial, BLOCK_SIZE, 0)
     store_head_dim(dk_part_ptr + item64 * (BLOCK_SIZE * PART_D) + offs_n * PART_D, store_ok, dk * scale,
                    dk2 * scale, 1, PART_D, BLOCK_D, BLOCK_D2)
     PART_DV = BLOCK_DV + BLOCK_DV2
@@ -316,14 +332,21 @@ def _selection_dkv_reduce_kernel(
     stride_dvb, stride_dvt, stride_dvh,
     H, D, DV, NB, Tk,
     BLOCK_SIZE: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PART_D: tl.constexpr,
+    DIRECT: tl.constexpr = False,
 ):
-    """dk partial rows are PART_D wide (<= BLOCK_D, a power of two), column j = head-dim j."""
+    """dk partial rows are PART_D wide (<= BLOCK_D, a power of two), column j = head-dim j.
+    DIRECT: rows of one piece were written by the pieces kernel and are left alone."""
     row = tl.program_id(0)
     b = (row // (H * NB)).to(tl.int64)
     h = (row // NB) % H
     g = row % NB
     first = tl.load(row_first_item_ptr + row)
     last = tl.load(row_first_item_ptr + row + 1)
+    if DIRECT:
+        written = last - first == 1
+    else:
+        written = last < first  # never
+    last = tl.where(written, first, last)
     start = tl.load(block_start_ptr + g)
     next_start = tl.load(block_start_ptr + tl.minimum(g + 1, NB - 1))
     end = tl.minimum(start + BLOCK_SIZE, Tk)
@@ -345,7 +368,7 @@ def _selection_dkv_reduce_kernel(
         dv_ptrs += BLOCK_SIZE * BLOCK_DV
 
     tok = start + offs_n
-    own = tok < end
+    own = tok < tl.where(written, start, end)  # none where the pieces kernel wrote the row
     tok64 = tok.to(tl.int64)
     tl.store(dk_ptr + b * stride_dkb + h * stride_dkh + tok64[:, None] * stride_dkt + offs_d[None, :],
              dk.to(dk_ptr.dtype.element_ty), mask=own[:, None] & (offs_d[None, :] < D))
@@ -423,6 +446,11 @@ def selection_delta(do, out, dlse):
     return delta
 
 
+# The pieces kernel writes dk / dv of block rows with one piece itself (no fp32 partial and no
+# reduce for them); the bench's experiment switch (bench/exp_csr_reduce.py --direct).
+DIRECT_DKV = True
+
+
 def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_size: int, scale: float,
                        sel=None, cnt=None, raw=None, use_shared=True, out=None, dlse=None, packed=True):
     """do [B,Tq,HQ,Dv]; lse, delta fp32 [B,Tq,HQ] with delta = sum(do * out, -1) - dlse. With
@@ -472,6 +500,12 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     # at most S of them in fp32), fp32 otherwise.
     part_dtype = q.dtype if q.element_size() == 2 else torch.float32
     dq_part = torch.empty((B * Tq * H * S * G if kv_dq else 1, part_d), device=q.device, dtype=part_dtype)
+    # The reduce writes every token of every block row (zeros for rows nobody selected), and the
+    # pieces kernel those of rows with one piece (DIRECT). Unpacked, the rows cover all Tk keys;
+    # packed, keys past the last sequence belong to no row.
+    fresh = torch.zeros if packed else torch.empty
+    dk = fresh((B, Tk, H, D), device=k.device, dtype=k.dtype)
+    dv = fresh((B, Tk, H, Dv), device=v.device, dtype=v.dtype)
     torch.library.wrap_triton(_selection_dkv_piece_kernel)[(n_items,)](
         q, k, v, do, lse, delta,
         dk_part, dv_part, dq_part,
@@ -490,6 +524,8 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         BLOCK_SIZE=block_size, ROWS=kt.rows, BLOCK_D=kt.block_d, BLOCK_DV=kt.block_dv,
         PRECISION=precision, DQ_PARTIAL=kv_dq, BLOCK_D2=kt.block_d2, PART_D=part_d, STREAM=kt.stream_partials,
         PREFETCH_IDS=kt.prefetch_ids, BLOCK_DV2=kt.block_dv2,
+        dk_ptr=dk, dv_ptr=dv, stride_dkb=dk.stride(0), stride_dkt=dk.stride(1), stride_dkh=dk.stride(2),
+        stride_dvb=dv.stride(0), stride_dvt=dv.stride(1), stride_dvh=dv.stride(2), Tk=Tk, DIRECT=DIRECT_DKV,
         num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:
@@ -507,18 +543,13 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
             num_warps=4,
         )
 
-    # The reduce writes every token of every block row (zeros for rows nobody selected). Unpacked,
-    # the rows cover all Tk keys; packed, keys past the last sequence belong to no row.
-    fresh = torch.zeros if packed else torch.empty
-    dk = fresh((B, Tk, H, D), device=k.device, dtype=k.dtype)
-    dv = fresh((B, Tk, H, Dv), device=v.device, dtype=v.dtype)
     torch.library.wrap_triton(_selection_dkv_reduce_kernel)[(n_rows,)](
         dk_part, dv_part, dk, dv,
         block_start, row_first_item,
         dk.stride(0), dk.stride(1), dk.stride(2),
         dv.stride(0), dv.stride(1), dv.stride(2),
         H, D, Dv, NB, Tk,
-        BLOCK_SIZE=block_size, BLOCK_D=next_pow2(part_d), BLOCK_DV=part_dv, PART_D=part_d,
+        BLOCK_SIZE=block_size, BLOCK_D=next_pow2(part_d), BLOCK_DV=part_dv, PART_D=part_d, DIRECT=DIRECT_DKV,
         num_warps=4,
     )
     return dq, dk, dv
