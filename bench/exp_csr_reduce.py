@@ -32,7 +32,8 @@ well (ptxas, G4: 204 B of spills instead of 372); ``--dv-split2``: G16 on 128 ro
 ``--gather-split`` / ``--gather-split2`` (session 18, runs 127-128, against the then shipped
 unsplit gather): the KV forward's gather with its head dims in 64-wide pieces, then stages, rows
 and pieces around it; ``--gather-split3``: the near pass split as well, and fwd+bwd rows;
-``--reuse``: the training op's entry CSR handed to the backward (``ops.reuses_csr``) or not.
+``--reuse``: the training op's entry CSR handed to the backward (``ops.reuses_csr``) or not;
+``--direct``: dk / dv of single-piece block rows written by the pieces kernel (``DIRECT_DKV``) or not.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -60,6 +61,7 @@ def reset() -> None:
     fkv.forward_kv_tile, bwd.dkv_tile = REAL["kv"], REAL["dkv"]
     bwd.dkv_piece_tokens = REAL["dkv_piece"]
     ops.reuses_csr = REAL["reuse"]
+    bwd.DIRECT_DKV = True
 
 
 def apply(variant: dict) -> str:
@@ -74,6 +76,8 @@ def apply(variant: dict) -> str:
         fkv.forward_kv_tile = lambda *a, **k: REAL["kv"](*a, **k)._replace(**variant["kv"])
     if "dkv_piece" in variant:
         bwd.dkv_piece_tokens = lambda G, n=variant["dkv_piece"]: n
+    if "direct" in variant:  # session 18: single-piece rows' dk / dv written by the pieces kernel
+        bwd.DIRECT_DKV = variant["direct"]
     if "reuse" in variant:  # session 18: the forward's entry CSR handed to the backward (ops.reuses_csr)
         ops.reuses_csr = (lambda *a, **k: False) if not variant["reuse"] else REAL["reuse"]
     if "dkv" in variant:
@@ -213,6 +217,12 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G8 T=16k", "random"), [former, new]),
                 (("fwd+bwd G1 T=16k", "random"), [former, new]),
                 (("fwd G1 T=64k", "random"), [former, new, kv(near_split=True)])]
+    if mode == "--direct":  # DIRECT_DKV off / on
+        off = {"direct": False}
+        return [(("fwd+bwd G4 T=16k", "random"), [off, new, off, new]),
+                (("fwd+bwd G4 T=64k", "random"), [off, new]),
+                (("fwd+bwd G16 T=16k", "random"), [off, new]),
+                (("fwd+bwd G1 T=16k", "random"), [off, new])]
     if mode == "--reuse":  # the training op's entry CSR handed to the backward, off / on
         off = {"reuse": False}
         return [(("fwd+bwd G4 T=16k", "random"), [off, new, off, new]),
@@ -258,7 +268,7 @@ def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
-                                             "--gather-split", "--gather-split2", "--gather-split3", "--reuse")]
+                                             "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
