@@ -117,7 +117,9 @@ def combine_slots(lse_part: torch.Tensor, o_part: torch.Tensor, out: torch.Tenso
         n_groups, G, Dv, S, sentinel,
         R=rows, BLOCK_GP=block_gp, SLOTS=slots, DV_CHUNK=chunk, HAS_KEYS=keys is not None, STREAM=stream,
         BY_POSITION=csr is not None, HAS_NEAR=near is not None,
-        **(dict(NEAR_IN_LISTS=True, H=lse.shape[2] // G, NB=near_in_lists[0], Tq=lse.shape[1], Tk=near_in_lists[1],
-                BLOCK_SIZE=near_in_lists[2]) if near_in_lists is not None else {}),
+        # Every argument passed, defaults too: Inductor's launcher (torch 2.11) takes no defaults.
+        NEAR_IN_LISTS=near_in_lists is not None, H=lse.shape[2] // G, NB=near_in_lists[0] if near_in_lists else 1,
+        Tq=lse.shape[1], Tk=near_in_lists[1] if near_in_lists else 1,
+        BLOCK_SIZE=near_in_lists[2] if near_in_lists else 1,
         num_warps=4,
     )
