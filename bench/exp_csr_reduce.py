@@ -62,6 +62,8 @@ def reset() -> None:
     bwd.dkv_piece_tokens = REAL["dkv_piece"]
     ops.reuses_csr = REAL["reuse"]
     bwd.DIRECT_DKV = True
+    csr.FUSED_PIECES = True
+    fkv.NEAR_STREAM = False
 
 
 def apply(variant: dict) -> str:
@@ -78,6 +80,10 @@ def apply(variant: dict) -> str:
         bwd.dkv_piece_tokens = lambda G, n=variant["dkv_piece"]: n
     if "direct" in variant:  # session 18: single-piece rows' dk / dv written by the pieces kernel
         bwd.DIRECT_DKV = variant["direct"]
+    if "fused_pieces" in variant:  # session 19: the pieces of a CSR in one kernel (csr.split_pieces)
+        csr.FUSED_PIECES = variant["fused_pieces"]
+    if "near_stream" in variant:  # session 19: the near pass on a side stream (forward_kv.NEAR_STREAM)
+        fkv.NEAR_STREAM = variant["near_stream"]
     if "reuse" in variant:  # session 18: the forward's entry CSR handed to the backward (ops.reuses_csr)
         ops.reuses_csr = (lambda *a, **k: False) if not variant["reuse"] else REAL["reuse"]
     if "dkv" in variant:
@@ -217,6 +223,18 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G8 T=16k", "random"), [former, new]),
                 (("fwd+bwd G1 T=16k", "random"), [former, new]),
                 (("fwd G1 T=64k", "random"), [former, new, kv(near_split=True)])]
+    if mode == "--session19":  # the pieces kernel, the near pass on a side stream, lse by entry id
+        torch_pieces = {"fused_pieces": False}
+        side = {"near_stream": True}
+        by_id = {"kv": dict(lse_at_position=False)}
+        return [(("fwd G4 T=16k", "random"), [torch_pieces, new, side, by_id, torch_pieces, new, side, by_id]),
+                (("fwd+bwd G4 T=16k", "random"), [torch_pieces, new, side, torch_pieces, new, side]),
+                (("fwd G4 T=64k", "random"), [torch_pieces, new, side, by_id]),
+                (("fwd+bwd G4 T=64k", "random"), [torch_pieces, new, side]),
+                (("fwd G1 T=16k", "random"), [torch_pieces, new, side]),
+                (("fwd+bwd G1 T=16k", "random"), [torch_pieces, new, side]),
+                (("fwd G8 T=16k", "random"), [torch_pieces, new, side, by_id]),
+                (("fwd+bwd G16 T=16k", "random"), [torch_pieces, new])]
     if mode == "--direct":  # DIRECT_DKV off / on
         off = {"direct": False}
         return [(("fwd+bwd G4 T=16k", "random"), [off, new, off, new]),
@@ -268,7 +286,8 @@ def main():
     modes = [a for a in sys.argv[1:] if a in ("--g1", "--prefetch", "--more", "--near", "--near3", "--pieces", "--g8",
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
-                                             "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct")]
+                                             "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
+                                             "--session19")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -487,9 +487,9 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     kt = dkv_tile(G, D, Dv, block_size, q.element_size())
     piece = dkv_piece_tokens(G)
     n_rows = B * H * NB
-    from nsa_ops.indices import split_into_pieces
+    from .csr import split_pieces
 
-    row_first_item, item_row, n_items = split_into_pieces(csr.offsets, B * Tq * H * S, piece)
+    row_first_item, item_row, n_items = split_pieces(csr.offsets, B * Tq * H * S, piece)
     part_d = kt.block_d + kt.block_d2  # partial rows: the head dim's pieces side by side
     dk_part = torch.empty((n_items, block_size, part_d), device=q.device, dtype=torch.float32)
     part_dv = kt.block_dv + kt.block_dv2

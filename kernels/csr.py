@@ -127,6 +127,61 @@ def _positions_kernel(entries_ptr, positions_ptr, n, BLOCK: tl.constexpr):
     tl.store(positions_ptr + e, p.to(positions_ptr.dtype.element_ty), mask=ok)
 
 
+# Rows per program of the pieces kernel (each program also sums the piece counts of all rows
+# before its own, so the last one reads every row once: n_rows / PIECES_BLOCK loads in a row).
+PIECES_BLOCK = 1024
+# The bench's experiment switch (bench/exp_csr_reduce.py --pieces-kernel): False takes the torch ops.
+FUSED_PIECES = True
+
+
+@triton.jit
+def _pieces_kernel(offsets_ptr, row_first_ptr, item_row_ptr, n_rows, n_items, piece, R: tl.constexpr):
+    """The work items of ``split_pieces`` in one launch: rows [pid * R, pid * R + R) of the CSR.
+    ``row_first[r]`` = the pieces of rows before r (ceil(len / piece) each), ``item_row[i]`` = the
+    row owning item i, ``n_rows`` for the surplus items (filled by the last program)."""
+    pid = tl.program_id(0)
+    start = pid * R
+    offs = tl.arange(0, R)
+    before = tl.zeros([R], tl.int32)
+    for c in range(0, start, R):  # the rows before this program's, R at a time
+        lo = tl.load(offsets_ptr + c + offs)
+        hi = tl.load(offsets_ptr + c + offs + 1)
+        before += (hi - lo + piece - 1) // piece
+    base = tl.sum(before, 0)
+    r = start + offs
+    ok = r < n_rows
+    lo = tl.load(offsets_ptr + r, mask=ok, other=0)
+    hi = tl.load(offsets_ptr + r + 1, mask=ok, other=0)
+    cnt = tl.where(ok, (hi - lo + piece - 1) // piece, 0)
+    first = base + tl.cumsum(cnt, 0) - cnt
+    tl.store(row_first_ptr + r, first, mask=ok)
+    for j in range(0, tl.max(cnt, 0)):
+        tl.store(item_row_ptr + first + j, r, mask=j < cnt)
+    if pid == tl.num_programs(0) - 1:
+        total = base + tl.sum(cnt, 0)
+        tl.store(row_first_ptr + n_rows + offs, total + offs * 0, mask=offs == 0)
+        for i in range(total, n_items, R):
+            tl.store(item_row_ptr + i + offs, n_rows + offs * 0, mask=i + offs < n_items)
+
+
+def split_pieces(offsets: torch.Tensor, num_entries: int, piece: int):
+    """``nsa_ops.indices.Pieces`` of a CSR whose rows are cut into ``piece``-entry pieces, built
+    by one kernel (``_pieces_kernel``) instead of a dozen torch ops; the same integers as
+    ``nsa_ops.indices.split_into_pieces``. ``num_entries`` bounds the rows' total length."""
+    from nsa_ops.indices import Pieces, split_into_pieces
+
+    if not FUSED_PIECES:
+        return split_into_pieces(offsets, num_entries, piece)
+    n_rows = offsets.shape[0] - 1
+    n_items = n_rows + (num_entries + piece - 1) // piece
+    row_first = torch.empty(n_rows + 1, device=offsets.device, dtype=torch.int32)
+    item_row = torch.empty(n_items, device=offsets.device, dtype=torch.int32)
+    torch.library.wrap_triton(_pieces_kernel)[(max(1, triton.cdiv(n_rows, PIECES_BLOCK)),)](
+        offsets, row_first, item_row, n_rows, n_items, piece, R=PIECES_BLOCK, num_warps=4,
+    )
+    return Pieces(row_first, item_row, n_items)
+
+
 # Sort keys in int16 when every key and the sentinel fit (B * H * NB < 2^15): the radix sort
 # then makes 2 passes over the keys instead of 4. H100 run 86 (bench/exp_csr_reduce.py, whole
 # op, interleaved, ms, int32 -> int16): fwd G4 16k 2.74 -> 2.67, G1 16k 1.57 -> 1.45, G4 64k
@@ -207,14 +262,17 @@ def empty_csr_like(block_indices: torch.Tensor, num_blocks: int) -> tuple:
 
 def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
                     num_blocks: int, prepared: bool = False, positions: bool = False,
-                    near: bool = False, near_in_lists: bool = False) -> EntryCSR:
+                    near: bool = False, near_in_lists: bool = False, on_keys=None) -> EntryCSR:
     """See the module docstring. ``num_blocks``: NB, the (global) block count; ``positions``:
     also build the inverse list; ``near``: record the near bits and leave the near blocks out of
     the lists (unpacked inputs), or with ``near_in_lists`` keep them there: the lists are then
-    those of the plain CSR, which the backward reuses (``near_prefix`` finds them)."""
+    those of the plain CSR, which the backward reuses (``near_prefix`` finds them). ``on_keys``:
+    called with the near bits as soon as they are written, before the sort."""
     B, Tq, H, S = block_indices.shape
     near_bits = torch.empty((B, Tq, H), device=block_indices.device, dtype=torch.int8) if near else None
     keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared, near_bits, near_in_lists)
+    if on_keys is not None:  # a launch that needs the near bits only (kernels/forward_kv.py NEAR_STREAM)
+        on_keys(near_bits)
     sentinel = B * H * num_blocks
     n = B * Tq * H * S
     srt, order = torch.sort(keys.view(-1), stable=True)

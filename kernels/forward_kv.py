@@ -34,7 +34,7 @@ import triton.language as tl
 
 from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
-from .csr import build_entry_csr, near_prefix
+from .csr import build_entry_csr, near_prefix, split_pieces
 from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, load_head_dim,
                          online_softmax_step, piece_of_item, qk_scores, store_once)
 
@@ -200,6 +200,37 @@ def _fwd_kv_gather_kernel(
                            r_ok[:, None] & (offs_dv2[None, :] < DV), STREAM)
 
 
+# Eager CUDA calls only (experiment switch, bench/exp_csr_reduce.py --near-stream): the near
+# pass runs on a side stream from the moment the entry keys give its bits, beside the CSR's sort
+# and the gather; the combine waits for it. Compiled graphs keep one stream.
+NEAR_STREAM = False
+_SIDE_STREAMS: dict = {}
+
+
+class _SideLaunch:
+    """``launch(bits)`` on a per-device side stream forked from the current one (``fork``);
+    ``join`` makes the current stream wait for it and returns the launch's result."""
+
+    def __init__(self, launch):
+        self.launch, self.result, self.done = launch, None, None
+
+    def fork(self, bits):
+        main = torch.cuda.current_stream(bits.device)
+        side = _SIDE_STREAMS.setdefault(bits.device, torch.cuda.Stream(bits.device))
+        side.wait_stream(main)
+        with torch.cuda.stream(side):
+            self.result = self.launch(bits)
+            for x in self.result:
+                x.record_stream(side)
+            self.done = torch.cuda.Event()
+            self.done.record(side)
+        bits.record_stream(side)
+
+    def join(self):
+        torch.cuda.current_stream(self.result[0].device).wait_event(self.done)
+        return self.result
+
+
 def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Tensor], block_size: int,
                          scale: float, prepared=None, tile=None, keep_csr: bool = False):
     """q [B,Tq,HQ,D], k [B,Tk,H,D], v [B,Tk,H,Dv] (any strides). Without ``prepared``:
@@ -209,12 +240,31 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     [B,Tq,HQ] fp32 (natural log; -inf and out = 0 where a query sees no key). ``keep_csr``
     (unpacked inputs): the entry CSR is built with the near entries left in its lists, the
     plain CSR the backward walks, and returned third (``reuses_csr``)."""
-    from nsa_ops.indices import split_into_pieces
-
     B, Tq, HQ, D = q.shape
     Tk, H, Dv = k.shape[1], k.shape[2], v.shape[-1]
     G = HQ // H
     tile = tile or forward_kv_tile(G, D, Dv, block_size, q.element_size())  # override: bench sweeps
+
+    def launch_near(near_bits):
+        lse_near = torch.empty(B * Tq * HQ, device=q.device, dtype=torch.float32)
+        o_near = torch.empty((B * Tq * HQ, Dv), device=q.device, dtype=q.dtype)
+        block_gp = next_pow2(G)
+        torch.library.wrap_triton(_fwd_kv_near_kernel)[(triton.cdiv(Tq, tile.near_rows // block_gp), B * H)](
+            q, k, v, near_bits, lse_near, o_near,
+            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+            Tq, Tk, H, G, D, Dv, scale * LOG2E,
+            BLOCK_SIZE=block_size, ROWS=tile.near_rows, BLOCK_GP=block_gp,
+            BLOCK_D=tile.block_d if tile.near_split else next_pow2(tile.block_d + tile.block_d2),
+            BLOCK_DV=next_pow2(tile.block_dv + tile.block_dv2), PRECISION=dot_precision(q.dtype),
+            STREAM=tile.stream_partials, BLOCK_D2=tile.block_d2 if tile.near_split else 0,
+            num_warps=tile.near_warps, num_stages=tile.near_stages,
+        )
+        return lse_near, o_near
+
+    side = _SideLaunch(launch_near) if NEAR_STREAM and prepared is None and tile.near_pass and q.is_cuda \
+        and not torch.compiler.is_compiling() else None
     if prepared is not None:
         sel, NB = prepared.sel, prepared.block_start.shape[0]
         csr = build_entry_csr(sel, None, block_size, Tk, NB, prepared=True, positions=tile.lse_at_position)
@@ -223,11 +273,11 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         sel, NB = block_indices, (Tk + block_size - 1) // block_size
         keep_csr = keep_csr and tile.near_pass
         csr = build_entry_csr(sel, block_counts, block_size, Tk, NB, positions=tile.lse_at_position,
-                              near=tile.near_pass, near_in_lists=keep_csr)
+                              near=tile.near_pass, near_in_lists=keep_csr, on_keys=side.fork if side else None)
         q_last = block_start = csr.offsets  # unused pointers
     S = sel.shape[-1]
     n_entries = B * Tq * H * S
-    pieces = split_into_pieces(csr.offsets, n_entries, tile.piece_tokens)
+    pieces = split_pieces(csr.offsets, n_entries, tile.piece_tokens)
     lse_part = torch.empty(n_entries * G, device=q.device, dtype=torch.float32)
     o_part = torch.empty((n_entries * G, Dv), device=q.device, dtype=q.dtype)
     group_tile = min(G, tile.rows)
@@ -249,22 +299,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     )
     near = None
     if csr.near is not None:
-        lse_near = torch.empty(B * Tq * HQ, device=q.device, dtype=torch.float32)
-        o_near = torch.empty((B * Tq * HQ, Dv), device=q.device, dtype=q.dtype)
-        block_gp = next_pow2(G)
-        torch.library.wrap_triton(_fwd_kv_near_kernel)[(triton.cdiv(Tq, tile.near_rows // block_gp), B * H)](
-            q, k, v, csr.near, lse_near, o_near,
-            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
-            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
-            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
-            Tq, Tk, H, G, D, Dv, scale * LOG2E,
-            BLOCK_SIZE=block_size, ROWS=tile.near_rows, BLOCK_GP=block_gp,
-            BLOCK_D=tile.block_d if tile.near_split else next_pow2(tile.block_d + tile.block_d2),
-            BLOCK_DV=next_pow2(tile.block_dv + tile.block_dv2), PRECISION=dot_precision(q.dtype),
-            STREAM=tile.stream_partials, BLOCK_D2=tile.block_d2 if tile.near_split else 0,
-            num_warps=tile.near_warps, num_stages=tile.near_stages,
-        )
-        near = (lse_near, o_near)
+        near = side.join() if side is not None else launch_near(csr.near)
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel,

@@ -515,6 +515,32 @@ def test_entry_csr_lists_each_kept_slot_once(counts, NB):
 
 
 
+@pytest.mark.parametrize("n_rows,piece,slack", [(1, 4, 0), (7, 3, 5), (1024, 5, 0), (2500, 7, 40), (3000, 64, 1)])
+def test_pieces_kernel_cuts_rows_exactly(n_rows, piece, slack):
+    """``csr.split_pieces`` (one kernel, several programs past 1024 rows) against a direct
+    construction: row r owns items row_first[r] : row_first[r + 1], ceil(len_r / piece) of them,
+    item_row names each item's row, and the surplus items of the static bound (rows + entries /
+    piece, with ``slack`` entries more than the lists hold) name n_rows. Empty rows included."""
+    from nsa_ops.kernels.csr import split_pieces
+
+    gen = torch.Generator().manual_seed(n_rows)
+    lengths = torch.randint(0, 3 * piece, (n_rows,), generator=gen)
+    lengths[::4] = 0
+    offsets = torch.zeros(n_rows + 1, dtype=torch.int32)
+    offsets[1:] = torch.cumsum(lengths, 0)
+    total = int(offsets[-1])
+    pieces = split_pieces(offsets.to(DEVICE), total + slack, piece)
+    assert pieces.n_items == n_rows + (total + slack + piece - 1) // piece
+    counts = [(int(n) + piece - 1) // piece for n in lengths]
+    first = [0]
+    for c in counts:
+        first.append(first[-1] + c)
+    assert pieces.row_first_item.cpu().tolist() == first
+    expected = [r for r, c in enumerate(counts) for _ in range(c)]
+    expected += [n_rows] * (pieces.n_items - len(expected))
+    assert pieces.item_row.cpu().tolist() == expected
+
+
 @pytest.mark.parametrize("counts", [False, True])
 def test_entry_csr_near_blocks_leave_the_lists(counts):
     """With ``near=True`` (kernels/csr.py) a kept slot whose block is the query's own, the one
