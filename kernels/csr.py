@@ -262,17 +262,14 @@ def empty_csr_like(block_indices: torch.Tensor, num_blocks: int) -> tuple:
 
 def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
                     num_blocks: int, prepared: bool = False, positions: bool = False,
-                    near: bool = False, near_in_lists: bool = False, on_keys=None) -> EntryCSR:
+                    near: bool = False, near_in_lists: bool = False) -> EntryCSR:
     """See the module docstring. ``num_blocks``: NB, the (global) block count; ``positions``:
     also build the inverse list; ``near``: record the near bits and leave the near blocks out of
     the lists (unpacked inputs), or with ``near_in_lists`` keep them there: the lists are then
-    those of the plain CSR, which the backward reuses (``near_prefix`` finds them). ``on_keys``:
-    called with the near bits as soon as they are written, before the sort."""
+    those of the plain CSR, which the backward reuses (``near_prefix`` finds them)."""
     B, Tq, H, S = block_indices.shape
     near_bits = torch.empty((B, Tq, H), device=block_indices.device, dtype=torch.int8) if near else None
     keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared, near_bits, near_in_lists)
-    if on_keys is not None:  # a launch that needs the near bits only (kernels/forward_kv.py NEAR_STREAM)
-        on_keys(near_bits)
     sentinel = B * H * num_blocks
     n = B * Tq * H * S
     srt, order = torch.sort(keys.view(-1), stable=True)

@@ -200,37 +200,6 @@ def _fwd_kv_gather_kernel(
                            r_ok[:, None] & (offs_dv2[None, :] < DV), STREAM)
 
 
-# Eager CUDA calls only (experiment switch, bench/exp_csr_reduce.py --near-stream): the near
-# pass runs on a side stream from the moment the entry keys give its bits, beside the CSR's sort
-# and the gather; the combine waits for it. Compiled graphs keep one stream.
-NEAR_STREAM = False
-_SIDE_STREAMS: dict = {}
-
-
-class _SideLaunch:
-    """``launch(bits)`` on a per-device side stream forked from the current one (``fork``);
-    ``join`` makes the current stream wait for it and returns the launch's result."""
-
-    def __init__(self, launch):
-        self.launch, self.result, self.done = launch, None, None
-
-    def fork(self, bits):
-        main = torch.cuda.current_stream(bits.device)
-        side = _SIDE_STREAMS.setdefault(bits.device, torch.cuda.Stream(bits.device))
-        side.wait_stream(main)
-        with torch.cuda.stream(side):
-            self.result = self.launch(bits)
-            for x in self.result:
-                x.record_stream(side)
-            self.done = torch.cuda.Event()
-            self.done.record(side)
-        bits.record_stream(side)
-
-    def join(self):
-        torch.cuda.current_stream(self.result[0].device).wait_event(self.done)
-        return self.result
-
-
 def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Tensor], block_size: int,
                          scale: float, prepared=None, tile=None, keep_csr: bool = False):
     """q [B,Tq,HQ,D], k [B,Tk,H,D], v [B,Tk,H,Dv] (any strides). Without ``prepared``:
@@ -263,8 +232,6 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         )
         return lse_near, o_near
 
-    side = _SideLaunch(launch_near) if NEAR_STREAM and prepared is None and tile.near_pass and q.is_cuda \
-        and not torch.compiler.is_compiling() else None
     if prepared is not None:
         sel, NB = prepared.sel, prepared.block_start.shape[0]
         csr = build_entry_csr(sel, None, block_size, Tk, NB, prepared=True, positions=tile.lse_at_position)
@@ -273,7 +240,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         sel, NB = block_indices, (Tk + block_size - 1) // block_size
         keep_csr = keep_csr and tile.near_pass
         csr = build_entry_csr(sel, block_counts, block_size, Tk, NB, positions=tile.lse_at_position,
-                              near=tile.near_pass, near_in_lists=keep_csr, on_keys=side.fork if side else None)
+                              near=tile.near_pass, near_in_lists=keep_csr)
         q_last = block_start = csr.offsets  # unused pointers
     S = sel.shape[-1]
     n_entries = B * Tq * H * S
@@ -299,7 +266,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     )
     near = None
     if csr.near is not None:
-        near = side.join() if side is not None else launch_near(csr.near)
+        near = launch_near(csr.near)
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel,
