@@ -218,9 +218,12 @@ def _selection_dkv_piece_kernel(
     PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr, BLOCK_D2: tl.constexpr, PART_D: tl.constexpr,
     STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False, BLOCK_DV2: tl.constexpr = 0,
     dk_ptr=None, dv_ptr=None, stride_dkb=0, stride_dkt=0, stride_dkh=0, stride_dvb=0, stride_dvt=0, stride_dvh=0,
-    Tk=0, DIRECT: tl.constexpr = False,
+    Tk=0, DIRECT: tl.constexpr = False, PACKED: tl.constexpr = True,
+    exec_ptr=None, slot_lo_ptr=None, slot_hi_ptr=None, WINDOWED: tl.constexpr = False,
 ):
-    """DIRECT: a program whose block row has one piece only writes dk / dv itself (the tokens
+    """PACKED=False: the plain blocks of unpacked inputs (block g starts at g * BLOCK_SIZE, the
+    query at row t sits at Tk - Tq + t), ``q_last`` / ``block_start`` unused. DIRECT: a program
+    whose block row has one piece only writes dk / dv itself (the tokens
     the block owns, as ``_selection_dkv_reduce_kernel`` would) and no partial; the reduce skips
     those rows. dk and dq partials are rows of PART_D = BLOCK_D + BLOCK_D2 columns, column j holding
     head-dim column j (``kernels/configs.head_dim_blocks``); dv partials likewise, rows of
@@ -230,18 +233,36 @@ def _selection_dkv_piece_kernel(
     scale = as_fp32(scale)
     scale_log2e = as_fp32(scale_log2e)
     item = tl.program_id(0)
-    item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
-                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens)
+    if WINDOWED:  # experiment: slots with explicit bounds, walked in csr.window_pieces' order
+        item = tl.load(exec_ptr + item)
+        row = tl.load(item_row_ptr + item)
+        item_ok = row < n_rows
+        row = tl.minimum(row, n_rows - 1)
+        b = (row // (H * NB)).to(tl.int64)
+        h = (row // NB) % H
+        g = row % NB
+        lo = tl.load(slot_lo_ptr + item)
+        hi = tl.where(item_ok, tl.load(slot_hi_ptr + item), lo)
+    else:
+        item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
+                                                 inv_offsets_ptr, n_rows, H, NB, piece_tokens)
 
     offs_n = tl.arange(0, BLOCK_SIZE)
     offs_r = tl.arange(0, ROWS)
-    tok = tl.load(block_start_ptr + g) + offs_n
+    if PACKED:
+        start = tl.load(block_start_ptr + g)
+    else:
+        start = g * BLOCK_SIZE
+    tok = start + offs_n
     # Keys past the owning sequence are masked for every query below by tok <= q_last;
     # loading only tokens the row can reach keeps reads in bounds.
     # Entries ascend, so the piece's last one has its latest query (entry ids: kernels/csr.py).
     last_e = tl.load(entries_ptr + tl.maximum(hi - 1, lo), mask=hi > lo, other=0)
     last_tok = ((last_e // (H * S)) % Tq).to(tl.int32)
-    max_last = tl.load(q_last_ptr + last_tok, mask=hi > lo, other=-1)
+    if PACKED:
+        max_last = tl.load(q_last_ptr + last_tok, mask=hi > lo, other=-1)
+    else:
+        max_last = tl.where(hi > lo, Tk - Tq + last_tok, -1)
     k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
                              stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
 
@@ -274,7 +295,10 @@ def _selection_dkv_piece_kernel(
                 r_ok, e, t_row, t64, head, hq, q, q2 = gather_chunk_q(
                     entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,
                     q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
-            last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
+            if PACKED:
+                last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
+            else:
+                last = tl.where(r_ok, Tk - Tq + t_row, -1)
             do, do2 = load_head_dim(do_ptr + b * stride_dob + t64 * stride_dot + hq * stride_doh, r_ok, stride_dod,
                                     DV, BLOCK_DV, BLOCK_DV2)
             lse = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq * stride_lh, mask=r_ok, other=0.0)
@@ -309,8 +333,11 @@ def _selection_dkv_piece_kernel(
         row = tl.minimum(tl.load(item_row_ptr + item), n_rows - 1)
         single = item_ok & (tl.load(row_first_item_ptr + row + 1) - tl.load(row_first_item_ptr + row) == 1)
         keep_partial = item_ok & ~single
-        next_start = tl.load(block_start_ptr + tl.minimum(g + 1, NB - 1))
-        end = tl.minimum(tl.load(block_start_ptr + g) + BLOCK_SIZE, Tk)
+        if PACKED:
+            next_start = tl.load(block_start_ptr + tl.minimum(g + 1, NB - 1))
+        else:
+            next_start = start + BLOCK_SIZE
+        end = tl.minimum(start + BLOCK_SIZE, Tk)
         own = tok < tl.where(single, tl.where(g + 1 < NB, tl.minimum(end, next_start), end), -1)
         store_head_dim(dk_ptr + b * stride_dkb + h * stride_dkh + tok.to(tl.int64) * stride_dkt, own, dk * scale,
                        dk2 * scale, 1, D, BLOCK_D, BLOCK_D2)
@@ -332,10 +359,11 @@ def _selection_dkv_reduce_kernel(
     stride_dvb, stride_dvt, stride_dvh,
     H, D, DV, NB, Tk,
     BLOCK_SIZE: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PART_D: tl.constexpr,
-    DIRECT: tl.constexpr = False,
+    DIRECT: tl.constexpr = False, PACKED: tl.constexpr = True,
 ):
     """dk partial rows are PART_D wide (<= BLOCK_D, a power of two), column j = head-dim j.
-    DIRECT: rows of one piece were written by the pieces kernel and are left alone."""
+    DIRECT: rows of one piece were written by the pieces kernel and are left alone. PACKED=False:
+    block g starts at g * BLOCK_SIZE (``block_start`` unused)."""
     row = tl.program_id(0)
     b = (row // (H * NB)).to(tl.int64)
     h = (row // NB) % H
@@ -347,8 +375,12 @@ def _selection_dkv_reduce_kernel(
     else:
         written = last < first  # never
     last = tl.where(written, first, last)
-    start = tl.load(block_start_ptr + g)
-    next_start = tl.load(block_start_ptr + tl.minimum(g + 1, NB - 1))
+    if PACKED:
+        start = tl.load(block_start_ptr + g)
+        next_start = tl.load(block_start_ptr + tl.minimum(g + 1, NB - 1))
+    else:
+        start = g * BLOCK_SIZE
+        next_start = start + BLOCK_SIZE
     end = tl.minimum(start + BLOCK_SIZE, Tk)
     end = tl.where(g + 1 < NB, tl.minimum(end, next_start), end)
 
@@ -451,25 +483,34 @@ def selection_delta(do, out, dlse):
 DIRECT_DKV = True
 
 
+def dkv_window(group_size: int, Tq: int) -> int:
+    """Query tokens per window of the dK/dV pieces (``csr.window_pieces``); 0: no windows.
+    The experiment's switch (bench/exp_csr_reduce.py --windows)."""
+    return 0
+
+
 def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_size: int, scale: float,
                        sel=None, cnt=None, raw=None, use_shared=True, out=None, dlse=None, packed=True):
     """do [B,Tq,HQ,Dv]; lse, delta fp32 [B,Tq,HQ] with delta = sum(do * out, -1) - dlse. With
     ``delta=None`` pass ``out`` and ``dlse``: the token-centric dQ kernels then compute delta on
     the way (their programs hold each row's dO), else ``selection_delta`` runs first.
-    ``csr``: the entry CSR of ``kernels/csr.py`` over the NB = block_start.shape[0] (global)
-    blocks; q_last / block_start as in ``nsa_ops.indices``. The token-centric dQ kernel
+    ``csr``: the entry CSR of ``kernels/csr.py`` over the NB (global) blocks; q_last /
+    block_start as in ``nsa_ops.indices`` (None with ``packed=False``). The token-centric dQ kernel
     (``dq_schedule``) reads either the prepared index (``sel``/``cnt``) or, for unpacked inputs,
     ``raw = (block_indices, block_counts or None)``, which also lets tiles of neighbouring tokens
     with overlapping selections take the multi-token kernel (``configs.shared_tile``;
     ``use_shared=False`` turns it off). ``packed=False`` promises the blocks are the plain
-    ``block_start = arange(NB) * block_size`` of unpacked inputs (then dk/dv need no zero fill). Returns dq [B,Tq,HQ,D], dk [B,Tk,H,D], dv [B,Tk,H,Dv] in
+    ``block_start = arange(NB) * block_size`` of unpacked inputs, queries at Tk - Tq + t (then
+    dk/dv need no zero fill, and the kernels compute both). Returns dq [B,Tq,HQ,D], dk [B,Tk,H,D], dv [B,Tk,H,Dv] in
     the input dtypes (accumulated in fp32)."""
     B, Tq, HQ, D = q.shape
     Tk, H = k.shape[1], k.shape[2]
     Dv = v.shape[-1]
     S = csr.keys.shape[-1]
     G = HQ // H
-    NB = block_start.shape[0]
+    NB = csr.sentinel // (B * H)
+    if not packed:  # plain blocks: the kernels compute both (pointers unused)
+        q_last = block_start = csr.offsets
     precision = dot_precision(q.dtype)
     scale_log2e = scale * LOG2E
 
@@ -489,7 +530,14 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     n_rows = B * H * NB
     from .csr import split_pieces
 
-    row_first_item, item_row, n_items = split_pieces(csr.offsets, B * Tq * H * S, piece)
+    window = dkv_window(G, Tq)
+    if window:
+        from .csr import window_pieces
+
+        row_first_item, item_row, slot_lo, slot_hi, exec_order, n_items = window_pieces(csr, Tq, H, S, piece, window)
+    else:
+        row_first_item, item_row, n_items = split_pieces(csr.offsets, B * Tq * H * S, piece)
+        slot_lo = slot_hi = exec_order = item_row  # unused
     part_d = kt.block_d + kt.block_d2  # partial rows: the head dim's pieces side by side
     dk_part = torch.empty((n_items, block_size, part_d), device=q.device, dtype=torch.float32)
     part_dv = kt.block_dv + kt.block_dv2
@@ -526,6 +574,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         PREFETCH_IDS=kt.prefetch_ids, BLOCK_DV2=kt.block_dv2,
         dk_ptr=dk, dv_ptr=dv, stride_dkb=dk.stride(0), stride_dkt=dk.stride(1), stride_dkh=dk.stride(2),
         stride_dvb=dv.stride(0), stride_dvt=dv.stride(1), stride_dvh=dv.stride(2), Tk=Tk, DIRECT=DIRECT_DKV,
+        PACKED=packed, exec_ptr=exec_order, slot_lo_ptr=slot_lo, slot_hi_ptr=slot_hi, WINDOWED=bool(window),
         num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:
@@ -550,7 +599,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         dv.stride(0), dv.stride(1), dv.stride(2),
         H, D, Dv, NB, Tk,
         BLOCK_SIZE=block_size, BLOCK_D=next_pow2(part_d), BLOCK_DV=part_dv, PART_D=part_d, DIRECT=DIRECT_DKV,
-        num_warps=4,
+        PACKED=packed, num_warps=4,
     )
     return dq, dk, dv
 

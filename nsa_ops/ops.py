@@ -171,8 +171,7 @@ def selection_backward(
                 csr = EntryCSR(csr_keys, csr_offsets, csr_entries, B * H * NB)
             else:
                 csr = build_entry_csr(block_indices, block_counts, block_size, Tk, NB)
-            q_last = torch.arange(Tk - Tq, Tk, device=q.device, dtype=torch.int32)
-            block_start = torch.arange(0, NB * block_size, block_size, device=q.device, dtype=torch.int32)
+            q_last = block_start = None  # plain blocks: the kernels compute both (packed=False)
             if needs_prepared_index(HQ // H, D, v.shape[-1], block_size):
                 raw = (block_indices, block_counts)
         else:
