@@ -34,6 +34,9 @@ unsplit gather): the KV forward's gather with its head dims in 64-wide pieces, t
 and pieces around it; ``--gather-split3``: the near pass split as well, and fwd+bwd rows;
 ``--reuse``: the training op's entry CSR handed to the backward (``ops.reuses_csr``) or not;
 ``--direct``: dk / dv of single-piece block rows written by the pieces kernel (``DIRECT_DKV``) or not.
+``--session19`` (run 133): the CSR's pieces in one kernel (``csr.split_pieces``) against the torch
+ops, and the lse by entry id. Run 134 (``--windows``, commit 94b182b's ``csr.window_pieces``,
+reverted) cut the dK/dV pieces at query-token windows and ran them window by window.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -51,7 +54,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from exp_token import run_op_variants  # noqa: E402
 
 REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile,
-            dkv=bwd.dkv_tile, dkv_piece=bwd.dkv_piece_tokens, reuse=ops.reuses_csr, window=bwd.dkv_window)
+            dkv=bwd.dkv_tile, dkv_piece=bwd.dkv_piece_tokens, reuse=ops.reuses_csr)
 OLD = dict(int16=False, dq=(8192, 0), zeros=True)
 
 
@@ -63,7 +66,6 @@ def reset() -> None:
     ops.reuses_csr = REAL["reuse"]
     bwd.DIRECT_DKV = True
     csr.FUSED_PIECES = True
-    bwd.dkv_window = REAL["window"]
 
 
 def apply(variant: dict) -> str:
@@ -82,8 +84,6 @@ def apply(variant: dict) -> str:
         bwd.DIRECT_DKV = variant["direct"]
     if "fused_pieces" in variant:  # session 19: the pieces of a CSR in one kernel (csr.split_pieces)
         csr.FUSED_PIECES = variant["fused_pieces"]
-    if "window" in variant:  # session 19: dK/dV pieces cut at query windows, run window-major
-        bwd.dkv_window = lambda G, Tq, w=variant["window"]: w
     if "reuse" in variant:  # session 18: the forward's entry CSR handed to the backward (ops.reuses_csr)
         ops.reuses_csr = (lambda *a, **k: False) if not variant["reuse"] else REAL["reuse"]
     if "dkv" in variant:
@@ -236,15 +236,6 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G1 T=16k", "random"), [torch_pieces, new]),
                 (("fwd G8 T=16k", "random"), [torch_pieces, new, by_id]),
                 (("fwd+bwd G16 T=16k", "random"), [torch_pieces, new])]
-    if mode == "--windows":  # session 19: dK/dV pieces by query window (csr.window_pieces), window-major
-        w = lambda n: {"window": n}  # noqa: E731
-        return [(("fwd+bwd G16 T=16k", "random"), [new, w(2048), w(1024), w(4096), new, w(2048)]),
-                (("fwd+bwd G4 T=64k", "random"), [new, w(8192), w(4096), w(16384), new, w(8192)]),
-                (("fwd+bwd G4 T=16k", "random"), [new, w(8192), w(4096), new]),
-                (("fwd+bwd G16 T=64k", "random"), [new, w(2048), w(4096)]),
-                (("fwd+bwd G16 T=16k", "local"), [new, w(2048)]),
-                (("fwd+bwd G16 D=192 T=16k", "random"), [new, w(2048)]),
-                (("fwd+bwd G1 T=64k", "random"), [new, w(16384), w(32768)])]
     if mode == "--direct":  # DIRECT_DKV off / on
         off = {"direct": False}
         return [(("fwd+bwd G4 T=16k", "random"), [off, new, off, new]),
@@ -297,7 +288,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--windows")]
+                                             "--session19")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

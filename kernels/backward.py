@@ -219,7 +219,6 @@ def _selection_dkv_piece_kernel(
     STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False, BLOCK_DV2: tl.constexpr = 0,
     dk_ptr=None, dv_ptr=None, stride_dkb=0, stride_dkt=0, stride_dkh=0, stride_dvb=0, stride_dvt=0, stride_dvh=0,
     Tk=0, DIRECT: tl.constexpr = False, PACKED: tl.constexpr = True,
-    exec_ptr=None, slot_lo_ptr=None, slot_hi_ptr=None, WINDOWED: tl.constexpr = False,
 ):
     """PACKED=False: the plain blocks of unpacked inputs (block g starts at g * BLOCK_SIZE, the
     query at row t sits at Tk - Tq + t), ``q_last`` / ``block_start`` unused. DIRECT: a program
@@ -233,19 +232,8 @@ def _selection_dkv_piece_kernel(
     scale = as_fp32(scale)
     scale_log2e = as_fp32(scale_log2e)
     item = tl.program_id(0)
-    if WINDOWED:  # experiment: slots with explicit bounds, walked in csr.window_pieces' order
-        item = tl.load(exec_ptr + item)
-        row = tl.load(item_row_ptr + item)
-        item_ok = row < n_rows
-        row = tl.minimum(row, n_rows - 1)
-        b = (row // (H * NB)).to(tl.int64)
-        h = (row // NB) % H
-        g = row % NB
-        lo = tl.load(slot_lo_ptr + item)
-        hi = tl.where(item_ok, tl.load(slot_hi_ptr + item), lo)
-    else:
-        item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
-                                                 inv_offsets_ptr, n_rows, H, NB, piece_tokens)
+    item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
+                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens)
 
     offs_n = tl.arange(0, BLOCK_SIZE)
     offs_r = tl.arange(0, ROWS)
@@ -483,12 +471,6 @@ def selection_delta(do, out, dlse):
 DIRECT_DKV = True
 
 
-def dkv_window(group_size: int, Tq: int) -> int:
-    """Query tokens per window of the dK/dV pieces (``csr.window_pieces``); 0: no windows.
-    The experiment's switch (bench/exp_csr_reduce.py --windows)."""
-    return 0
-
-
 def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_size: int, scale: float,
                        sel=None, cnt=None, raw=None, use_shared=True, out=None, dlse=None, packed=True):
     """do [B,Tq,HQ,Dv]; lse, delta fp32 [B,Tq,HQ] with delta = sum(do * out, -1) - dlse. With
@@ -530,14 +512,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     n_rows = B * H * NB
     from .csr import split_pieces
 
-    window = dkv_window(G, Tq)
-    if window:
-        from .csr import window_pieces
-
-        row_first_item, item_row, slot_lo, slot_hi, exec_order, n_items = window_pieces(csr, Tq, H, S, piece, window)
-    else:
-        row_first_item, item_row, n_items = split_pieces(csr.offsets, B * Tq * H * S, piece)
-        slot_lo = slot_hi = exec_order = item_row  # unused
+    row_first_item, item_row, n_items = split_pieces(csr.offsets, B * Tq * H * S, piece)
     part_d = kt.block_d + kt.block_d2  # partial rows: the head dim's pieces side by side
     dk_part = torch.empty((n_items, block_size, part_d), device=q.device, dtype=torch.float32)
     part_dv = kt.block_dv + kt.block_dv2
@@ -574,8 +549,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         PREFETCH_IDS=kt.prefetch_ids, BLOCK_DV2=kt.block_dv2,
         dk_ptr=dk, dv_ptr=dv, stride_dkb=dk.stride(0), stride_dkt=dk.stride(1), stride_dkh=dk.stride(2),
         stride_dvb=dv.stride(0), stride_dvt=dv.stride(1), stride_dvh=dv.stride(2), Tk=Tk, DIRECT=DIRECT_DKV,
-        PACKED=packed, exec_ptr=exec_order, slot_lo_ptr=slot_lo, slot_hi_ptr=slot_hi, WINDOWED=bool(window),
-        num_warps=kt.num_warps, num_stages=kt.num_stages,
+        PACKED=packed, num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:
         block_gp = next_pow2(G)

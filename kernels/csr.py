@@ -182,54 +182,6 @@ def split_pieces(offsets: torch.Tensor, num_entries: int, piece: int):
     return Pieces(row_first, item_row, n_items)
 
 
-def window_pieces(csr: EntryCSR, Tq: int, H: int, S: int, piece: int, window: int):
-    """Experiment (bench/exp_csr_reduce.py --windows): the CSR rows cut at query-token windows
-    of ``window`` tokens as well as into ``piece``-entry pieces, so that programs run window by
-    window (``exec_order``) share the q / dO rows of one window in L2. Pieces ("slots") are
-    numbered row-major, so a row's slots stay contiguous (``row_first``) for the reduce;
-    ``exec_order[i]`` is the slot program i walks: kv head major, then window, block, piece.
-    Returns (row_first int32 [n_rows + 1], slot_row, slot_lo, slot_hi int32 [n_slots],
-    exec_order int32 [n_slots], n_slots); surplus slots have row n_rows. Torch ops only."""
-    dev = csr.offsets.device
-    n_rows = csr.offsets.shape[0] - 1
-    n = csr.entries.shape[0]
-    n_win = (Tq + window - 1) // window
-    e = csr.entries.to(torch.int64)
-    key = csr.keys.view(-1).to(torch.int64)[e]
-    t = (e // (H * S)) % Tq
-    big = (n_rows + 1) * Tq
-    comp = torch.where(key < n_rows, key * Tq + t, torch.full_like(t, big))
-    rows = torch.arange(n_rows, device=dev, dtype=torch.int64)
-    wins = torch.arange(n_win + 1, device=dev, dtype=torch.int64) * window
-    targets = (rows[:, None] * Tq + wins.clamp(max=Tq)[None, :]).reshape(-1)
-    seg = torch.searchsorted(comp, targets).view(n_rows, n_win + 1)
-    seg_lo, seg_hi = seg[:, :-1].reshape(-1), seg[:, 1:].reshape(-1)
-    cnt = (seg_hi - seg_lo + piece - 1) // piece  # pieces per (row, window) segment
-    seg_first = torch.cumsum(cnt, 0) - cnt
-    n_seg = n_rows * n_win
-    n_slots = n_seg + (n + piece - 1) // piece
-    ends = torch.zeros(n_slots + 1, device=dev, dtype=torch.int64)
-    ends.scatter_add_(0, (seg_first + cnt).clamp(max=n_slots), torch.ones_like(cnt))
-    slot_seg = torch.cumsum(ends, 0)[:n_slots]  # == n_seg past the last slot
-    ok = slot_seg < n_seg
-    sseg = slot_seg.clamp(max=n_seg - 1)
-    slot = torch.arange(n_slots, device=dev, dtype=torch.int64)
-    pc = slot - seg_first[sseg]
-    lo = seg_lo[sseg] + pc * piece
-    hi = torch.minimum(seg_hi[sseg], lo + piece)
-    srow = torch.where(ok, sseg // n_win, torch.full_like(sseg, n_rows))
-    row_first = torch.zeros(n_rows + 1, device=dev, dtype=torch.int64)
-    row_first[1:] = torch.cumsum(cnt.view(n_rows, n_win).sum(1), 0)
-    # execution order: (b, h) major, then window, block, piece; surplus slots last
-    NB = n_rows // (csr.keys.shape[0] * csr.keys.shape[2])  # rows are (b * H + h) * NB + g
-    w, r = sseg % n_win, sseg // n_win
-    order_key = torch.where(ok, (((r // NB) * n_win + w) * NB + r % NB) * (n_slots + 1) + slot,
-                            torch.full_like(slot, 2 ** 62))
-    exec_order = torch.argsort(order_key)
-    return (row_first.to(torch.int32), srow.to(torch.int32), lo.to(torch.int32), hi.to(torch.int32),
-            exec_order.to(torch.int32), n_slots)
-
-
 # Sort keys in int16 when every key and the sentinel fit (B * H * NB < 2^15): the radix sort
 # then makes 2 passes over the keys instead of 4. H100 run 86 (bench/exp_csr_reduce.py, whole
 # op, interleaved, ms, int32 -> int16): fwd G4 16k 2.74 -> 2.67, G1 16k 1.57 -> 1.45, G4 64k
