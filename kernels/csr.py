@@ -130,7 +130,7 @@ def _positions_kernel(entries_ptr, positions_ptr, n, BLOCK: tl.constexpr):
 # Rows per program of the pieces kernel (each program also sums the piece counts of all rows
 # before its own, so the last one reads every row once: n_rows / PIECES_BLOCK loads in a row).
 PIECES_BLOCK = 1024
-# The bench's experiment switch (bench/exp_csr_reduce.py --pieces-kernel): False takes the torch ops.
+# The bench's experiment switch (bench/exp_csr_reduce.py --session19): False takes the torch ops.
 FUSED_PIECES = True
 
 
