@@ -37,8 +37,6 @@ and pieces around it; ``--gather-split3``: the near pass split as well, and fwd+
 ``--session19`` (run 133): the CSR's pieces in one kernel (``csr.split_pieces``) against the torch
 ops, and the lse by entry id. Run 134 (``--windows``, commit 94b182b's ``csr.window_pieces``,
 reverted) cut the dK/dV pieces at query-token windows and ran them window by window.
-``--merge`` (session 20): the near pass merging the gathered slots itself (``near_merge``, no
-combine) with 1, 2 or 4 slots per o-partial load, and its tile around that.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -238,20 +236,6 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G1 T=16k", "random"), [torch_pieces, new]),
                 (("fwd G8 T=16k", "random"), [torch_pieces, new, by_id]),
                 (("fwd+bwd G16 T=16k", "random"), [torch_pieces, new])]
-    if mode == "--merge":  # session 20: the near pass merging the slots (no combine), slots per load, tiles
-        mg = lambda **k: {"kv": dict(near_merge=True, **k)}  # noqa: E731
-        fwd4 = [new, mg(near_slot_step=1), mg(near_slot_step=2), mg(near_slot_step=4),
-                mg(near_slot_step=2, near_warps=8), mg(near_slot_step=4, near_warps=8),
-                mg(near_slot_step=2, near_rows=32), mg(near_slot_step=2, near_stages=1), new, mg(near_slot_step=2)]
-        return [(("fwd G4 T=16k", "random"), fwd4),
-                (("fwd G1 T=16k", "random"), [new, mg(near_slot_step=1), mg(near_slot_step=2), mg(near_slot_step=4),
-                                              mg(near_slot_step=2, near_warps=8), new]),
-                (("fwd G4 T=64k", "random"), [new, mg(near_slot_step=2), mg(near_slot_step=4), new]),
-                (("fwd+bwd G4 T=16k", "random"), [new, mg(near_slot_step=2), mg(near_slot_step=4), new]),
-                (("fwd+bwd G4 T=64k", "random"), [new, mg(near_slot_step=2), mg(near_slot_step=4)]),
-                (("fwd G4 T=16k", "local"), [new, mg(near_slot_step=2), mg(near_slot_step=4)]),
-                (("fwd G8 T=16k", "random"), [new, mg(near_slot_step=2), mg(near_slot_step=4)]),
-                (("fwd+bwd G1 T=16k", "random"), [new, mg(near_slot_step=2), mg(near_slot_step=4)])]
     if mode == "--direct":  # DIRECT_DKV off / on
         off = {"direct": False}
         return [(("fwd+bwd G4 T=16k", "random"), [off, new, off, new]),
@@ -304,7 +288,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--merge")]
+                                             "--session19")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

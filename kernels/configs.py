@@ -302,10 +302,6 @@ class KVForwardTile(NamedTuple):
     block_d2: int = 0
     block_dv2: int = 0
     near_split: bool = False  # the near pass takes q / K in the gather's head-dim pieces
-    # The near pass merges the gathered slots and writes out / lse, so no combine runs
-    # (``kernels/forward_kv.py``, MERGE); near_slot_step: slots per o-partial load there.
-    near_merge: bool = False
-    near_slot_step: int = 2
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:

@@ -34,37 +34,29 @@ import triton.language as tl
 
 from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
-from .csr import build_entry_csr, is_far, near_prefix, split_pieces
+from .csr import build_entry_csr, near_prefix, split_pieces
 from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, load_head_dim,
-                         load_once, online_softmax_step, piece_of_item, qk_scores, store_once)
+                         online_softmax_step, piece_of_item, qk_scores, store_once)
 
 
 @triton.jit
 def _fwd_kv_near_kernel(
     q_ptr, k_ptr, v_ptr, near_ptr, lse_near_ptr, o_near_ptr,
-    lse_part_ptr, o_part_ptr, keys_ptr, positions_ptr, n_kept_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
-    Tq, Tk, H, G, D, DV, S, NB, sentinel,
+    Tq, Tk, H, G, D, DV,
     scale_log2e,
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr, BLOCK_GP: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, STREAM: tl.constexpr,
-    BLOCK_D2: tl.constexpr = 0, MERGE: tl.constexpr = False, BY_POSITION: tl.constexpr = False,
-    NEAR_IN_LISTS: tl.constexpr = False, BLOCK_S: tl.constexpr = 16, SLOT_STEP: tl.constexpr = 1,
+    BLOCK_D2: tl.constexpr = 0,
 ):
     """The near blocks (``kernels/csr.py``: block 0, the query's own block and the one before)
     of ROWS // BLOCK_GP consecutive tokens, all G heads of kv head h: one program walks the
     blocks any of its tokens may call near, each loaded once for all its rows, and masks per row
     the blocks that row did not keep (its ``near`` bits) and keys past its query. Writes one
     partial per (token, head) like a gathered slot: base-2 lse (-inf if the row kept no near
-    block) and the normalised output, both at row (b * Tq + t) * HQ + h * G + head.
-
-    MERGE: the pass also merges the gathered slots' partials (the combine's work, ``kernels/
-    combine.py``, same masks: BY_POSITION, NEAR_IN_LISTS, else by key) and writes the final out
-    and natural-log lse instead. The slots' lse (a [ROWS, BLOCK_S] tile) is loaded before the
-    near blocks, so its latency hides behind their loads; the o partials follow, SLOT_STEP
-    slots per load, in slot order after the near part."""
+    block) and the normalised output, both at row (b * Tq + t) * HQ + h * G + head."""
     scale_log2e = as_fp32(scale_log2e)
     TT: tl.constexpr = ROWS // BLOCK_GP
     t0 = tl.program_id(0) * TT
@@ -83,24 +75,6 @@ def _fwd_kv_near_kernel(
     hq = (h * G + head).to(tl.int64)
     q, q2 = load_head_dim(q_ptr + b * stride_qb + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D,
                           BLOCK_D, BLOCK_D2)
-    if MERGE:  # the slots' lse first (docstring)
-        offs_s = tl.arange(0, BLOCK_S)
-        grp = (b * Tq + t64) * H + h
-        e = grp[:, None] * S + offs_s[None, :]  # [ROWS, BLOCK_S] entries
-        s_ok = r_ok[:, None] & (offs_s[None, :] < S)
-        if BY_POSITION:
-            at = tl.load(positions_ptr + e, mask=s_ok, other=0).to(tl.int64)
-            s_ok = s_ok & (at < tl.load(n_kept_ptr))
-            if NEAR_IN_LISTS:
-                g_s = tl.load(keys_ptr + e, mask=s_ok, other=0).to(tl.int32) % NB
-                s_ok = s_ok & is_far(g_s, t[:, None], Tq, Tk, BLOCK_SIZE)
-            lse_s = tl.load(lse_part_ptr + at * G + head[:, None], mask=s_ok, other=float("-inf"))
-        else:
-            key = tl.load(keys_ptr + e, mask=s_ok, other=0).to(tl.int32)
-            s_ok = s_ok & (key != sentinel)
-            if NEAR_IN_LISTS:
-                s_ok = s_ok & is_far(key % NB, t[:, None], Tq, Tk, BLOCK_SIZE)
-            lse_s = tl.load(lse_part_ptr + e * G + head[:, None], mask=s_ok, other=float("-inf"))
     # The blocks walked: block 0 (unless the range below holds it), then the own blocks of the
     # tile's first to last token and the block before the first.
     own_lo = (Tk - Tq + t0) // BLOCK_SIZE
@@ -122,37 +96,15 @@ def _fwd_kv_near_kernel(
         visible = row_sel[:, None] & (tok[None, :] <= pos[:, None])
         m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION, q2, k2,
                                             BLOCK_D2)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    if MERGE:  # the slots, in slot order after the near part
-        m_new = tl.maximum(m_i, tl.max(lse_s, 1))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        alpha = tl.exp2(m_i - m_safe)
-        w = tl.exp2(lse_s - m_safe[:, None])  # 0 where the slot is masked (-inf)
-        l_i = l_i * alpha + tl.sum(w, 1)
-        acc = acc * alpha[:, None]
-        m_i = m_new
-        offs_c = tl.arange(0, SLOT_STEP)
-        for s0 in tl.static_range(0, BLOCK_S, SLOT_STEP):
-            pick = offs_s[None, None, :] == (s0 + offs_c)[None, :, None]  # [1, SLOT_STEP, BLOCK_S]
-            w_c = tl.sum(tl.where(pick, w[:, None, :], 0.0), 2)  # [ROWS, SLOT_STEP]
-            ok_c = tl.sum(tl.where(pick, s_ok[:, None, :].to(tl.int32), 0), 2) > 0
-            part = (grp[:, None] * S + s0 + offs_c[None, :]) * G + head[:, None]
-            o_c = load_once(o_part_ptr + part[:, :, None] * DV + offs_dv[None, None, :],
-                            ok_c[:, :, None] & (offs_dv[None, None, :] < DV), STREAM).to(tl.float32)
-            acc += tl.sum(w_c[:, :, None] * o_c, 1)
     has_key = l_i > 0.0
     l_safe = tl.where(has_key, l_i, 1.0)
     o = acc / l_safe[:, None]
     lse2 = tl.where(has_key, m_i + tl.log2(l_safe), float("-inf"))
     row = (b * Tq + t64) * (H * G) + hq
-    if MERGE:  # out and the natural-log lse
-        tl.store(lse_near_ptr + row, lse2 * 0.6931471805599453, mask=r_ok)
-        tl.store(o_near_ptr + row[:, None] * DV + offs_dv[None, :], o.to(o_near_ptr.dtype.element_ty),
-                 mask=r_ok[:, None] & (offs_dv[None, :] < DV))
-    else:
-        store_once(lse_near_ptr + row, lse2, r_ok, STREAM)
-        store_once(o_near_ptr + row[:, None] * DV + offs_dv[None, :], o.to(o_near_ptr.dtype.element_ty),
-                   r_ok[:, None] & (offs_dv[None, :] < DV), STREAM)
+    offs_dv = tl.arange(0, BLOCK_DV)
+    store_once(lse_near_ptr + row, lse2, r_ok, STREAM)
+    store_once(o_near_ptr + row[:, None] * DV + offs_dv[None, :], o.to(o_near_ptr.dtype.element_ty),
+               r_ok[:, None] & (offs_dv[None, :] < DV), STREAM)
 
 
 
@@ -262,6 +214,24 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     G = HQ // H
     tile = tile or forward_kv_tile(G, D, Dv, block_size, q.element_size())  # override: bench sweeps
 
+    def launch_near(near_bits):
+        lse_near = torch.empty(B * Tq * HQ, device=q.device, dtype=torch.float32)
+        o_near = torch.empty((B * Tq * HQ, Dv), device=q.device, dtype=q.dtype)
+        block_gp = next_pow2(G)
+        torch.library.wrap_triton(_fwd_kv_near_kernel)[(triton.cdiv(Tq, tile.near_rows // block_gp), B * H)](
+            q, k, v, near_bits, lse_near, o_near,
+            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
+            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
+            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
+            Tq, Tk, H, G, D, Dv, scale * LOG2E,
+            BLOCK_SIZE=block_size, ROWS=tile.near_rows, BLOCK_GP=block_gp,
+            BLOCK_D=tile.block_d if tile.near_split else next_pow2(tile.block_d + tile.block_d2),
+            BLOCK_DV=next_pow2(tile.block_dv + tile.block_dv2), PRECISION=dot_precision(q.dtype),
+            STREAM=tile.stream_partials, BLOCK_D2=tile.block_d2 if tile.near_split else 0,
+            num_warps=tile.near_warps, num_stages=tile.near_stages,
+        )
+        return lse_near, o_near
+
     if prepared is not None:
         sel, NB = prepared.sel, prepared.block_start.shape[0]
         csr = build_entry_csr(sel, None, block_size, Tk, NB, prepared=True, positions=tile.lse_at_position)
@@ -294,42 +264,15 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         NEAR_STEPS=(2 * block_size).bit_length() + 1 if prepared is None and keep_csr else 0,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
-    out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
-    lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
-    near_in_lists = prepared is None and keep_csr
     near = None
     if csr.near is not None:
-        # The near pass (module docstring); with ``near_merge`` it merges the slots too and
-        # writes out / lse itself, else one more partial per row for the combine.
-        merge = tile.near_merge
-        if merge:
-            lse_near, o_near = lse, out
-        else:
-            lse_near = torch.empty(B * Tq * HQ, device=q.device, dtype=torch.float32)
-            o_near = torch.empty((B * Tq * HQ, Dv), device=q.device, dtype=q.dtype)
-        block_gp = next_pow2(G)
-        by_position = csr.positions is not None
-        torch.library.wrap_triton(_fwd_kv_near_kernel)[(triton.cdiv(Tq, tile.near_rows // block_gp), B * H)](
-            q, k, v, csr.near, lse_near, o_near,
-            lse_part, o_part, csr.keys, csr.positions if by_position else csr.keys, csr.offsets[-1:],
-            q.stride(0), q.stride(1), q.stride(2), q.stride(3),
-            k.stride(0), k.stride(1), k.stride(2), k.stride(3),
-            v.stride(0), v.stride(1), v.stride(2), v.stride(3),
-            Tq, Tk, H, G, D, Dv, S, NB, csr.sentinel, scale * LOG2E,
-            BLOCK_SIZE=block_size, ROWS=tile.near_rows, BLOCK_GP=block_gp,
-            BLOCK_D=tile.block_d if tile.near_split else next_pow2(tile.block_d + tile.block_d2),
-            BLOCK_DV=next_pow2(tile.block_dv + tile.block_dv2), PRECISION=dot_precision(q.dtype),
-            STREAM=tile.stream_partials, BLOCK_D2=tile.block_d2 if tile.near_split else 0,
-            MERGE=merge, BY_POSITION=by_position, NEAR_IN_LISTS=near_in_lists,
-            BLOCK_S=max(2, next_pow2(S)), SLOT_STEP=min(tile.near_slot_step, max(2, next_pow2(S))),
-            num_warps=tile.near_warps, num_stages=tile.near_stages,
-        )
-        near = None if merge else (lse_near, o_near)
-    if near is not None or csr.near is None:
-        combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel,
-                      csr=csr if tile.lse_at_position else None,
-                      elems=tile.combine_elems, dv_chunk=tile.combine_cols or None, stream=tile.stream_partials,
-                      near=near, near_in_lists=(NB, Tk, block_size) if near_in_lists else None)
+        near = launch_near(csr.near)
+    out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
+    lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
+    combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel,
+                  csr=csr if tile.lse_at_position else None,
+                  elems=tile.combine_elems, dv_chunk=tile.combine_cols or None, stream=tile.stream_partials,
+                  near=near, near_in_lists=(NB, Tk, block_size) if prepared is None and keep_csr else None)
     return (out, lse, csr) if prepared is None and keep_csr else (out, lse)
 
 

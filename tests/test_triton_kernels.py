@@ -591,9 +591,7 @@ def test_entry_csr_near_blocks_leave_the_lists(counts):
 def test_near_pass_matches_reference(dtype, G, block_size, Tq, Tk):
     """The KV forward's near pass (kernels/forward_kv.py) on NSA-like selections (block 0, the
     own and the previous block in shuffled slots, duplicates, padding, block_counts) equals the
-    reference, and so does the same forward with the pass off, or merging the gathered slots
-    itself (``near_merge``, 1, 2 or 4 slots per load; the CSR's lists with or without the near
-    entries); 16-bit 2e-2, fp32 1e-4 max-abs.
+    reference, and so does the same forward with the pass off; 16-bit 2e-2, fp32 1e-4 max-abs.
     A tile's tokens span several own blocks wherever block_size < the tile's token count."""
     from problems import assert_close_to_reference, make_problem
 
@@ -621,12 +619,9 @@ def test_near_pass_matches_reference(dtype, G, block_size, Tq, Tk):
     tol = (1e-4, 1e-4) if dtype == torch.float32 else (2e-2, 1e-2)
     base = configs.forward_kv_tile(G, 32, 48, block_size, p.q.element_size())
     assert base.near_pass
-    variants = [(dict(near_pass=False), False), (dict(near_merge=False), False), (dict(near_merge=False), True)]
-    for step in (1, 2, 4):  # the pass merging the slots itself, lists with and without the near entries
-        variants += [(dict(near_merge=True, near_slot_step=step), False), (dict(near_merge=True, near_slot_step=step), True)]
-    for fields, keep_csr in variants:
-        tile = base._replace(num_stages=1, **fields)
-        out, lse = selection_forward_kv(p.q, p.k, p.v, bi, cnt, block_size, 0.3, tile=tile, keep_csr=keep_csr)[:2]
+    for near_pass in (True, False):
+        tile = base._replace(near_pass=near_pass, num_stages=1)
+        out, lse = selection_forward_kv(p.q, p.k, p.v, bi, cnt, block_size, 0.3, tile=tile)
         assert_close_to_reference(out, ref, *tol)
         assert_close_to_reference(lse, ref_lse, 1e-3 if dtype == torch.float32 else 2e-2, 1e-3, "lse")
         assert torch.equal(torch.isinf(lse.cpu()), torch.isinf(ref_lse.cpu()))
