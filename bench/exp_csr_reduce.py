@@ -69,7 +69,7 @@ def reset() -> None:
     ops.reuses_csr = REAL["reuse"]
     bwd.DIRECT_DKV = True
     csr.FUSED_PIECES = True
-    csr.COUNTING_SORT, csr.CHUNK_ENTRIES = True, REAL["chunk"]
+    csr.COUNTING_SORT, csr.CHUNK_ENTRIES, csr.COUNT_SORT_WARPS = True, REAL["chunk"], 8
 
 
 def apply(variant: dict) -> str:
@@ -92,6 +92,8 @@ def apply(variant: dict) -> str:
         csr.COUNTING_SORT = variant["count_sort"]
     if "chunk" in variant:
         csr.CHUNK_ENTRIES = variant["chunk"]
+    if "sort_warps" in variant:
+        csr.COUNT_SORT_WARPS = variant["sort_warps"]
     if "reuse" in variant:  # session 18: the forward's entry CSR handed to the backward (ops.reuses_csr)
         ops.reuses_csr = (lambda *a, **k: False) if not variant["reuse"] else REAL["reuse"]
     if "dkv" in variant:
@@ -245,9 +247,9 @@ def runs_for(mode: str) -> list:
                 (("fwd G8 T=16k", "random"), [torch_pieces, new, by_id]),
                 (("fwd+bwd G16 T=16k", "random"), [torch_pieces, new])]
     if mode == "--countsort":  # session 20: the entry CSR by counting sort against torch.sort
-        srt, c2k, c8k = {"count_sort": False}, {"chunk": 2048}, {"chunk": 8192}
-        return [(("fwd G4 T=16k", "random"), [srt, new, c2k, c8k, srt, new]),
-                (("fwd G4 T=64k", "random"), [srt, new, c2k, c8k, srt, new]),
+        srt, c2k, c8k, w4 = {"count_sort": False}, {"chunk": 2048}, {"chunk": 8192}, {"sort_warps": 4}
+        return [(("fwd G4 T=16k", "random"), [srt, new, c2k, c8k, w4, srt, new]),
+                (("fwd G4 T=64k", "random"), [srt, new, c2k, c8k, w4, srt, new]),
                 (("fwd+bwd G4 T=16k", "random"), [srt, new, srt, new]),
                 (("fwd+bwd G4 T=64k", "random"), [srt, new, srt, new]),
                 (("fwd G1 T=16k", "random"), [srt, new, c2k, srt, new]),

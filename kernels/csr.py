@@ -134,6 +134,7 @@ COUNTING_SORT = True
 # Keys per counting-sort chunk (sorted in registers): CHUNK_ENTRIES // next_pow2(S) tokens.
 # Triton's interpreter (CPU tests) sorts 256: its bitonic sort of 4096 costs seconds a program.
 CHUNK_ENTRIES = 256 if os.environ.get("TRITON_INTERPRET") == "1" else 4096
+COUNT_SORT_WARPS = 8
 
 
 @triton.jit
@@ -193,8 +194,8 @@ def _count_sort_kernel(keys_ptr, counts_ptr, starts_ptr, entries_ptr, positions_
                          tl.load(starts_ptr + sentinel.to(tl.int64) * n_chunks + offs, mask=offs == 0, other=0),
                          mask=offs == 0)
     else:
-        _k2, rem = tl.associative_scan((tl.flip(gk), ones), 0, _run_count)  # from here to the run's end
-        tl.store(counts_ptr + 1 + cell, tl.flip(rem), mask=valid & (rank == 1))
+        _k2, rem = tl.associative_scan((tl.flip(gk, 0), ones), 0, _run_count)  # from here to the run's end
+        tl.store(counts_ptr + 1 + cell, tl.flip(rem, 0), mask=valid & (rank == 1))
 
 
 def count_sort_csr(keys: torch.Tensor, sentinel: int, H: int, NB: int, positions: bool):
@@ -215,10 +216,10 @@ def count_sort_csr(keys: torch.Tensor, sentinel: int, H: int, NB: int, positions
     args = (Tq, H, S, NB, n_chunks, sentinel)
     kernel = torch.library.wrap_triton(_count_sort_kernel)
     kernel[grid](keys, counts, counts, entries, pos, offsets, *args,
-                 CT=ct, BLOCK_S=block_s, SCATTER=False, POSITIONS=positions, num_warps=4)
+                 CT=ct, BLOCK_S=block_s, SCATTER=False, POSITIONS=positions, num_warps=COUNT_SORT_WARPS)
     starts = torch.cumsum(counts, 0, dtype=idx_dtype)
     kernel[grid](keys, counts, starts, entries, pos, offsets, *args,
-                 CT=ct, BLOCK_S=block_s, SCATTER=True, POSITIONS=positions, num_warps=4)
+                 CT=ct, BLOCK_S=block_s, SCATTER=True, POSITIONS=positions, num_warps=COUNT_SORT_WARPS)
     return offsets, entries, pos if positions else None
 
 
