@@ -37,9 +37,9 @@ and pieces around it; ``--gather-split3``: the near pass split as well, and fwd+
 ``--session19`` (run 133): the CSR's pieces in one kernel (``csr.split_pieces``) against the torch
 ops, and the lse by entry id. Run 134 (``--windows``, commit 94b182b's ``csr.window_pieces``,
 reverted) cut the dK/dV pieces at query-token windows and ran them window by window.
-``--countsort`` (session 20): the entry CSR by counting sort (``csr.COUNTING_SORT``, chunks of
-``CHUNK_ENTRIES`` keys) against torch.sort. (Run 139's ``--merge``, commit 37c6619, reverted:
-the near pass merging the gathered slots itself, no combine.)
+Session 20, both reverted: run 139 (``--merge``, commit 37c6619) had the near pass merge the
+gathered slots itself (no combine); run 140 (``--countsort``, commits b8768df / f5e1dec) built
+the entry CSR by a counting sort instead of torch.sort.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -56,7 +56,7 @@ from nsa_ops.kernels import forward_kv as fkv
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_token import run_op_variants  # noqa: E402
 
-REAL = dict(chunk=csr.CHUNK_ENTRIES, int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile,
+REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile,
             dkv=bwd.dkv_tile, dkv_piece=bwd.dkv_piece_tokens, reuse=ops.reuses_csr)
 OLD = dict(int16=False, dq=(8192, 0), zeros=True)
 
@@ -69,7 +69,6 @@ def reset() -> None:
     ops.reuses_csr = REAL["reuse"]
     bwd.DIRECT_DKV = True
     csr.FUSED_PIECES = True
-    csr.COUNTING_SORT, csr.CHUNK_ENTRIES, csr.COUNT_SORT_WARPS = True, REAL["chunk"], 8
 
 
 def apply(variant: dict) -> str:
@@ -88,12 +87,6 @@ def apply(variant: dict) -> str:
         bwd.DIRECT_DKV = variant["direct"]
     if "fused_pieces" in variant:  # session 19: the pieces of a CSR in one kernel (csr.split_pieces)
         csr.FUSED_PIECES = variant["fused_pieces"]
-    if "count_sort" in variant:  # session 20: the entry CSR by counting sort (csr.COUNTING_SORT)
-        csr.COUNTING_SORT = variant["count_sort"]
-    if "chunk" in variant:
-        csr.CHUNK_ENTRIES = variant["chunk"]
-    if "sort_warps" in variant:
-        csr.COUNT_SORT_WARPS = variant["sort_warps"]
     if "reuse" in variant:  # session 18: the forward's entry CSR handed to the backward (ops.reuses_csr)
         ops.reuses_csr = (lambda *a, **k: False) if not variant["reuse"] else REAL["reuse"]
     if "dkv" in variant:
@@ -246,19 +239,6 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G1 T=16k", "random"), [torch_pieces, new]),
                 (("fwd G8 T=16k", "random"), [torch_pieces, new, by_id]),
                 (("fwd+bwd G16 T=16k", "random"), [torch_pieces, new])]
-    if mode == "--countsort":  # session 20: the entry CSR by counting sort against torch.sort
-        srt, c2k, c8k, w4 = {"count_sort": False}, {"chunk": 2048}, {"chunk": 8192}, {"sort_warps": 4}
-        return [(("fwd G4 T=16k", "random"), [srt, new, c2k, c8k, w4, srt, new]),
-                (("fwd G4 T=64k", "random"), [srt, new, c2k, c8k, w4, srt, new]),
-                (("fwd+bwd G4 T=16k", "random"), [srt, new, srt, new]),
-                (("fwd+bwd G4 T=64k", "random"), [srt, new, srt, new]),
-                (("fwd G1 T=16k", "random"), [srt, new, c2k, srt, new]),
-                (("fwd+bwd G1 T=16k", "random"), [srt, new]),
-                (("fwd G1 T=64k", "random"), [srt, new]),
-                (("fwd+bwd G1 T=64k", "random"), [srt, new]),
-                (("fwd G4 T=16k", "local"), [srt, new]),
-                (("fwd G8 T=16k", "random"), [srt, new]),
-                (("fwd+bwd G16 T=16k", "random"), [srt, new])]
     if mode == "--direct":  # DIRECT_DKV off / on
         off = {"direct": False}
         return [(("fwd+bwd G4 T=16k", "random"), [off, new, off, new]),
@@ -311,7 +291,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--countsort")]
+                                             "--session19")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -26,7 +26,6 @@ block ids, -1 for unused slots; packed sequences): a slot is kept iff its id is 
 """
 from __future__ import annotations
 
-import os
 from typing import NamedTuple, Optional
 
 import torch
@@ -126,101 +125,6 @@ def _positions_kernel(entries_ptr, positions_ptr, n, BLOCK: tl.constexpr):
     ok = p < n
     e = tl.load(entries_ptr + p, mask=ok, other=0)
     tl.store(positions_ptr + e, p.to(positions_ptr.dtype.element_ty), mask=ok)
-
-
-# The entry CSR by a counting sort (``_count_sort_kernel``) instead of torch.sort's radix sort,
-# its int32 cast, the lower bound and the positions scatter. The bench's experiment switch.
-COUNTING_SORT = True
-# Keys per counting-sort chunk (sorted in registers): CHUNK_ENTRIES // next_pow2(S) tokens.
-# Triton's interpreter (CPU tests) sorts 256: its bitonic sort of 4096 costs seconds a program.
-CHUNK_ENTRIES = 256 if os.environ.get("TRITON_INTERPRET") == "1" else 4096
-COUNT_SORT_WARPS = 8
-
-
-@triton.jit
-def _run_count(k1, c1, k2, c2):
-    """Scan operator: the length so far of the run of equal keys (sorted input)."""
-    return k2, tl.where(k1 == k2, c1 + c2, c2)
-
-
-@triton.jit
-def _count_sort_kernel(keys_ptr, counts_ptr, starts_ptr, entries_ptr, positions_ptr, offsets_ptr,
-                       Tq, H, S, NB, n_chunks, sentinel,
-                       CT: tl.constexpr, BLOCK_S: tl.constexpr, SCATTER: tl.constexpr, POSITIONS: tl.constexpr):
-    """One (chunk of CT tokens, (b, h)) per program: its keys sorted in registers as
-    group * CE + local index (group: the block g for kept keys, NB for the sentinel's), so equal
-    groups form runs in entry order. Counting pass (SCATTER False): each run's length goes to
-    ``counts[1 + row * n_chunks + chunk]``, where row is the kept entries' key, or sentinel + bh
-    for this (b, h)'s unkept entries. Scatter pass: ``starts`` is the inclusive cumsum of counts
-    (``starts[i]``: entries before flat cell i), so an entry's list position is its cell's start
-    plus its rank in the run; entries[pos] = e, positions[e] = pos, and the chunk-0 programs
-    write the offsets (``starts`` at each row's first cell)."""
-    CE: tl.constexpr = CT * BLOCK_S
-    c = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = bh // H
-    h = bh % H
-    idx = tl.arange(0, CE)
-    t = c * CT + idx // BLOCK_S
-    s = idx % BLOCK_S
-    ok = (t < Tq) & (s < S)
-    e = ((b.to(tl.int64) * Tq + t) * H + h) * S + s
-    key = tl.load(keys_ptr + e, mask=ok, other=0).to(tl.int32)
-    kept = ok & (key != sentinel)
-    grp = tl.where(kept, key - bh * NB, tl.where(ok, NB, NB + 1))
-    srt = tl.sort(grp * CE + idx)
-    gk = srt // CE
-    ones = tl.full([CE], 1, tl.int32)
-    _k, rank = tl.associative_scan((gk, ones), 0, _run_count)  # 1-based place in its run
-    valid = gk <= NB
-    row = tl.where(gk < NB, bh * NB + gk, sentinel + bh).to(tl.int64)
-    cell = row * n_chunks + c
-    if SCATTER:
-        pos = tl.load(starts_ptr + cell, mask=valid, other=0) + (rank - 1)
-        loc = srt % CE
-        e_s = ((b.to(tl.int64) * Tq + c * CT + loc // BLOCK_S) * H + h) * S + loc % BLOCK_S
-        tl.store(entries_ptr + pos, e_s.to(entries_ptr.dtype.element_ty), mask=valid)
-        if POSITIONS:
-            tl.store(positions_ptr + e_s, pos.to(positions_ptr.dtype.element_ty), mask=valid)
-        if c == 0:
-            offs = tl.arange(0, 1024)
-            for g0 in range(0, NB, 1024):
-                g = g0 + offs
-                r = bh * NB + g
-                tl.store(offsets_ptr + r, tl.load(starts_ptr + r.to(tl.int64) * n_chunks, mask=g < NB, other=0),
-                         mask=g < NB)
-            if bh == tl.num_programs(1) - 1:
-                tl.store(offsets_ptr + sentinel + offs,
-                         tl.load(starts_ptr + sentinel.to(tl.int64) * n_chunks + offs, mask=offs == 0, other=0),
-                         mask=offs == 0)
-    else:
-        _k2, rem = tl.associative_scan((tl.flip(gk, 0), ones), 0, _run_count)  # from here to the run's end
-        tl.store(counts_ptr + 1 + cell, tl.flip(rem, 0), mask=valid & (rank == 1))
-
-
-def count_sort_csr(keys: torch.Tensor, sentinel: int, H: int, NB: int, positions: bool):
-    """(offsets, entries, positions or None) of the keys [B, Tq, H, S] (module docstring) by a
-    counting sort in two passes of ``_count_sort_kernel`` around one cumsum: the same lists as
-    the stable sort, and positions a permutation (unkept entries after the kept, per (b, h))."""
-    B, Tq, _, S = keys.shape
-    n = keys.numel()
-    idx_dtype = torch.int32 if n < 2 ** 31 else torch.int64
-    block_s = max(2, next_pow2(S))
-    ct = max(1, CHUNK_ENTRIES // block_s)
-    n_chunks = triton.cdiv(Tq, ct)
-    counts = torch.zeros((sentinel + B * H) * n_chunks + 1, device=keys.device, dtype=idx_dtype)
-    entries = torch.empty(n, device=keys.device, dtype=idx_dtype)
-    pos = torch.empty(n, device=keys.device, dtype=idx_dtype) if positions else entries
-    offsets = torch.empty(sentinel + 1, device=keys.device, dtype=torch.int32)
-    grid = (n_chunks, B * H)
-    args = (Tq, H, S, NB, n_chunks, sentinel)
-    kernel = torch.library.wrap_triton(_count_sort_kernel)
-    kernel[grid](keys, counts, counts, entries, pos, offsets, *args,
-                 CT=ct, BLOCK_S=block_s, SCATTER=False, POSITIONS=positions, num_warps=COUNT_SORT_WARPS)
-    starts = torch.cumsum(counts, 0, dtype=idx_dtype)
-    kernel[grid](keys, counts, starts, entries, pos, offsets, *args,
-                 CT=ct, BLOCK_S=block_s, SCATTER=True, POSITIONS=positions, num_warps=COUNT_SORT_WARPS)
-    return offsets, entries, pos if positions else None
 
 
 # Rows per program of the pieces kernel (each program also sums the piece counts of all rows
@@ -368,9 +272,6 @@ def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Te
     keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared, near_bits, near_in_lists)
     sentinel = B * H * num_blocks
     n = B * Tq * H * S
-    if COUNTING_SORT and (num_blocks + 2) * max(CHUNK_ENTRIES, next_pow2(S)) < 2 ** 31:
-        offsets, entries, pos = count_sort_csr(keys, sentinel, H, num_blocks, positions)
-        return EntryCSR(keys, offsets, entries, sentinel, pos, near_bits)
     srt, order = torch.sort(keys.view(-1), stable=True)
     offsets = torch.empty(sentinel + 1, device=keys.device, dtype=torch.int32)
     torch.library.wrap_triton(_lower_bound_kernel)[(triton.cdiv(sentinel + 1, LOWER_BOUND_BLOCK),)](

@@ -515,41 +515,6 @@ def test_entry_csr_lists_each_kept_slot_once(counts, NB):
 
 
 
-@pytest.mark.parametrize("B,Tq,H,S,NB,near", [(1, 100, 2, 5, 7, False), (2, 70, 3, 16, 9, True), (1, 33, 1, 3, 40, False)])
-def test_counting_sort_csr_equals_the_stable_sort(monkeypatch, B, Tq, H, S, NB, near):
-    """The entry CSR by counting sort (``csr.COUNTING_SORT``: chunks of tokens sorted in
-    registers, a cumsum of per-chunk run lengths, a scatter) equals the one by torch's stable
-    sort over several chunks: the same offsets and lists, the same positions of kept entries,
-    and positions a permutation whose unkept entries come after every kept one."""
-    from nsa_ops.kernels import csr as csr_module
-
-    gen = torch.Generator().manual_seed(B * Tq + S)
-    bs = 8
-    Tk = NB * bs + 3
-    ids = torch.randint(-1, NB + 1, (B, Tq, H, S), generator=gen)
-    ids[..., 1] = ids[..., 0]  # duplicates
-    cnt = torch.randint(0, S + 1, (B, Tq, H), generator=gen)
-    built, calls = {}, []
-    real = csr_module.count_sort_csr
-    monkeypatch.setattr(csr_module, "count_sort_csr", lambda *a, **k: calls.append(1) or real(*a, **k))
-    for counting in (False, True):
-        monkeypatch.setattr(csr_module, "COUNTING_SORT", counting)
-        built[counting] = build_entry_csr(ids.to(DEVICE), cnt.to(DEVICE), bs, Tk, NB, positions=True, near=near)
-    assert len(calls) == 1  # the second build took the counting sort
-    sort, count = built[False], built[True]
-    n_kept = int(sort.offsets[-1])
-    assert 0 < n_kept < ids.numel()
-    assert torch.equal(count.offsets.cpu(), sort.offsets.cpu())
-    assert torch.equal(count.entries[:n_kept].cpu(), sort.entries[:n_kept].cpu())
-    assert count.entries.dtype == sort.entries.dtype and count.positions.dtype == sort.positions.dtype
-    pos, entries = count.positions.cpu().long(), count.entries.cpu().long()
-    assert torch.equal(torch.sort(pos).values, torch.arange(ids.numel()))
-    assert torch.equal(entries[pos], torch.arange(ids.numel()))
-    kept = sort.positions.cpu().long() < n_kept
-    assert torch.equal(pos[kept], sort.positions.cpu().long()[kept])
-    assert bool((pos[~kept] >= n_kept).all())
-
-
 @pytest.mark.parametrize("n_rows,piece,slack", [(1, 4, 0), (7, 3, 5), (1024, 5, 0), (2500, 7, 40), (3000, 64, 1)])
 def test_pieces_kernel_cuts_rows_exactly(n_rows, piece, slack):
     """``csr.split_pieces`` (one kernel, several programs past 1024 rows) against a direct
