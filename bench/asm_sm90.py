@@ -119,7 +119,7 @@ def backward_launch(name: str, T: int = 1024):
     q_last = torch.zeros(T, dtype=torch.int32)
     block_start = torch.arange(0, T, 64, dtype=torch.int32)
     bw.selection_backward(do, q, k, v, lse, None, q_last, block_start, csr, 64, D ** -0.5,
-                          raw=(bi, None), out=out, dlse=torch.zeros_like(lse))
+                          raw=(bi, None), out=out, dlse=torch.zeros_like(lse), packed=False)
 
 
 def forward_launch(name: str, T: int = 1024):

@@ -40,6 +40,11 @@ reverted) cut the dK/dV pieces at query-token windows and ran them window by win
 Session 20, both reverted: run 139 (``--merge``, commit 37c6619) had the near pass merge the
 gathered slots itself (no combine); run 140 (``--countsort``, commits b8768df / f5e1dec) built
 the entry CSR by a counting sort instead of torch.sort.
+``--lean`` (session 21): the gathered loops with fewer instructions (``forward_kv.FAR_ONLY``: no
+causal mask on far-only gather pieces, the scale in the exponent's FMA, probabilities normalised
+before P @ V; ``backward.FAR_SPLIT``: the dK/dV chunks whose queries see the whole block
+unmasked, 1 = a second loop, 2 = one loop with a per-chunk branch; ``backward.DQ_SCALE_IN_REDUCE``:
+the dq partials' scale applied once in the reduce) against the former loops.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -59,6 +64,7 @@ from exp_token import run_op_variants  # noqa: E402
 REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile,
             dkv=bwd.dkv_tile, dkv_piece=bwd.dkv_piece_tokens, reuse=ops.reuses_csr)
 OLD = dict(int16=False, dq=(8192, 0), zeros=True)
+LEAN = (fkv.FAR_ONLY, bwd.FAR_SPLIT, bwd.DQ_SCALE_IN_REDUCE)
 
 
 def reset() -> None:
@@ -69,6 +75,7 @@ def reset() -> None:
     ops.reuses_csr = REAL["reuse"]
     bwd.DIRECT_DKV = True
     csr.FUSED_PIECES = True
+    fkv.FAR_ONLY, bwd.FAR_SPLIT, bwd.DQ_SCALE_IN_REDUCE = LEAN
 
 
 def apply(variant: dict) -> str:
@@ -89,6 +96,8 @@ def apply(variant: dict) -> str:
         csr.FUSED_PIECES = variant["fused_pieces"]
     if "reuse" in variant:  # session 18: the forward's entry CSR handed to the backward (ops.reuses_csr)
         ops.reuses_csr = (lambda *a, **k: False) if not variant["reuse"] else REAL["reuse"]
+    if "lean" in variant:  # session 21: (fkv.FAR_ONLY, bwd.FAR_SPLIT, bwd.DQ_SCALE_IN_REDUCE)
+        fkv.FAR_ONLY, bwd.FAR_SPLIT, bwd.DQ_SCALE_IN_REDUCE = variant["lean"]
     if "dkv" in variant:
         bwd.dkv_tile = lambda *a, **k: REAL["dkv"](*a, **k)._replace(**variant["dkv"])
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
@@ -239,6 +248,21 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G1 T=16k", "random"), [torch_pieces, new]),
                 (("fwd G8 T=16k", "random"), [torch_pieces, new, by_id]),
                 (("fwd+bwd G16 T=16k", "random"), [torch_pieces, new])]
+    if mode == "--lean":  # session 21: fewer instructions in the gathered loops
+        old, fwd, dqs, two = ({"lean": (False, 0, False)}, {"lean": (True, 0, False)}, {"lean": (True, 0, True)},
+                              {"lean": (True, 1, True)})
+        return [(("fwd G4 T=16k", "random"), [old, new, old, new]),
+                (("fwd+bwd G4 T=16k", "random"), [old, fwd, dqs, new, two, old, new]),
+                (("fwd+bwd G4 T=64k", "random"), [old, dqs, new, two]),
+                (("fwd G4 T=64k", "random"), [old, new]),
+                (("fwd G1 T=16k", "random"), [old, new]),
+                (("fwd+bwd G1 T=16k", "random"), [old, dqs, new, two]),
+                (("fwd+bwd G1 T=64k", "random"), [old, new]),
+                (("fwd G8 T=16k", "random"), [old, new]),
+                (("fwd+bwd G8 T=16k", "random"), [old, new]),
+                (("fwd+bwd G16 T=16k", "random"), [old, new, two]),
+                (("fwd+bwd G16 D=192 T=16k", "random"), [old, new]),
+                (("fwd+bwd G4 T=16k", "local"), [old, new])]
     if mode == "--direct":  # DIRECT_DKV off / on
         off = {"direct": False}
         return [(("fwd+bwd G4 T=16k", "random"), [off, new, off, new]),
@@ -291,7 +315,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19")]
+                                             "--session19", "--lean")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -206,22 +206,39 @@ def is_far(g, t, Tq, Tk, BLOCK_SIZE: tl.constexpr):
 
 
 @triton.jit
+def token_prefix(entries_ptr, lo, hi, first_tok, window, H, S, Tq, STEPS: tl.constexpr):
+    """The first place in [lo, hi) of a block row's list (ascending in query token) whose
+    entry's query row is >= ``first_tok``, for lists whose entries below it all lie in [lo,
+    lo + window): a binary search of STEPS >= log2(window) + 1 steps."""
+    a = lo
+    z = tl.minimum(hi, lo + window)
+    for _ in tl.static_range(STEPS):
+        active = a < z
+        mid = (a + z) // 2
+        e = tl.load(entries_ptr + mid, mask=active, other=0)
+        go = active & (((e // (H * S)) % Tq).to(tl.int32) < first_tok)
+        a = tl.where(go, mid + 1, a)
+        z = tl.where(active & ~go, mid, z)
+    return a
+
+
+@triton.jit
 def near_prefix(entries_ptr, lo, hi, g, H, S, Tq, Tk, BLOCK_SIZE: tl.constexpr, STEPS: tl.constexpr):
     """The first place in [lo, hi) of a block row's list (plain CSR, unpacked) whose entry is
     far (``is_far``). A list ascends in query token and a near entry's token is below
     (g + 2) * BLOCK_SIZE - (Tk - Tq): the near entries lead the list, at most 2 * BLOCK_SIZE of
     them (one per token), and all of block 0's. STEPS >= log2(2 * BLOCK_SIZE) + 1."""
-    first_far = (g + 2) * BLOCK_SIZE - (Tk - Tq)
-    a = lo
-    z = tl.minimum(hi, lo + 2 * BLOCK_SIZE)
-    for _ in tl.static_range(STEPS):
-        active = a < z
-        mid = (a + z) // 2
-        e = tl.load(entries_ptr + mid, mask=active, other=0)
-        go = active & (((e // (H * S)) % Tq).to(tl.int32) < first_far)
-        a = tl.where(go, mid + 1, a)
-        z = tl.where(active & ~go, mid, z)
+    a = token_prefix(entries_ptr, lo, hi, (g + 2) * BLOCK_SIZE - (Tk - Tq), 2 * BLOCK_SIZE, H, S, Tq, STEPS)
     return tl.where(g == 0, hi, a)
+
+
+@triton.jit
+def full_view_prefix(entries_ptr, lo, hi, g, H, S, Tq, Tk, BLOCK_SIZE: tl.constexpr, STEPS: tl.constexpr):
+    """The first place in [lo, hi) of a block row's list (plain CSR, unpacked) from which every
+    query sees all of block g: its position Tk - Tq + t is at or past the block's last key
+    (g + 1) * BLOCK_SIZE - 1. Kept entries are causal, so the ones before it have their query
+    inside the block: at most BLOCK_SIZE - 1 of them. STEPS >= log2(BLOCK_SIZE) + 1."""
+    return token_prefix(entries_ptr, lo, hi, (g + 1) * BLOCK_SIZE - 1 - (Tk - Tq), BLOCK_SIZE, H, S, Tq, STEPS)
 
 
 def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,

@@ -38,6 +38,10 @@ from .csr import build_entry_csr, near_prefix, split_pieces
 from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, load_head_dim,
                          online_softmax_step, piece_of_item, qk_scores, store_once)
 
+# The gather's lean softmax on far-only pieces (``_fwd_kv_gather_kernel``'s ``FAR_ONLY``); a
+# switch for bench/exp_csr_reduce.py.
+FAR_ONLY = True
+
 
 @triton.jit
 def _fwd_kv_near_kernel(
@@ -123,11 +127,16 @@ def _fwd_kv_gather_kernel(
     PRECISION: tl.constexpr, PACKED: tl.constexpr, STREAM: tl.constexpr = False,
     LSE_AT_POSITION: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
     BLOCK_D2: tl.constexpr = 0, BLOCK_DV2: tl.constexpr = 0, NEAR_STEPS: tl.constexpr = 0,
+    FAR_ONLY: tl.constexpr = False,
 ):
     """``BLOCK_D2``: q and K in two head-dim pieces (``configs.head_dim_blocks``); ``BLOCK_DV2``:
     V and the output in two pieces of BLOCK_DV and BLOCK_DV2 columns (``configs.KVForwardTile``).
     ``NEAR_STEPS`` > 0: the lists still hold the near entries (``csr.build_entry_csr``'s
-    ``near_in_lists``), which lead each list; each piece skips them (``csr.near_prefix``)."""
+    ``near_in_lists``), which lead each list; each piece skips them (``csr.near_prefix``).
+    ``FAR_ONLY``: every entry the pieces walk is far (the near pass takes the near ones,
+    unpacked inputs), so its query sees the whole block: no causal mask, the scale goes into
+    the exponent's FMA and the probabilities are normalised before P @ V (a row's 64 values
+    per row instead of its Dv outputs). Rows past the piece load q = 0: finite, never stored."""
     scale_log2e = as_fp32(scale_log2e)
     item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
@@ -176,23 +185,34 @@ def _fwd_kv_gather_kernel(
                 last = tl.load(q_last_ptr + t, mask=r_ok, other=-1)
             else:
                 last = tl.where(r_ok, Tk - Tq + t, -1)
-            s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
-            s = tl.where(r_ok[:, None] & (tok[None, :] <= last[:, None]), s, float("-inf"))
-            # A kept entry's block starts at or before its query: every row has a visible key.
-            m = tl.max(s, 1)
-            m_safe = tl.where(m == float("-inf"), 0.0, m)
-            p = tl.exp2(s - m_safe[:, None])
-            l = tl.sum(p, 1)
-            l_safe = tl.where(l > 0.0, l, 1.0)
-            o = tl.dot(p.to(v.dtype), v, input_precision=PRECISION) / l_safe[:, None]
-            if BLOCK_DV2 > 0:
-                o2 = tl.dot(p.to(v.dtype), v2, input_precision=PRECISION) / l_safe[:, None]
+            if FAR_ONLY:
+                s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION)
+                m = tl.max(s, 1) * scale_log2e  # scale > 0
+                p = tl.exp2(s * scale_log2e - m[:, None])
+                l = tl.sum(p, 1)  # >= 1: the maximum's term is exp2(0)
+                pn = (p * (1.0 / l)[:, None]).to(v.dtype)
+                o = tl.dot(pn, v, input_precision=PRECISION)
+                if BLOCK_DV2 > 0:
+                    o2 = tl.dot(pn, v2, input_precision=PRECISION)
+                lse2 = m + tl.log2(l)
+            else:
+                s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
+                s = tl.where(r_ok[:, None] & (tok[None, :] <= last[:, None]), s, float("-inf"))
+                # A kept entry's block starts at or before its query: every row has a visible key.
+                m = tl.max(s, 1)
+                m_safe = tl.where(m == float("-inf"), 0.0, m)
+                p = tl.exp2(s - m_safe[:, None])
+                l = tl.sum(p, 1)
+                l_safe = tl.where(l > 0.0, l, 1.0)
+                o = tl.dot(p.to(v.dtype), v, input_precision=PRECISION) / l_safe[:, None]
+                if BLOCK_DV2 > 0:
+                    o2 = tl.dot(p.to(v.dtype), v2, input_precision=PRECISION) / l_safe[:, None]
+                lse2 = m_safe + tl.log2(l_safe)
             part = e.to(tl.int64) * G + head
             if LSE_AT_POSITION:  # the lse at the entry's list position (module docstring)
-                store_once(lse_part_ptr + (c + offs_r // group_tile).to(tl.int64) * G + head,
-                           m_safe + tl.log2(l_safe), r_ok, STREAM)
+                store_once(lse_part_ptr + (c + offs_r // group_tile).to(tl.int64) * G + head, lse2, r_ok, STREAM)
             else:
-                store_once(lse_part_ptr + part, m_safe + tl.log2(l_safe), r_ok, STREAM)
+                store_once(lse_part_ptr + part, lse2, r_ok, STREAM)
             store_once(o_part_ptr + part[:, None] * DV + offs_dv[None, :], o.to(o_part_ptr.dtype.element_ty),
                        r_ok[:, None] & (offs_dv[None, :] < DV), STREAM)
             if BLOCK_DV2 > 0:
@@ -262,6 +282,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         LSE_AT_POSITION=tile.lse_at_position, PREFETCH_IDS=tile.prefetch_ids,
         BLOCK_D2=tile.block_d2, BLOCK_DV2=tile.block_dv2,
         NEAR_STEPS=(2 * block_size).bit_length() + 1 if prepared is None and keep_csr else 0,
+        FAR_ONLY=FAR_ONLY and csr.near is not None and scale > 0,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     near = None
