@@ -40,11 +40,14 @@ reverted) cut the dK/dV pieces at query-token windows and ran them window by win
 Session 20, both reverted: run 139 (``--merge``, commit 37c6619) had the near pass merge the
 gathered slots itself (no combine); run 140 (``--countsort``, commits b8768df / f5e1dec) built
 the entry CSR by a counting sort instead of torch.sort.
-``--lean`` (session 21): the gathered loops with fewer instructions (``forward_kv.FAR_ONLY``: no
-causal mask on far-only gather pieces, the scale in the exponent's FMA, probabilities normalised
-before P @ V; ``backward.FAR_SPLIT``: the dK/dV chunks whose queries see the whole block
-unmasked, 1 = a second loop, 2 = one loop with a per-chunk branch; ``backward.DQ_SCALE_IN_REDUCE``:
-the dq partials' scale applied once in the reduce) against the former loops.
+``--lean`` (session 21, run 142): the gathered loops with fewer instructions
+(``forward_kv.FAR_ONLY``: no causal mask on far-only gather pieces, the scale in the exponent's
+FMA, probabilities normalised before P @ V; the dK/dV chunks whose queries see the whole block
+unmasked, as a second loop or with a per-chunk branch: the variant tuple's middle value 1 / 2 in
+run 142, then ``backward.FULL_VIEW`` True / None = per tile (``configs.KVTile.full_view``) / False;
+``backward.DQ_SCALE_IN_REDUCE``: the dq partials' scale applied once in the reduce) against the
+former loops. ``--lean2`` (run 143): the gather's tile around the lean loop, and the backward
+switches again, interleaved.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -64,7 +67,7 @@ from exp_token import run_op_variants  # noqa: E402
 REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile,
             dkv=bwd.dkv_tile, dkv_piece=bwd.dkv_piece_tokens, reuse=ops.reuses_csr)
 OLD = dict(int16=False, dq=(8192, 0), zeros=True)
-LEAN = (fkv.FAR_ONLY, bwd.FAR_SPLIT, bwd.DQ_SCALE_IN_REDUCE)
+LEAN = (fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE)
 
 
 def reset() -> None:
@@ -75,7 +78,7 @@ def reset() -> None:
     ops.reuses_csr = REAL["reuse"]
     bwd.DIRECT_DKV = True
     csr.FUSED_PIECES = True
-    fkv.FAR_ONLY, bwd.FAR_SPLIT, bwd.DQ_SCALE_IN_REDUCE = LEAN
+    fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE = LEAN
 
 
 def apply(variant: dict) -> str:
@@ -96,8 +99,8 @@ def apply(variant: dict) -> str:
         csr.FUSED_PIECES = variant["fused_pieces"]
     if "reuse" in variant:  # session 18: the forward's entry CSR handed to the backward (ops.reuses_csr)
         ops.reuses_csr = (lambda *a, **k: False) if not variant["reuse"] else REAL["reuse"]
-    if "lean" in variant:  # session 21: (fkv.FAR_ONLY, bwd.FAR_SPLIT, bwd.DQ_SCALE_IN_REDUCE)
-        fkv.FAR_ONLY, bwd.FAR_SPLIT, bwd.DQ_SCALE_IN_REDUCE = variant["lean"]
+    if "lean" in variant:  # session 21: (fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE)
+        fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE = variant["lean"]
     if "dkv" in variant:
         bwd.dkv_tile = lambda *a, **k: REAL["dkv"](*a, **k)._replace(**variant["dkv"])
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
@@ -248,7 +251,22 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G1 T=16k", "random"), [torch_pieces, new]),
                 (("fwd G8 T=16k", "random"), [torch_pieces, new, by_id]),
                 (("fwd+bwd G16 T=16k", "random"), [torch_pieces, new])]
-    if mode == "--lean":  # session 21: fewer instructions in the gathered loops
+    if mode == "--lean2":  # run 143
+        kv = lambda **k: {"kv": k}  # noqa: E731
+        off, on, noscale = {"lean": (True, False, True)}, {"lean": (True, True, True)}, {"lean": (True, None, False)}
+        return [(("fwd G4 T=16k", "random"), [new, kv(num_stages=6), kv(num_stages=4), kv(piece_tokens=2048),
+                                              kv(piece_tokens=512), kv(lse_at_position=False),
+                                              kv(rows=128, num_warps=8, num_stages=3), new, kv(num_stages=6)]),
+                (("fwd G4 T=64k", "random"), [new, kv(num_stages=6), kv(num_stages=4), kv(piece_tokens=2048), new]),
+                (("fwd G8 T=16k", "random"), [new, kv(num_stages=6), kv(num_stages=4)]),
+                (("fwd G1 T=16k", "random"), [new, kv(prefetch_ids=False), kv(num_stages=3), new]),
+                (("fwd+bwd G4 T=16k", "random"), [new, on, noscale, new, on, noscale]),
+                (("fwd+bwd G4 T=64k", "random"), [new, noscale, new]),
+                (("fwd+bwd G1 T=16k", "random"), [new, off, noscale, new, off]),
+                (("fwd+bwd G16 T=16k", "random"), [new, off, new, off]),
+                (("fwd+bwd G16 D=192 T=16k", "random"), [new, off, new, off]),
+                (("fwd+bwd G16 T=64k", "random"), [new, off])]
+    if mode == "--lean":  # session 21 (run 142; FAR_SPLIT then took 0 / 1 / 2)
         old, fwd, dqs, two = ({"lean": (False, 0, False)}, {"lean": (True, 0, False)}, {"lean": (True, 0, True)},
                               {"lean": (True, 1, True)})
         return [(("fwd G4 T=16k", "random"), [old, new, old, new]),
@@ -315,7 +333,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean")]
+                                             "--session19", "--lean", "--lean2")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

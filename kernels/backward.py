@@ -199,83 +199,6 @@ def _selection_dq_shared_kernel(
 
 
 @triton.jit
-def _dkv_chunks(lo, hi, head0, dk, dk2, dv, dv2, q_ptr, do_ptr, lse_ptr, delta_ptr, dq_part_ptr, q_last_ptr,
-                entries_ptr, k, k2, v, v2, tok, b, h, Tq, Tk, S, H, G, D, DV,
-                stride_qb, stride_qt, stride_qh, stride_qd, stride_dob, stride_dot, stride_doh, stride_dod,
-                stride_lb, stride_lt, stride_lh, stride_db, stride_dt, stride_dh,
-                group_tile, chunk_tokens, scale, scale_log2e,
-                ROWS: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_D2: tl.constexpr,
-                BLOCK_DV2: tl.constexpr, PART_D: tl.constexpr, PRECISION: tl.constexpr, DQ_PARTIAL: tl.constexpr,
-                STREAM: tl.constexpr, PREFETCH_IDS: tl.constexpr, PACKED: tl.constexpr, DQ_SCALED: tl.constexpr,
-                MASKED: tl.constexpr, full=0):
-    """The dK/dV pieces kernel's walk over the entries [lo, hi) of its piece, heads head0 ..
-    head0 + group_tile - 1: accumulates dk, dv (and their second head-dim pieces) and stores the
-    rows' dq partials (``DQ_PARTIAL``; times ``scale`` if ``DQ_SCALED``, else the reduce scales). ``MASKED=False``: every query of the
-    range sees the whole block (``full_view_prefix``), so no causal mask; rows past the range
-    load q = dO = 0 and delta = lse = 0 and so add nothing."""
-    offs_r = tl.arange(0, ROWS)
-    if PREFETCH_IDS:
-        e_next = chunk_ids(entries_ptr, lo, offs_r, group_tile, chunk_tokens, hi)
-    for c in range(lo, hi, chunk_tokens):
-        if PREFETCH_IDS:  # ids a chunk ahead: configs.KVTile.prefetch_ids
-            e = e_next
-            e_next = chunk_ids(entries_ptr, c + chunk_tokens, offs_r, group_tile, chunk_tokens, hi)
-            r_ok, t_row, t64, head, hq, q, q2 = gather_chunk_q_ids(
-                e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_ptr + b * stride_qb,
-                stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
-        else:
-            r_ok, e, t_row, t64, head, hq, q, q2 = gather_chunk_q(
-                entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,
-                q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
-        do, do2 = load_head_dim(do_ptr + b * stride_dob + t64 * stride_dot + hq * stride_doh, r_ok, stride_dod,
-                                DV, BLOCK_DV, BLOCK_DV2)
-        lse = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq * stride_lh, mask=r_ok, other=0.0)
-        delta = tl.load(delta_ptr + b * stride_db + t64 * stride_dt + hq * stride_dh, mask=r_ok, other=0.0)
-        if MASKED == 2:  # one loop: the chunks before ``full`` (passed as hi's twin) masked
-            s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION)
-            p = tl.exp2(s * scale_log2e - (lse * 1.4426950408889634)[:, None])
-            if c < full:
-                p = tl.where(r_ok[:, None] & (tok[None, :] <= (Tk - Tq + t_row)[:, None]), p, 0.0)
-        elif MASKED:
-            if PACKED:
-                last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
-            else:
-                last = tl.where(r_ok, Tk - Tq + t_row, -1)
-            lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
-            visible = r_ok[:, None] & (tok[None, :] <= last[:, None])
-            s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
-            p = tl.where(visible, tl.exp2(s - lse2[:, None]), 0.0)
-        else:
-            # A kept entry's query sees a key, so its lse is finite.
-            s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION)
-            p = tl.exp2(s * scale_log2e - (lse * 1.4426950408889634)[:, None])
-        dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PRECISION)
-        if BLOCK_DV2 > 0:
-            dv2 += tl.dot(tl.trans(p.to(do.dtype)), do2, input_precision=PRECISION)
-        dp = qk_scores(do, v, do2, v2, BLOCK_DV2, PRECISION)
-        ds = (p * (dp - delta[:, None])).to(q.dtype)
-        dk += tl.dot(tl.trans(ds), q, input_precision=PRECISION)
-        if BLOCK_D2 > 0:
-            dk2 += tl.dot(tl.trans(ds), q2, input_precision=PRECISION)
-        if DQ_PARTIAL:
-            # dq of this (token, head) from block g, stored under its entry (token, slot)
-            # and head; the reduce kernel sums a query's slots in slot order.
-            dq_rows = tl.dot(ds, k, input_precision=PRECISION)
-            if DQ_SCALED:
-                dq_rows = dq_rows * scale
-            if BLOCK_D2 > 0:
-                dq_rows2 = tl.dot(ds, k2, input_precision=PRECISION)
-                if DQ_SCALED:
-                    dq_rows2 = dq_rows2 * scale
-            else:
-                dq_rows2 = dq_rows
-            part = e.to(tl.int64) * G + head
-            store_head_dim(dq_part_ptr + part * PART_D, r_ok, dq_rows, dq_rows2, 1, PART_D, BLOCK_D, BLOCK_D2,
-                           STREAM)
-    return dk, dk2, dv, dv2
-
-
-@triton.jit
 def _selection_dkv_piece_kernel(
     q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr,
     dk_part_ptr, dv_part_ptr, dq_part_ptr,
@@ -297,7 +220,7 @@ def _selection_dkv_piece_kernel(
     STREAM: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False, BLOCK_DV2: tl.constexpr = 0,
     dk_ptr=None, dv_ptr=None, stride_dkb=0, stride_dkt=0, stride_dkh=0, stride_dvb=0, stride_dvt=0, stride_dvh=0,
     Tk=0, DIRECT: tl.constexpr = False, PACKED: tl.constexpr = True,
-    FAR_SPLIT: tl.constexpr = 0, FULL_STEPS: tl.constexpr = 0, DQ_SCALED: tl.constexpr = True,
+    FULL_VIEW: tl.constexpr = False, FULL_STEPS: tl.constexpr = 0, DQ_SCALED: tl.constexpr = True,
 ):
     """PACKED=False: the plain blocks of unpacked inputs (block g starts at g * BLOCK_SIZE, the
     query at row t sits at Tk - Tq + t), ``q_last`` / ``block_start`` unused. DIRECT: a program
@@ -307,9 +230,11 @@ def _selection_dkv_piece_kernel(
     head-dim column j (``kernels/configs.head_dim_blocks``); dv partials likewise, rows of
     BLOCK_DV + BLOCK_DV2 columns (``BLOCK_DV2``: dO, V and dv in two pieces). ``PREFETCH_IDS``:
     each chunk's entry ids are loaded one chunk ahead and carried, so the q / dO addresses of a
-    chunk depend on no load of its own iteration. ``FAR_SPLIT`` (unpacked): the entries whose
-    query sees the whole block (``csr.full_view_prefix``) are walked without the causal mask.
-    ``DQ_SCALED=False``: the dq partials are stored unscaled and the reduce applies ``scale``."""
+    chunk depend on no load of its own iteration. ``FULL_VIEW`` (unpacked): a list's entries
+    whose query sees the whole block follow those whose query lies inside it
+    (``csr.full_view_prefix``), and chunks past that point skip the causal mask (a branch per
+    chunk; ``configs.KVTile.full_view``). ``DQ_SCALED=False``: the dq partials are stored
+    unscaled and the reduce applies ``scale``."""
     scale = as_fp32(scale)
     scale_log2e = as_fp32(scale_log2e)
     item = tl.program_id(0)
@@ -317,6 +242,7 @@ def _selection_dkv_piece_kernel(
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
 
     offs_n = tl.arange(0, BLOCK_SIZE)
+    offs_r = tl.arange(0, ROWS)
     if PACKED:
         start = tl.load(block_start_ptr + g)
     else:
@@ -333,6 +259,8 @@ def _selection_dkv_piece_kernel(
         max_last = tl.where(hi > lo, Tk - Tq + last_tok, -1)
     k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
                              stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+    if FULL_VIEW:
+        full = full_view_prefix(entries_ptr, lo, hi, g, H, S, Tq, Tk, BLOCK_SIZE, FULL_STEPS)
 
     dk = tl.zeros([BLOCK_SIZE, BLOCK_D], tl.float32)
     if BLOCK_D2 > 0:
@@ -349,31 +277,63 @@ def _selection_dkv_piece_kernel(
     else:
         v2 = v  # placeholders (no second piece)
         dv2 = dv
-    if FAR_SPLIT:
-        # Unpacked: a query at or past the block's last key sees all of it. Those entries follow
-        # the ones from inside the block (a list ascends in query token), so only the chunks
-        # before ``full`` need the causal mask (``_dkv_chunks``' ``MASKED``).
-        full = full_view_prefix(entries_ptr, lo, hi, g, H, S, Tq, Tk, BLOCK_SIZE, FULL_STEPS)
-    else:
-        full = hi
     for head0 in range(0, G, group_tile):
-        dk, dk2, dv, dv2 = _dkv_chunks(
-            lo, hi if FAR_SPLIT == 2 else full, head0, dk, dk2, dv, dv2, q_ptr, do_ptr, lse_ptr, delta_ptr, dq_part_ptr, q_last_ptr,
-            entries_ptr, k, k2, v, v2, tok, b, h, Tq, Tk, S, H, G, D, DV,
-            stride_qb, stride_qt, stride_qh, stride_qd, stride_dob, stride_dot, stride_doh, stride_dod,
-            stride_lb, stride_lt, stride_lh, stride_db, stride_dt, stride_dh,
-            group_tile, chunk_tokens, scale, scale_log2e,
-            ROWS, BLOCK_D, BLOCK_DV, BLOCK_D2, BLOCK_DV2, PART_D, PRECISION, DQ_PARTIAL, STREAM, PREFETCH_IDS,
-            PACKED, DQ_SCALED, 2 if FAR_SPLIT == 2 else 1, full)
-        if FAR_SPLIT == 1:
-            dk, dk2, dv, dv2 = _dkv_chunks(
-                full, hi, head0, dk, dk2, dv, dv2, q_ptr, do_ptr, lse_ptr, delta_ptr, dq_part_ptr, q_last_ptr,
-                entries_ptr, k, k2, v, v2, tok, b, h, Tq, Tk, S, H, G, D, DV,
-                stride_qb, stride_qt, stride_qh, stride_qd, stride_dob, stride_dot, stride_doh, stride_dod,
-                stride_lb, stride_lt, stride_lh, stride_db, stride_dt, stride_dh,
-                group_tile, chunk_tokens, scale, scale_log2e,
-                ROWS, BLOCK_D, BLOCK_DV, BLOCK_D2, BLOCK_DV2, PART_D, PRECISION, DQ_PARTIAL, STREAM, PREFETCH_IDS,
-                PACKED, DQ_SCALED, 0)
+        if PREFETCH_IDS:
+            e_next = chunk_ids(entries_ptr, lo, offs_r, group_tile, chunk_tokens, hi)
+        for c in range(lo, hi, chunk_tokens):
+            if PREFETCH_IDS:  # ids a chunk ahead: configs.KVTile.prefetch_ids
+                e = e_next
+                e_next = chunk_ids(entries_ptr, c + chunk_tokens, offs_r, group_tile, chunk_tokens, hi)
+                r_ok, t_row, t64, head, hq, q, q2 = gather_chunk_q_ids(
+                    e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_ptr + b * stride_qb,
+                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
+            else:
+                r_ok, e, t_row, t64, head, hq, q, q2 = gather_chunk_q(
+                    entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,
+                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
+            if PACKED:
+                last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
+            else:
+                last = tl.where(r_ok, Tk - Tq + t_row, -1)
+            do, do2 = load_head_dim(do_ptr + b * stride_dob + t64 * stride_dot + hq * stride_doh, r_ok, stride_dod,
+                                    DV, BLOCK_DV, BLOCK_DV2)
+            lse = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq * stride_lh, mask=r_ok, other=0.0)
+            delta = tl.load(delta_ptr + b * stride_db + t64 * stride_dt + hq * stride_dh, mask=r_ok, other=0.0)
+            if FULL_VIEW:
+                # A kept entry's query sees a key, so its lse is finite; rows past the piece
+                # load q = dO = 0 and lse = delta = 0 and add nothing.
+                s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION)
+                p = tl.exp2(s * scale_log2e - (lse * 1.4426950408889634)[:, None])
+                if c < full:  # a query inside the block: the causal mask
+                    p = tl.where(r_ok[:, None] & (tok[None, :] <= last[:, None]), p, 0.0)
+            else:
+                lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
+                visible = r_ok[:, None] & (tok[None, :] <= last[:, None])
+                s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
+                p = tl.where(visible, tl.exp2(s - lse2[:, None]), 0.0)
+            dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PRECISION)
+            if BLOCK_DV2 > 0:
+                dv2 += tl.dot(tl.trans(p.to(do.dtype)), do2, input_precision=PRECISION)
+            dp = qk_scores(do, v, do2, v2, BLOCK_DV2, PRECISION)
+            ds = (p * (dp - delta[:, None])).to(q.dtype)
+            dk += tl.dot(tl.trans(ds), q, input_precision=PRECISION)
+            if BLOCK_D2 > 0:
+                dk2 += tl.dot(tl.trans(ds), q2, input_precision=PRECISION)
+            if DQ_PARTIAL:
+                # dq of this (token, head) from block g, stored under its entry (token, slot)
+                # and head; the reduce kernel sums a query's slots in slot order.
+                dq_rows = tl.dot(ds, k, input_precision=PRECISION)
+                if DQ_SCALED:
+                    dq_rows = dq_rows * scale
+                if BLOCK_D2 > 0:
+                    dq_rows2 = tl.dot(ds, k2, input_precision=PRECISION)
+                    if DQ_SCALED:
+                        dq_rows2 = dq_rows2 * scale
+                else:
+                    dq_rows2 = dq_rows
+                part = e.to(tl.int64) * G + head
+                store_head_dim(dq_part_ptr + part * PART_D, r_ok, dq_rows, dq_rows2, 1, PART_D, BLOCK_D, BLOCK_D2,
+                               STREAM)
 
     item64 = item.to(tl.int64)
     keep_partial = item_ok
@@ -530,9 +490,10 @@ def selection_delta(do, out, dlse):
 # The pieces kernel writes dk / dv of block rows with one piece itself (no fp32 partial and no
 # reduce for them); the bench's experiment switch (bench/exp_csr_reduce.py --direct).
 DIRECT_DKV = True
-# The pieces kernel walks the entries whose query sees the whole block without the causal mask
-# (unpacked inputs), and leaves the dq partials' scale to the reduce; experiment switches.
-FAR_SPLIT = 2
+# Experiment switches (bench/exp_csr_reduce.py --lean): FULL_VIEW None follows the tile
+# (``configs.KVTile.full_view``), True / False force it; DQ_SCALE_IN_REDUCE: the dq partials'
+# scale applied once in the reduce instead of per partial in the pieces kernel.
+FULL_VIEW = None
 DQ_SCALE_IN_REDUCE = True
 
 
@@ -591,9 +552,10 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     # The reduce writes every token of every block row (zeros for rows nobody selected), and the
     # pieces kernel those of rows with one piece (DIRECT). Unpacked, the rows cover all Tk keys;
     # packed, keys past the last sequence belong to no row.
-    # The pieces store dq partials unscaled (the reduce scales their sum) except in fp16, whose
-    # range the ~1 / scale larger values could leave.
+    # dq partials unscaled (the reduce scales their sum: DQ_SCALE_IN_REDUCE), except in fp16,
+    # whose range the ~1 / scale larger values could leave.
     dq_scaled = q.dtype == torch.float16 or not DQ_SCALE_IN_REDUCE
+    full_view = kt.full_view if FULL_VIEW is None else FULL_VIEW
     fresh = torch.zeros if packed else torch.empty
     dk = fresh((B, Tk, H, D), device=k.device, dtype=k.dtype)
     dv = fresh((B, Tk, H, Dv), device=v.device, dtype=v.dtype)
@@ -617,7 +579,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         PREFETCH_IDS=kt.prefetch_ids, BLOCK_DV2=kt.block_dv2,
         dk_ptr=dk, dv_ptr=dv, stride_dkb=dk.stride(0), stride_dkt=dk.stride(1), stride_dkh=dk.stride(2),
         stride_dvb=dv.stride(0), stride_dvt=dv.stride(1), stride_dvh=dv.stride(2), Tk=Tk, DIRECT=DIRECT_DKV,
-        PACKED=packed, FAR_SPLIT=0 if packed else FAR_SPLIT, FULL_STEPS=block_size.bit_length() + 1,
+        PACKED=packed, FULL_VIEW=full_view and not packed, FULL_STEPS=block_size.bit_length() + 1,
         DQ_SCALED=dq_scaled, num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:

@@ -73,6 +73,9 @@ class KVTile(NamedTuple):
     prefetch_ids: bool = False
     # Dv in two pieces (dO, V and dv; block_dv + block_dv2 a power of two): see dkv_tile.
     block_dv2: int = 0
+    # Unpacked inputs: chunks whose queries all see the whole block skip the causal mask (a
+    # per-chunk branch, kernels/backward.py FULL_VIEW); see dkv_tile.
+    full_view: bool = False
 
 
 # Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
@@ -182,6 +185,16 @@ def unsupported_reason(group_size: int, d: int, dv: int, block_size: int, elem: 
 
 
 def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> KVTile:
+    # full_view (the causal mask only on chunks whose queries lie inside the block; unpacked
+    # inputs). H100 run 142 (bench/exp_csr_reduce.py --lean, whole op, interleaved, fwd+bwd ms,
+    # off -> on): G1 16k 3.336 -> 3.282; G16 16k 11.10 -> 11.06, D=192 15.91 -> 15.74; but G4
+    # 16k 5.585 -> 5.659, 64k 23.88 -> 24.31: at G4 / G8 the per-chunk branch costs more
+    # than the mask it skips. (The masked and unmasked chunks as two loops lost everywhere:
+    # G4 5.86, G1 3.59, G16 11.55; ptxas showed more spills.)
+    return _dkv_tile(group_size, d, dv, block_size, elem)._replace(full_view=group_size == 1 or group_size >= 16)
+
+
+def _dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> KVTile:
     (block_d, block_d2), block_dv = head_dim_blocks(d), max(16, next_pow2(dv))
     # Never fewer than 64 gathered (token, head) rows: H100 2026-11-22, 32 rows with 8 warps gave
     # a dk that differed run to run (Triton 3.6) at D=192 and at block 128; 64 and 128 rows were

@@ -703,3 +703,34 @@ def test_training_op_hands_its_csr_to_the_backward(monkeypatch, dtype, G, Tq, Tk
     ro, _, ref_grads = reference_grads(q, k, v, bi, counts, block_size, 0.3, dout, no_dlse)
     for name, a, r in zip(("out", "dq", "dk", "dv"), got, (ro,) + tuple(ref_grads)):
         assert_close(name, a, r, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16] + ([torch.bfloat16] if DEVICE == "cuda" else []))
+@pytest.mark.parametrize("G,full_view,dq_in_reduce,scale", [
+    (1, True, True, 0.3), (1, False, False, 0.3), (4, True, True, 0.3), (4, False, True, -0.2),
+    (16, True, False, 0.3), (16, True, True, -0.2)])
+def test_lean_gathered_loops_match_reference(monkeypatch, dtype, G, full_view, dq_in_reduce, scale):
+    """The gathered loops' shortcuts on unpacked inputs, each forced on and off: the dK/dV
+    chunks whose queries see the whole block skip the causal mask (``backward.FULL_VIEW``; the
+    masked prefix spans several chunks at G16), the dq partials leave their scale to the reduce
+    (``DQ_SCALE_IN_REDUCE``), and the forward gather on far-only pieces drops its mask and
+    normalises p before P @ V (``forward_kv.FAR_ONLY``, taken only for scale > 0: a negative
+    scale must take the masked path). Output and gradients against the float64 reference."""
+    import nsa_ops
+    from nsa_ops.kernels import forward_kv
+
+    monkeypatch.setattr(backward_module, "FULL_VIEW", full_view)
+    monkeypatch.setattr(backward_module, "DQ_SCALE_IN_REDUCE", dq_in_reduce)
+    monkeypatch.setattr(forward_kv, "FAR_ONLY", full_view)
+    block_size, H, S, Tq, Tk = 16, 2, 5, 45, 80
+    q, k, v, bi, counts = make_problem(1, Tq, Tk, H * G, H, 32, 32, block_size, S, dtype, seed=G)
+    gen = torch.Generator().manual_seed(5)
+    dout = torch.randn((1, Tq, H * G, 32), generator=gen).to(DEVICE, dtype)
+    x = [t.clone().requires_grad_() for t in (q, k, v)]
+    with nsa_ops.use_backend("triton"):
+        out = nsa_ops.selection_attention(*x, bi, block_counts=counts, block_size=block_size, scale=scale)
+        grads = torch.autograd.grad(out, x, dout)
+    no_dlse = torch.zeros(1, Tq, H * G, device=DEVICE)
+    ro, _, ref_grads = reference_grads(q, k, v, bi, counts, block_size, scale, dout, no_dlse)
+    for name, a, r in zip(("out", "dq", "dk", "dv"), (out.detach(),) + grads, (ro,) + tuple(ref_grads)):
+        assert_close(name, a, r, dtype)
