@@ -47,7 +47,8 @@ unmasked, as a second loop or with a per-chunk branch: the variant tuple's middl
 run 142, then ``backward.FULL_VIEW`` True / None = per tile (``configs.KVTile.full_view``) / False;
 ``backward.DQ_SCALE_IN_REDUCE``: the dq partials' scale applied once in the reduce) against the
 former loops. ``--lean2`` (run 143): the gather's tile around the lean loop, and the backward
-switches again, interleaved.
+switches again, interleaved. ``--lean3`` (run 144): the gather's piece, the near pass's and
+the combine's shapes around the lean gather at G4.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -251,6 +252,15 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G1 T=16k", "random"), [torch_pieces, new]),
                 (("fwd G8 T=16k", "random"), [torch_pieces, new, by_id]),
                 (("fwd+bwd G16 T=16k", "random"), [torch_pieces, new])]
+    if mode == "--lean3":  # run 144: the passes around the lean gather at G4
+        kv = lambda **k: {"kv": k}  # noqa: E731
+        return [(("fwd G4 T=16k", "random"), [new, kv(piece_tokens=512), kv(near_stages=1), kv(near_stages=3),
+                                              kv(near_rows=128, near_warps=8), kv(combine_elems=32768),
+                                              kv(combine_elems=8192), kv(combine_cols=128), new,
+                                              kv(piece_tokens=512)]),
+                (("fwd G4 T=64k", "random"), [new, kv(piece_tokens=512), new, kv(piece_tokens=512)]),
+                (("fwd G8 T=16k", "random"), [new, kv(piece_tokens=512)]),
+                (("fwd+bwd G4 T=64k", "random"), [new, kv(piece_tokens=512)])]
     if mode == "--lean2":  # run 143
         kv = lambda **k: {"kv": k}  # noqa: E731
         off, on, noscale = {"lean": (True, False, True)}, {"lean": (True, True, True)}, {"lean": (True, None, False)}
@@ -333,7 +343,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2")]
+                                             "--session19", "--lean", "--lean2", "--lean3")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -186,12 +186,15 @@ def unsupported_reason(group_size: int, d: int, dv: int, block_size: int, elem: 
 
 def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> KVTile:
     # full_view (the causal mask only on chunks whose queries lie inside the block; unpacked
-    # inputs). H100 run 142 (bench/exp_csr_reduce.py --lean, whole op, interleaved, fwd+bwd ms,
-    # off -> on): G1 16k 3.336 -> 3.282; G16 16k 11.10 -> 11.06, D=192 15.91 -> 15.74; but G4
-    # 16k 5.585 -> 5.659, 64k 23.88 -> 24.31: at G4 / G8 the per-chunk branch costs more
-    # than the mask it skips. (The masked and unmasked chunks as two loops lost everywhere:
-    # G4 5.86, G1 3.59, G16 11.55; ptxas showed more spills.)
-    return _dkv_tile(group_size, d, dv, block_size, elem)._replace(full_view=group_size == 1 or group_size >= 16)
+    # inputs). H100 runs 142-143 (bench/exp_csr_reduce.py --lean / --lean2, whole op,
+    # interleaved, fwd+bwd ms, off -> on): G1 16k 3.32 / 3.33 -> 3.30 / 3.31 (run 142 3.34 ->
+    # 3.28); G16 D=192 15.88 / 15.88 -> 15.72 / 15.73; but G4 16k 5.58 / 5.59 -> 5.67 / 5.67
+    # (64k, run 142: 23.88 -> 24.31), G16 D=128 10.99 / 10.99 -> 11.00 / 11.00, 64k 49.40 ->
+    # 49.53: there the per-chunk branch costs as much as or more than the mask it skips. (The
+    # masked and unmasked chunks as two loops lost everywhere in run 142: G4 5.86, G1 3.59,
+    # G16 11.55; ptxas showed more spills.)
+    tile = _dkv_tile(group_size, d, dv, block_size, elem)
+    return tile._replace(full_view=group_size == 1 or (group_size >= 16 and d > 128))
 
 
 def _dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> KVTile:
