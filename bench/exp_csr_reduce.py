@@ -48,7 +48,8 @@ run 142, then ``backward.FULL_VIEW`` True / None = per tile (``configs.KVTile.fu
 ``backward.DQ_SCALE_IN_REDUCE``: the dq partials' scale applied once in the reduce) against the
 former loops. ``--lean2`` (run 143): the gather's tile around the lean loop, and the backward
 switches again, interleaved. ``--lean3`` (run 144): the gather's piece, the near pass's and
-the combine's shapes around the lean gather at G4.
+the combine's shapes around the lean gather at G4. ``--lean4`` (run 145): the combine and the
+dq reduce on all 128 columns per program.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -252,6 +253,17 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G1 T=16k", "random"), [torch_pieces, new]),
                 (("fwd G8 T=16k", "random"), [torch_pieces, new, by_id]),
                 (("fwd+bwd G16 T=16k", "random"), [torch_pieces, new])]
+    if mode == "--lean4":  # run 145: the combine (and the dq reduce) on all 128 columns
+        c128, c128b = {"kv": dict(combine_cols=128)}, {"kv": dict(combine_cols=128, combine_elems=32768)}
+        d128 = {"dq": (16384, 128)}
+        return [(("fwd G4 T=16k", "random"), [new, c128, c128b, new, c128, c128b]),
+                (("fwd G4 T=64k", "random"), [new, c128, new, c128]),
+                (("fwd G1 T=16k", "random"), [new, c128, new, c128]),
+                (("fwd G1 T=64k", "random"), [new, c128]),
+                (("fwd G8 T=16k", "random"), [new, c128]),
+                (("fwd+bwd G4 T=16k", "random"), [new, c128, d128, {**c128, **d128}, new]),
+                (("fwd+bwd G4 T=64k", "random"), [new, c128, {**c128, **d128}]),
+                (("fwd+bwd G1 T=16k", "random"), [new, c128, {**c128, **d128}])]
     if mode == "--lean3":  # run 144: the passes around the lean gather at G4
         kv = lambda **k: {"kv": k}  # noqa: E731
         return [(("fwd G4 T=16k", "random"), [new, kv(piece_tokens=512), kv(near_stages=1), kv(near_stages=3),
@@ -343,7 +355,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2", "--lean3")]
+                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
