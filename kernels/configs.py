@@ -278,8 +278,13 @@ class KVForwardTile(NamedTuple):
     # Combine shape, H100 run 23 (bench/sweep_kv.py --combine, whole KV forward, ms; elements x
     # columns): G1 16384 x 64 1.58 (8192 x all, the former shape: 2.04; 8192 x 64 1.67; 4096 x
     # 64 2.55), G4 16384 x 64 2.87 (3.02; 3.14; 4.79).
+    # All 128 columns per program since H100 run 145 (bench/exp_csr_reduce.py --lean4, whole op,
+    # interleaved, fwd ms, 64 -> 128 columns, 16384 elements): G4 16k 2.027 / 2.028 -> 2.002 /
+    # 2.002, 64k 8.37 / 8.39 -> 8.24 / 8.25; G1 16k 1.288 -> 1.271, 64k 5.44 -> 5.36; G8 3.90
+    # -> 3.86: a program no longer reads its slots' positions, keys and lse twice. (Run 144,
+    # 64 columns: 32768 elements 2.11, 8192 2.37; run 145, 128 columns x 32768: 2.06.)
     combine_elems: int = 16384  # partial elements per combine program and slot step
-    combine_cols: int = 64  # output columns per combine program (0: all)
+    combine_cols: int = 128  # output columns per combine program (0: all)
     # Partials written and read once marked evict_first, so their GB-sized stream does not push
     # the q rows the gathers re-read out of L2. H100 run 33 (bench/exp_stream.py, ms, off -> on,
     # each twice, within 0.01 run to run): G4 fwd 16k 2.88 -> 2.83, 64k 11.59 -> 11.52; G1 fwd
@@ -404,8 +409,11 @@ def dq_reduce_shape(group_size: int) -> tuple:
     combine streams its partials at ~2.9 TB/s, the former dq reduce shape (8192 x all) at ~2.4
     (Nsight Compute, run 80b: 0.89 ms for 2.1 GB at G4 16k). H100 run 86 (bench/exp_csr_reduce.py,
     whole fwd+bwd, interleaved, ms, 8192 x all -> 16384 x 64): G4 16k 8.08 -> 8.01, G1 16k 3.95
-    -> 3.89, G4 64k 33.94 -> 33.77; 16384 x 32 8.27, 32768 x 64 and 16384 x 128 within noise."""
-    return 16384, 64
+    -> 3.89, G4 64k 33.94 -> 33.77; 16384 x 32 8.27, 32768 x 64 and 16384 x 128 within noise.
+    Since run 145 (bench/exp_csr_reduce.py --lean4, the lean loops; 64 -> 128 columns, with
+    the forward combine on 128 as well): G4 16k 5.59 -> 5.57, 64k 23.81 -> 23.66, G1 16k 3.300
+    -> 3.275."""
+    return 16384, 128
 
 
 class DecodeTile(NamedTuple):
