@@ -22,10 +22,6 @@ from .primitives import (as_fp32, claim_shared_tile, finish_softmax, load_group_
                          union_token_masks)
 from .tma import kv_descriptors, launch_args
 
-# The token kernels' online softmax with the scale in the exponent's FMA (``primitives.
-# online_softmax_step``'s ``POS_SCALE``, scale > 0 only); an experiment switch.
-POS_SCALE = True
-
 
 
 @triton.jit
@@ -42,7 +38,7 @@ def _selection_fwd_shared_kernel(
     TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
     BLOCK_D2: tl.constexpr = 0,
-    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False, POS_SCALE: tl.constexpr = False,
+    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False,
 ):
     """K/V shared across TQ neighbouring tokens: rows are (token, head) pairs of TQ tokens of one
     kv head; the program walks the *union* of their selected blocks, loading each block once,
@@ -72,7 +68,7 @@ def _selection_fwd_shared_kernel(
                 stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc, TMA, TQ,
                 BLOCK_SIZE, BLOCK_D, BLOCK_DV, BLOCK_D2)
             m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION,
-                                                q2, k2, BLOCK_D2, POS_SCALE)
+                                                q2, k2, BLOCK_D2)
 
         out, lse = finish_softmax(acc, m_i, l_i)
         tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
@@ -100,7 +96,7 @@ def _selection_fwd_kernel(
     RAW: tl.constexpr, HAS_COUNTS: tl.constexpr, BLOCK_S: tl.constexpr,
     owned_ptr=None, SKIP_SHARED: tl.constexpr = False, TQ_SHARED: tl.constexpr = 1,
     BLOCK_D2: tl.constexpr = 0,
-    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False, POS_SCALE: tl.constexpr = False,
+    k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False,
 ):
     """RAW=False: sel/cnt/q_last/block_start are the prepared index. RAW=True (no packing):
     sel is the user's block_indices and cnt the optional block_counts; the row is cleaned in
@@ -132,7 +128,7 @@ def _selection_fwd_kernel(
             stride_kt, stride_kh, stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc,
             v_desc, RAW, TMA, BLOCK_SIZE, BLOCK_D, BLOCK_DV, BLOCK_D2)
         m_i, l_i, acc = online_softmax_step(q, k, v, visible[None, :], m_i, l_i, acc, scale_log2e, PRECISION,
-                                            q2, k2, BLOCK_D2, POS_SCALE)
+                                            q2, k2, BLOCK_D2)
 
     out, lse = finish_softmax(acc, m_i, l_i)
     o_ptrs = out_ptr + b * stride_ob + t64 * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :]
@@ -198,8 +194,8 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
             H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
             TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
             BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
-            HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, POS_SCALE=POS_SCALE and scale > 0,
-            num_warps=shared.num_warps, num_stages=shared.num_stages, **launch_args(descs, k, v),
+            HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
+            **launch_args(descs, k, v),
         )
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))
     torch.library.wrap_triton(_selection_fwd_kernel)[grid](
@@ -220,7 +216,7 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
         PRECISION=dot_precision(q.dtype),
         RAW=raw, HAS_COUNTS=has_counts, BLOCK_S=max(2, next_pow2(S)),
         owned_ptr=owned if shared else lse, SKIP_SHARED=bool(shared),  # lse: unused placeholder
-        TQ_SHARED=shared.tokens if shared else 1, BLOCK_D2=tile.block_d2, POS_SCALE=POS_SCALE and scale > 0,
+        TQ_SHARED=shared.tokens if shared else 1, BLOCK_D2=tile.block_d2,
         num_warps=tile.num_warps, num_stages=tile.num_stages, **launch_args(descs, k, v),
     )
     return out, lse

@@ -41,9 +41,6 @@ from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids,
 # The gather's lean softmax on far-only pieces (``_fwd_kv_gather_kernel``'s ``FAR_ONLY``); a
 # switch for bench/exp_csr_reduce.py.
 FAR_ONLY = True
-# The near pass's online softmax with the scale in the exponent's FMA (``primitives.
-# online_softmax_step``'s ``POS_SCALE``, scale > 0 only); a switch for the same experiments.
-POS_SCALE = True
 
 
 @triton.jit
@@ -56,7 +53,7 @@ def _fwd_kv_near_kernel(
     scale_log2e,
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr, BLOCK_GP: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, STREAM: tl.constexpr,
-    BLOCK_D2: tl.constexpr = 0, POS_SCALE: tl.constexpr = False,
+    BLOCK_D2: tl.constexpr = 0,
 ):
     """The near blocks (``kernels/csr.py``: block 0, the query's own block and the one before)
     of ROWS // BLOCK_GP consecutive tokens, all G heads of kv head h: one program walks the
@@ -102,7 +99,7 @@ def _fwd_kv_near_kernel(
                                  BLOCK_DV, BLOCK_D2)
         visible = row_sel[:, None] & (tok[None, :] <= pos[:, None])
         m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION, q2, k2,
-                                            BLOCK_D2, POS_SCALE)
+                                            BLOCK_D2)
     has_key = l_i > 0.0
     l_safe = tl.where(has_key, l_i, 1.0)
     o = acc / l_safe[:, None]
@@ -251,7 +248,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
             BLOCK_D=tile.block_d if tile.near_split else next_pow2(tile.block_d + tile.block_d2),
             BLOCK_DV=next_pow2(tile.block_dv + tile.block_dv2), PRECISION=dot_precision(q.dtype),
             STREAM=tile.stream_partials, BLOCK_D2=tile.block_d2 if tile.near_split else 0,
-            POS_SCALE=POS_SCALE and scale > 0, num_warps=tile.near_warps, num_stages=tile.near_stages,
+            num_warps=tile.near_warps, num_stages=tile.near_stages,
         )
         return lse_near, o_near
 

@@ -82,23 +82,15 @@ def store_head_dim(row_ptr, row_ok, x, x2, stride_d, D, BLOCK_D: tl.constexpr, B
 
 @triton.jit
 def online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION: tl.constexpr,
-                        q2, k2, BLOCK_D2: tl.constexpr, POS_SCALE: tl.constexpr = False):
+                        q2, k2, BLOCK_D2: tl.constexpr):
     """One K/V block of the base-2 online softmax. ``visible`` [rows, keys] masks scores; a row
     that has seen no visible key yet keeps m = -inf and subtracts 0, never -inf (no NaN).
-    q2/k2: the second head-dim piece (``qk_scores``). ``POS_SCALE`` (the launcher's promise that
-    scale > 0): the row maximum is taken on the raw scores and the scale goes into the
-    exponent's FMA, one multiply per score fewer."""
-    s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION)
-    if POS_SCALE:
-        s = tl.where(visible, s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1) * scale_log2e)
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = tl.exp2(s * scale_log2e - m_safe[:, None])
-    else:
-        s = tl.where(visible, s * scale_log2e, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = tl.exp2(s - m_safe[:, None])
+    q2/k2: the second head-dim piece (``qk_scores``)."""
+    s = qk_scores(q, k, q2, k2, BLOCK_D2, PRECISION) * scale_log2e
+    s = tl.where(visible, s, float("-inf"))
+    m_new = tl.maximum(m_i, tl.max(s, 1))
+    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+    p = tl.exp2(s - m_safe[:, None])
     alpha = tl.exp2(m_i - m_safe)
     l_i = l_i * alpha + tl.sum(p, 1)
     acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
