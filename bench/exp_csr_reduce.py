@@ -53,6 +53,7 @@ dq reduce on all 128 columns per program. Run 146 (``--lean5``, commit bd6080c,
 reverted) put the online softmax's scale into the exponent's FMA (a ``POS_SCALE``
 switch of the near pass and the token forward kernels): within noise everywhere (G4 fwd 16k
 2.000 / 2.002 vs 1.998 / 2.003, G16 3.46 both, 64k 16.32 both, local G16 2.057 vs 2.072).
+``--lean6`` (run 150): the 128-column combine with 8192 / 4096 partial elements per program.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -256,6 +257,12 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G1 T=16k", "random"), [torch_pieces, new]),
                 (("fwd G8 T=16k", "random"), [torch_pieces, new, by_id]),
                 (("fwd+bwd G16 T=16k", "random"), [torch_pieces, new])]
+    if mode == "--lean6":  # run 150: the 128-column combine with fewer elements per program
+        e8, e4 = {"kv": dict(combine_elems=8192)}, {"kv": dict(combine_elems=4096)}
+        return [(("fwd G4 T=16k", "random"), [new, e8, e4, new, e8, e4]),
+                (("fwd G4 T=64k", "random"), [new, e8, new, e8]),
+                (("fwd G1 T=16k", "random"), [new, e8, new, e8]),
+                (("fwd G8 T=16k", "random"), [new, e8])]
     if mode == "--lean4":  # run 145: the combine (and the dq reduce) on all 128 columns
         c128, c128b = {"kv": dict(combine_cols=128)}, {"kv": dict(combine_cols=128, combine_elems=32768)}
         d128 = {"dq": (16384, 128)}
@@ -358,7 +365,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4")]
+                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
