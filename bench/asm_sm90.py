@@ -1,5 +1,6 @@
 """Compile the kernels a launcher starts for an H100 (sm_90a) on a machine without a GPU, and
-report what ptxas made of them: registers, spill bytes, shared memory, wgmma vs mma.sync.
+report what ptxas made of them: registers, spill bytes, shared memory, wgmma vs mma.sync
+(``--dump DIR`` also writes each kernel's TTGIR, PTX and SASS).
 
 The launchers run on CPU tensors with ``torch.library.wrap_triton`` replaced by a recorder, so
 no kernel executes (outputs stay uninitialised); each launch is specialised by Triton's own
@@ -67,6 +68,14 @@ def compile_launch(fn, args, kwargs):
         for ext in ("ttgir", "ptx"):
             with open(f"{base}.{ext}", "w") as f:
                 f.write(compiled.asm[ext])
+        # SASS too (session 21 counted instructions per loop iteration in it): cuobjdump ships
+        # with Triton next to ptxas.
+        with open(f"{base}.cubin", "wb") as f:
+            f.write(compiled.asm["cubin"])
+        cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+        sass = subprocess.run([cuobjdump, "-sass", f"{base}.cubin"], capture_output=True, text=True).stdout
+        with open(f"{base}.sass", "w") as f:
+            f.write(sass)
 
 
 class _Recorder:

@@ -377,6 +377,9 @@ def forward_kv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int
                     # 6.41 -> 6.13, 64k 26.26 -> 25.14, G8 11.87 -> 11.36, G1 3.71 -> 3.69.
                     # The near pass takes the q / K pieces too for G > 1 (run 129, G4 16k fwd
                     # 2.266 / 2.268 -> 2.247 / 2.244; G1 64k 5.625 -> 5.641, so not there).
+                    # Re-checked with the lean far-only loop (run 143, G4 16k, ms): shipped 2.03,
+                    # s6 2.03, s4 2.35, pieces 2048 2.14 / 512 2.02 (64k 8.49 vs 8.37), 128
+                    # rows on 8 warps 2.46.
                     tile = tile._replace(block_d=64, block_d2=64, block_dv=64, block_dv2=64,
                                          near_split=group_size > 1)
                 return tile
