@@ -85,6 +85,7 @@ def reset() -> None:
     bwd.DIRECT_DKV = True
     csr.FUSED_PIECES = True
     fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE = LEAN
+    fkv.GATHER_POSITIONS = True
 
 
 def apply(variant: dict) -> str:
@@ -107,6 +108,8 @@ def apply(variant: dict) -> str:
         ops.reuses_csr = (lambda *a, **k: False) if not variant["reuse"] else REAL["reuse"]
     if "lean" in variant:  # session 21: (fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE)
         fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE = variant["lean"]
+    if "gpos" in variant:  # session 22: the gather writes the CSR's positions (fkv.GATHER_POSITIONS)
+        fkv.GATHER_POSITIONS = variant["gpos"]
     if "dkv" in variant:
         bwd.dkv_tile = lambda *a, **k: REAL["dkv"](*a, **k)._replace(**variant["dkv"])
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
@@ -257,6 +260,15 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G1 T=16k", "random"), [torch_pieces, new]),
                 (("fwd G8 T=16k", "random"), [torch_pieces, new, by_id]),
                 (("fwd+bwd G16 T=16k", "random"), [torch_pieces, new])]
+    if mode == "--gpos":  # session 22: positions written by the gather; the combine on 8 warps
+        off, w8 = {"gpos": False}, {"kv": dict(combine_warps=8)}
+        w8e = {"kv": dict(combine_warps=8, combine_elems=32768)}
+        return [(("fwd G4 T=16k", "random"), [off, new, w8, w8e, off, new, w8, w8e]),
+                (("fwd G4 T=64k", "random"), [off, new, w8, off, new, w8]),
+                (("fwd G1 T=16k", "random"), [off, new, w8]),
+                (("fwd G8 T=16k", "random"), [off, new, w8]),
+                (("fwd+bwd G4 T=16k", "random"), [off, new, off, new]),
+                (("fwd+bwd G4 T=64k", "random"), [off, new])]
     if mode == "--lean6":  # run 150: the 128-column combine with fewer elements per program
         e8, e4 = {"kv": dict(combine_elems=8192)}, {"kv": dict(combine_elems=4096)}
         return [(("fwd G4 T=16k", "random"), [new, e8, e4, new, e8, e4]),
@@ -365,7 +377,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6")]
+                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -29,7 +29,7 @@ def _combine_slots_kernel(
     R: tl.constexpr, BLOCK_GP: tl.constexpr, SLOTS: tl.constexpr, DV_CHUNK: tl.constexpr,
     HAS_KEYS: tl.constexpr, STREAM: tl.constexpr = False, BY_POSITION: tl.constexpr = False,
     HAS_NEAR: tl.constexpr = False, NEAR_IN_LISTS: tl.constexpr = False, H=1, NB=1, Tq=1, Tk=1,
-    BLOCK_SIZE: tl.constexpr = 1,
+    BLOCK_SIZE: tl.constexpr = 1, POSITIONS_BY_KEY: tl.constexpr = False,
 ):
     """R / BLOCK_GP consecutive groups per program, all G heads of each: rows r = (group,
     head); program_id(1) picks DV_CHUNK output columns. HAS_KEYS: slots whose entry key
@@ -37,7 +37,9 @@ def _combine_slots_kernel(
     partials sit at the entries' list positions, and entries placed at or past ``n_kept`` (the
     CSR's last offset) were never written; otherwise every slot was written (-inf where it saw
     no key). NEAR_IN_LISTS (with BY_POSITION or HAS_KEYS): the lists also hold the near entries, which the
-    near pass merged instead (``csr.is_far``); their slots are skipped by their key."""
+    near pass merged instead (``csr.is_far``); their slots are skipped by their key.
+    POSITIONS_BY_KEY (with BY_POSITION and HAS_KEYS): only the kept (far) entries have a
+    position (the gather wrote them), so the keys choose the slots first."""
     grp64, head, r_ok = group_rows(n_groups, G, R, BLOCK_GP)
     chunk = tl.program_id(1)
     offs_s = tl.arange(0, SLOTS)
@@ -52,14 +54,21 @@ def _combine_slots_kernel(
         m_run = tl.full([R], float("-inf"), tl.float32)
         w_run = tl.zeros([R], tl.float32)
         acc = tl.zeros([R, DV_CHUNK], tl.float32)
-    if BY_POSITION:
+    if BY_POSITION and not POSITIONS_BY_KEY:
         n_kept = tl.load(n_kept_ptr)
     for s0 in range(0, S, SLOTS):
         slot = s0 + offs_s
         e = grp64[:, None] * S + slot[None, :]  # [R, SLOTS]
         ok = r_ok[:, None] & (slot[None, :] < S)
         part = e * G + head[:, None]
-        if BY_POSITION:
+        if BY_POSITION and POSITIONS_BY_KEY:
+            key = tl.load(keys_ptr + e, mask=ok, other=sentinel).to(tl.int32)
+            ok = ok & (key != sentinel)
+            if NEAR_IN_LISTS:
+                ok = ok & is_far(key % NB, ((grp64 // H) % Tq).to(tl.int32)[:, None], Tq, Tk, BLOCK_SIZE)
+            at = tl.load(positions_ptr + e, mask=ok, other=0).to(tl.int64)
+            lse2 = tl.load(lse_part_ptr + at * G + head[:, None], mask=ok, other=float("-inf"))
+        elif BY_POSITION:
             at = tl.load(positions_ptr + e, mask=ok, other=0).to(tl.int64)
             ok = ok & (at < n_kept)
             if NEAR_IN_LISTS:
@@ -95,14 +104,19 @@ def _combine_slots_kernel(
 def combine_slots(lse_part: torch.Tensor, o_part: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, G: int, S: int,
                   keys: Optional[torch.Tensor] = None, sentinel: int = 0, elems: int = 8192,
                   dv_chunk: Optional[int] = None, stream: bool = False, csr=None,
-                  near: Optional[tuple] = None, near_in_lists: Optional[tuple] = None) -> None:
+                  near: Optional[tuple] = None, near_in_lists: Optional[tuple] = None,
+                  positions_by_key: bool = False, num_warps: int = 4) -> None:
     """Fills ``out`` [B, Tq, HQ, Dv] and ``lse`` [B, Tq, HQ] (fresh, contiguous; natural-log lse,
     out = 0 and lse = -inf where no slot saw a key) from the partials (module docstring).
     ``elems``: partial elements one program holds per slot step; ``dv_chunk``: output columns
     per program (default: all); ``stream``: partial loads marked evict_first; ``csr``: an
     ``EntryCSR`` with positions, for partials stored by list position (``keys`` unused);
     ``near``: (lse [B*Tq*HQ] fp32, o [B*Tq*HQ, Dv]), one more partial per row, merged first;
-    ``near_in_lists``: (NB, Tk, block_size) when the CSR's lists still hold the near entries."""
+    ``near_in_lists``: (NB, Tk, block_size) when the CSR's lists still hold the near entries;
+    ``positions_by_key`` (with ``csr`` and ``keys``): only the kept entries' positions were
+    written, so the keys choose the slots."""
+    if positions_by_key and (csr is None or keys is None):
+        raise ValueError("combine_slots: positions_by_key needs csr and keys")
     Dv = out.shape[-1]
     block_dv = max(16, next_pow2(Dv))
     chunk = min(block_dv, dv_chunk or block_dv)
@@ -120,6 +134,6 @@ def combine_slots(lse_part: torch.Tensor, o_part: torch.Tensor, out: torch.Tenso
         # Every argument passed, defaults too: Inductor's launcher (torch 2.11) takes no defaults.
         NEAR_IN_LISTS=near_in_lists is not None, H=lse.shape[2] // G, NB=near_in_lists[0] if near_in_lists else 1,
         Tq=lse.shape[1], Tk=near_in_lists[1] if near_in_lists else 1,
-        BLOCK_SIZE=near_in_lists[2] if near_in_lists else 1,
-        num_warps=4,
+        BLOCK_SIZE=near_in_lists[2] if near_in_lists else 1, POSITIONS_BY_KEY=positions_by_key,
+        num_warps=num_warps,
     )

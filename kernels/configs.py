@@ -285,6 +285,7 @@ class KVForwardTile(NamedTuple):
     # 64 columns: 32768 elements 2.11, 8192 2.37; run 145, 128 columns x 32768: 2.06.)
     combine_elems: int = 16384  # partial elements per combine program and slot step
     combine_cols: int = 128  # output columns per combine program (0: all)
+    combine_warps: int = 4
     # Partials written and read once marked evict_first, so their GB-sized stream does not push
     # the q rows the gathers re-read out of L2. H100 run 33 (bench/exp_stream.py, ms, off -> on,
     # each twice, within 0.01 run to run): G4 fwd 16k 2.88 -> 2.83, 64k 11.59 -> 11.52; G1 fwd

@@ -278,10 +278,11 @@ def empty_csr_like(block_indices: torch.Tensor, num_blocks: int) -> tuple:
 
 
 def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
-                    num_blocks: int, prepared: bool = False, positions: bool = False,
+                    num_blocks: int, prepared: bool = False, positions=False,
                     near: bool = False, near_in_lists: bool = False) -> EntryCSR:
     """See the module docstring. ``num_blocks``: NB, the (global) block count; ``positions``:
-    also build the inverse list; ``near``: record the near bits and leave the near blocks out of
+    also build the inverse list (``"alloc"``: only allocate it, for a kernel walking the lists
+    to fill at the entries it walks; the others stay uninitialised); ``near``: record the near bits and leave the near blocks out of
     the lists (unpacked inputs), or with ``near_in_lists`` keep them there: the lists are then
     those of the plain CSR, which the backward reuses (``near_prefix`` finds them)."""
     B, Tq, H, S = block_indices.shape
@@ -298,5 +299,6 @@ def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Te
     pos = None
     if positions:
         pos = torch.empty_like(entries)
+    if positions is True:
         torch.library.wrap_triton(_positions_kernel)[(triton.cdiv(n, 1024),)](entries, pos, n, BLOCK=1024, num_warps=4)
     return EntryCSR(keys, offsets, entries, sentinel, pos, near_bits)

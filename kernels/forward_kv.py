@@ -41,6 +41,10 @@ from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids,
 # The gather's lean softmax on far-only pieces (``_fwd_kv_gather_kernel``'s ``FAR_ONLY``); a
 # switch for bench/exp_csr_reduce.py.
 FAR_ONLY = True
+# The gather writes the CSR's positions (the list place of each entry it walks) instead of a
+# kernel of their own inverting the sort; the combine then tells the slots it reads by their
+# keys. A switch for bench/exp_csr_reduce.py.
+GATHER_POSITIONS = True
 
 
 @triton.jit
@@ -115,7 +119,7 @@ def _fwd_kv_near_kernel(
 @triton.jit
 def _fwd_kv_gather_kernel(
     q_ptr, k_ptr, v_ptr, lse_part_ptr, o_part_ptr,
-    inv_offsets_ptr, entries_ptr, item_row_ptr, row_first_item_ptr, q_last_ptr, block_start_ptr,
+    inv_offsets_ptr, entries_ptr, item_row_ptr, row_first_item_ptr, q_last_ptr, block_start_ptr, positions_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
@@ -127,7 +131,7 @@ def _fwd_kv_gather_kernel(
     PRECISION: tl.constexpr, PACKED: tl.constexpr, STREAM: tl.constexpr = False,
     LSE_AT_POSITION: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
     BLOCK_D2: tl.constexpr = 0, BLOCK_DV2: tl.constexpr = 0, NEAR_STEPS: tl.constexpr = 0,
-    FAR_ONLY: tl.constexpr = False,
+    FAR_ONLY: tl.constexpr = False, WRITE_POSITIONS: tl.constexpr = False,
 ):
     """``BLOCK_D2``: q and K in two head-dim pieces (``configs.head_dim_blocks``); ``BLOCK_DV2``:
     V and the output in two pieces of BLOCK_DV and BLOCK_DV2 columns (``configs.KVForwardTile``).
@@ -136,7 +140,9 @@ def _fwd_kv_gather_kernel(
     ``FAR_ONLY``: every entry the pieces walk is far (the near pass takes the near ones,
     unpacked inputs), so its query sees the whole block: no causal mask, the scale goes into
     the exponent's FMA and the probabilities are normalised before P @ V (a row's 64 values
-    per row instead of its Dv outputs). Rows past the piece load q = 0: finite, never stored."""
+    per row instead of its Dv outputs). Rows past the piece load q = 0: finite, never stored.
+    ``WRITE_POSITIONS``: each entry walked gets its list place in ``positions`` (the CSR's
+    inverse list, ``GATHER_POSITIONS``), written by its head-0 row."""
     scale_log2e = as_fp32(scale_log2e)
     item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
@@ -209,6 +215,9 @@ def _fwd_kv_gather_kernel(
                     o2 = tl.dot(p.to(v.dtype), v2, input_precision=PRECISION) / l_safe[:, None]
                 lse2 = m_safe + tl.log2(l_safe)
             part = e.to(tl.int64) * G + head
+            if WRITE_POSITIONS:
+                tl.store(positions_ptr + e, (c + offs_r // group_tile).to(positions_ptr.dtype.element_ty),
+                         mask=r_ok & (head == 0))
             if LSE_AT_POSITION:  # the lse at the entry's list position (module docstring)
                 store_once(lse_part_ptr + (c + offs_r // group_tile).to(tl.int64) * G + head, lse2, r_ok, STREAM)
             else:
@@ -252,14 +261,16 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         )
         return lse_near, o_near
 
+    # The positions, filled by the gather (GATHER_POSITIONS) or by their own kernel.
+    positions = ("alloc" if GATHER_POSITIONS else True) if tile.lse_at_position else False
     if prepared is not None:
         sel, NB = prepared.sel, prepared.block_start.shape[0]
-        csr = build_entry_csr(sel, None, block_size, Tk, NB, prepared=True, positions=tile.lse_at_position)
+        csr = build_entry_csr(sel, None, block_size, Tk, NB, prepared=True, positions=positions)
         q_last, block_start = prepared.q_last, prepared.block_start
     else:
         sel, NB = block_indices, (Tk + block_size - 1) // block_size
         keep_csr = keep_csr and tile.near_pass
-        csr = build_entry_csr(sel, block_counts, block_size, Tk, NB, positions=tile.lse_at_position,
+        csr = build_entry_csr(sel, block_counts, block_size, Tk, NB, positions=positions,
                               near=tile.near_pass, near_in_lists=keep_csr)
         q_last = block_start = csr.offsets  # unused pointers
     S = sel.shape[-1]
@@ -271,6 +282,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     torch.library.wrap_triton(_fwd_kv_gather_kernel)[(pieces.n_items,)](
         q, k, v, lse_part, o_part,
         csr.offsets, csr.entries, pieces.item_row, pieces.row_first_item, q_last, block_start,
+        csr.positions if csr.positions is not None else csr.entries,
         q.stride(0), q.stride(1), q.stride(2), q.stride(3),
         k.stride(0), k.stride(1), k.stride(2), k.stride(3),
         v.stride(0), v.stride(1), v.stride(2), v.stride(3),
@@ -282,7 +294,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         LSE_AT_POSITION=tile.lse_at_position, PREFETCH_IDS=tile.prefetch_ids,
         BLOCK_D2=tile.block_d2, BLOCK_DV2=tile.block_dv2,
         NEAR_STEPS=(2 * block_size).bit_length() + 1 if prepared is None and keep_csr else 0,
-        FAR_ONLY=FAR_ONLY and csr.near is not None and scale > 0,
+        FAR_ONLY=FAR_ONLY and csr.near is not None and scale > 0, WRITE_POSITIONS=positions == "alloc",
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     near = None
@@ -291,7 +303,8 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     combine_slots(lse_part, o_part, out, lse, G, S, keys=csr.keys, sentinel=csr.sentinel,
-                  csr=csr if tile.lse_at_position else None,
+                  csr=csr if tile.lse_at_position else None, positions_by_key=positions == "alloc",
+                  num_warps=tile.combine_warps,
                   elems=tile.combine_elems, dv_chunk=tile.combine_cols or None, stream=tile.stream_partials,
                   near=near, near_in_lists=(NB, Tk, block_size) if prepared is None and keep_csr else None)
     return (out, lse, csr) if prepared is None and keep_csr else (out, lse)
