@@ -73,6 +73,7 @@ from exp_token import run_op_variants  # noqa: E402
 REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_backward, kv=fkv.forward_kv_tile,
             dkv=bwd.dkv_tile, dkv_piece=bwd.dkv_piece_tokens, reuse=ops.reuses_csr)
 OLD = dict(int16=False, dq=(8192, 0), zeros=True)
+REAL_GPOS = fkv.GATHER_POSITIONS
 LEAN = (fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE)
 
 
@@ -85,7 +86,7 @@ def reset() -> None:
     bwd.DIRECT_DKV = True
     csr.FUSED_PIECES = True
     fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE = LEAN
-    fkv.GATHER_POSITIONS = True
+    fkv.GATHER_POSITIONS = REAL_GPOS
 
 
 def apply(variant: dict) -> str:
@@ -261,8 +262,8 @@ def runs_for(mode: str) -> list:
                 (("fwd G8 T=16k", "random"), [torch_pieces, new, by_id]),
                 (("fwd+bwd G16 T=16k", "random"), [torch_pieces, new])]
     if mode == "--gpos":  # session 22: positions written by the gather; the combine on 8 warps
-        off, w8 = {"gpos": False}, {"kv": dict(combine_warps=8)}
-        w8e = {"kv": dict(combine_warps=8, combine_elems=32768)}
+        off, new = {"gpos": False}, {"gpos": True}
+        w8, w8e = {"kv": dict(combine_warps=8)}, {"kv": dict(combine_warps=8, combine_elems=32768)}
         return [(("fwd G4 T=16k", "random"), [off, new, w8, w8e, off, new, w8, w8e]),
                 (("fwd G4 T=64k", "random"), [off, new, w8, off, new, w8]),
                 (("fwd G1 T=16k", "random"), [off, new, w8]),

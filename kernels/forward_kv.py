@@ -41,10 +41,12 @@ from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids,
 # The gather's lean softmax on far-only pieces (``_fwd_kv_gather_kernel``'s ``FAR_ONLY``); a
 # switch for bench/exp_csr_reduce.py.
 FAR_ONLY = True
-# The gather writes the CSR's positions (the list place of each entry it walks) instead of a
-# kernel of their own inverting the sort; the combine then tells the slots it reads by their
-# keys. A switch for bench/exp_csr_reduce.py.
-GATHER_POSITIONS = True
+# The gather writes the CSR's positions (the list place of each entry it walks, in a short pass
+# per piece before its chunk loop: 77 SASS instructions per 1024 entries, the loop unchanged at
+# 774 per chunk) instead of a kernel of their own inverting the sort (0.037 ms of a G4 16k
+# forward, H100 run 144); the combine then picks the slots it reads by their keys. Off until
+# timed on the GPU (session 22 had no device; bench/exp_csr_reduce.py --gpos, gpu_call68.sh).
+GATHER_POSITIONS = False
 
 
 @triton.jit
@@ -131,7 +133,7 @@ def _fwd_kv_gather_kernel(
     PRECISION: tl.constexpr, PACKED: tl.constexpr, STREAM: tl.constexpr = False,
     LSE_AT_POSITION: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
     BLOCK_D2: tl.constexpr = 0, BLOCK_DV2: tl.constexpr = 0, NEAR_STEPS: tl.constexpr = 0,
-    FAR_ONLY: tl.constexpr = False, WRITE_POSITIONS: tl.constexpr = False,
+    FAR_ONLY: tl.constexpr = False, WRITE_POSITIONS: tl.constexpr = False, POS_BLOCK: tl.constexpr = 1024,
 ):
     """``BLOCK_D2``: q and K in two head-dim pieces (``configs.head_dim_blocks``); ``BLOCK_DV2``:
     V and the output in two pieces of BLOCK_DV and BLOCK_DV2 columns (``configs.KVForwardTile``).
@@ -142,7 +144,7 @@ def _fwd_kv_gather_kernel(
     the exponent's FMA and the probabilities are normalised before P @ V (a row's 64 values
     per row instead of its Dv outputs). Rows past the piece load q = 0: finite, never stored.
     ``WRITE_POSITIONS``: each entry walked gets its list place in ``positions`` (the CSR's
-    inverse list, ``GATHER_POSITIONS``), written by its head-0 row."""
+    inverse list, ``GATHER_POSITIONS``), POS_BLOCK entries at a time before the chunk loop."""
     scale_log2e = as_fp32(scale_log2e)
     item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens)
@@ -164,6 +166,11 @@ def _fwd_kv_gather_kernel(
         max_last = tl.where(hi > lo, Tk - Tq + last_t, -1)
     k, k2, v = load_block_kv(k_ptr, v_ptr, b, h, tok, tok <= max_last, stride_kb, stride_kt, stride_kh, stride_kd,
                              stride_vb, stride_vt, stride_vh, stride_vd, D, DV, BLOCK_D, BLOCK_DV, BLOCK_D2)
+    if WRITE_POSITIONS:  # before the chunk loop: under the K/V loads' latency, one pass per piece
+        for p0 in range(lo, hi, POS_BLOCK):
+            p = p0 + tl.arange(0, POS_BLOCK)
+            e_all = tl.load(entries_ptr + p, mask=p < hi, other=0)
+            tl.store(positions_ptr + e_all, p.to(positions_ptr.dtype.element_ty), mask=p < hi)
     if BLOCK_DV2 > 0:
         offs_dv2 = BLOCK_DV + tl.arange(0, BLOCK_DV2)
         v2 = tl.load(v_ptr + b * stride_vb + h * stride_vh + tok.to(tl.int64)[:, None] * stride_vt
@@ -215,9 +222,6 @@ def _fwd_kv_gather_kernel(
                     o2 = tl.dot(p.to(v.dtype), v2, input_precision=PRECISION) / l_safe[:, None]
                 lse2 = m_safe + tl.log2(l_safe)
             part = e.to(tl.int64) * G + head
-            if WRITE_POSITIONS:
-                tl.store(positions_ptr + e, (c + offs_r // group_tile).to(positions_ptr.dtype.element_ty),
-                         mask=r_ok & (head == 0))
             if LSE_AT_POSITION:  # the lse at the entry's list position (module docstring)
                 store_once(lse_part_ptr + (c + offs_r // group_tile).to(tl.int64) * G + head, lse2, r_ok, STREAM)
             else:
@@ -294,7 +298,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         LSE_AT_POSITION=tile.lse_at_position, PREFETCH_IDS=tile.prefetch_ids,
         BLOCK_D2=tile.block_d2, BLOCK_DV2=tile.block_dv2,
         NEAR_STEPS=(2 * block_size).bit_length() + 1 if prepared is None and keep_csr else 0,
-        FAR_ONLY=FAR_ONLY and csr.near is not None and scale > 0, WRITE_POSITIONS=positions == "alloc",
+        FAR_ONLY=FAR_ONLY and csr.near is not None and scale > 0, WRITE_POSITIONS=positions == "alloc", POS_BLOCK=1024,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     near = None

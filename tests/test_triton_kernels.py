@@ -734,3 +734,42 @@ def test_lean_gathered_loops_match_reference(monkeypatch, dtype, G, full_view, d
     ro, _, ref_grads = reference_grads(q, k, v, bi, counts, block_size, scale, dout, no_dlse)
     for name, a, r in zip(("out", "dq", "dk", "dv"), (out.detach(),) + grads, (ro,) + tuple(ref_grads)):
         assert_close(name, a, r, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16] + ([torch.bfloat16] if DEVICE == "cuda" else []))
+@pytest.mark.parametrize("G,mode", [(2, "inference"), (4, "training"), (4, "packed")])
+def test_gather_written_positions_match_reference(monkeypatch, dtype, G, mode):
+    """The gather writing the CSR's positions itself (``forward_kv.GATHER_POSITIONS``; the
+    combine then picks its slots by key): on the inference CSR (near entries out of the
+    lists), the training one (near entries in the lists, skipped by the pieces: their
+    positions stay unwritten) and packed sequences (prepared index), with padding,
+    duplicates, counts and empty rows. The positions buffer starts as garbage (-7: a stale
+    read would fetch a wrong lse, or fault), and the output must match the float64 reference."""
+    import nsa_ops
+    from nsa_ops.kernels import forward_kv
+
+    monkeypatch.setattr(forward_kv, "GATHER_POSITIONS", True)
+    real_build = forward_kv.build_entry_csr
+    allocated = []
+
+    def poisoned_build(*a, **kw):  # the allocated positions start as garbage
+        csr = real_build(*a, **kw)
+        if kw.get("positions") == "alloc":
+            csr.positions.fill_(-7)
+            allocated.append(True)
+        return csr
+
+    monkeypatch.setattr(forward_kv, "build_entry_csr", poisoned_build)
+    block_size, H, S, Tk = 16, 2, 5, 80
+    Tq = Tk if mode == "packed" else 45
+    cu = torch.tensor([0, 30, 80], device=DEVICE) if mode == "packed" else None
+    q, k, v, bi, counts = make_problem(1, Tq, Tk, H * G, H, 32, 32, block_size, S, dtype, seed=G,
+                                       cu_seqlens=cu)
+    scale = 0.3
+    x = [t.clone().requires_grad_(mode == "training") for t in (q, k, v)]
+    with nsa_ops.use_backend("triton"):
+        out = nsa_ops.selection_attention(*x, bi, block_counts=counts, block_size=block_size, scale=scale,
+                                          cu_seqlens=cu)
+    ro, _ = reference_selection(q.double(), k.double(), v.double(), bi, counts, block_size, scale, cu)
+    assert allocated, "the gather-written positions path was not taken"
+    assert_close("out", out.detach(), ro, dtype)
