@@ -54,6 +54,11 @@ reverted) put the online softmax's scale into the exponent's FMA (a ``POS_SCALE`
 switch of the near pass and the token forward kernels): within noise everywhere (G4 fwd 16k
 2.000 / 2.002 vs 1.998 / 2.003, G16 3.46 both, 64k 16.32 both, local G16 2.057 vs 2.072).
 ``--lean6`` (run 150): the 128-column combine with 8192 / 4096 partial elements per program.
+Session 22 (no GPU that session; prepared for the next): ``--gpos``, the gather writing the
+CSR's positions (``forward_kv.GATHER_POSITIONS``, no positions kernel; the combine picks its
+slots by key) and the combine on 8 warps (``KVForwardTile.combine_warps``); ``--qwin``, the
+gather's CSR cut into query windows (``KVForwardTile.window_q_bytes``, ``forward_kv.query_windows``)
+so that the programs running together re-read one window's q rows from L2.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -270,6 +275,15 @@ def runs_for(mode: str) -> list:
                 (("fwd G8 T=16k", "random"), [off, new, w8]),
                 (("fwd+bwd G4 T=16k", "random"), [off, new, off, new]),
                 (("fwd+bwd G4 T=64k", "random"), [off, new])]
+    if mode == "--qwin":  # session 22: the gather's CSR cut into query windows (KVForwardTile.window_q_bytes)
+        win = lambda mb, **k: {"kv": dict(window_q_bytes=mb << 20), **k}  # noqa: E731
+        off = {"gpos": False}
+        # Windows are capped where the keys would leave int16: 3 at G4 64k, 1 at G1 64k (none).
+        return [(("fwd G4 T=64k", "random"), [off, win(16), win(32), win(16, gpos=True), off, win(16), win(32),
+                                              win(16, gpos=True)]),
+                (("fwd G4 T=16k", "random"), [off, win(8), win(4), win(8, gpos=True), off, win(8), win(4)]),
+                (("fwd G4 T=64k", "local"), [off, win(16), win(32)]),
+                (("fwd G8 T=16k", "random"), [off, win(8), win(4), off])]
     if mode == "--lean6":  # run 150: the 128-column combine with fewer elements per program
         e8, e4 = {"kv": dict(combine_elems=8192)}, {"kv": dict(combine_elems=4096)}
         return [(("fwd G4 T=16k", "random"), [new, e8, e4, new, e8, e4]),
@@ -378,7 +392,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos")]
+                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

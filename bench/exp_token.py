@@ -121,7 +121,8 @@ def op_variants(runs, variants, apply, reset) -> list:
             tag = apply(variant)
             try:
                 x = copies[0]
-                q, k, v = (t.detach().clone().requires_grad_() for t in (x.q, x.k, x.v))
+                # Gradients only where timed: a forward-only call takes the inference path.
+                q, k, v = (t.detach().clone().requires_grad_(case.kind == "fwd+bwd") for t in (x.q, x.k, x.v))
                 out = fn(B.dataclasses.replace(x, q=q, k=k, v=v))
                 got = (out.detach(),) + (torch.autograd.grad(out, (q, k, v), torch.ones_like(out))
                                          if case.kind == "fwd+bwd" else ())

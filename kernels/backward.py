@@ -239,7 +239,7 @@ def _selection_dkv_piece_kernel(
     scale_log2e = as_fp32(scale_log2e)
     item = tl.program_id(0)
     item_ok, b, h, g, lo, hi = piece_of_item(item, item_row_ptr, row_first_item_ptr,
-                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens)
+                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens, 1)
 
     offs_n = tl.arange(0, BLOCK_SIZE)
     offs_r = tl.arange(0, ROWS)
@@ -516,6 +516,8 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     Dv = v.shape[-1]
     S = csr.keys.shape[-1]
     G = HQ // H
+    if csr.windows != 1:
+        raise ValueError("selection_backward: the entry CSR must have one query window per row")
     NB = csr.sentinel // (B * H)
     if not packed:  # plain blocks: the kernels compute both (pointers unused)
         q_last = block_start = csr.offsets

@@ -324,6 +324,12 @@ class KVForwardTile(NamedTuple):
     block_d2: int = 0
     block_dv2: int = 0
     near_split: bool = False  # the near pass takes q / K in the gather's head-dim pieces
+    # The gather's CSR cut into query windows of about this many q bytes per kv head (0: off;
+    # forward_kv.query_windows), so that programs running together share q rows in L2. Not
+    # timed yet (session 22 had no GPU); a first-order LRU model of the G4 64k gather
+    # (notes/kernels.md, session 22) put the q re-reads' HBM traffic at 0.8-1.8 GB without
+    # windows against 0.52 GB with three.
+    window_q_bytes: int = 0
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:

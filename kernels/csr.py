@@ -21,6 +21,12 @@ NSA always selects (its sink and local blocks). A kept near slot gets the sentin
 by the first of these it matches). The KV forward then attends them in a token-tile pass
 (``kernels/forward_kv.py``), with no gather and no per-slot partials.
 
+With ``windows=NW > 1`` (unpacked) a row is (b, h, query window, block): the queries are cut
+into NW windows of ``ceil(Tq / NW)`` rows and an entry's key is ``((b * H + h) * NW + t //
+window) * NB + id``, so the lists come ordered by window before block. A kernel walking the
+rows in order then has its concurrent programs on one window's queries (``kernels/forward_kv.py``
+``query_windows``). The backward takes single-window CSRs only.
+
 With ``prepared=True`` the input is already the prepared index of ``nsa_ops.indices`` (global
 block ids, -1 for unused slots; packed sequences): a slot is kept iff its id is >= 0.
 """
@@ -42,6 +48,7 @@ class EntryCSR(NamedTuple):
     sentinel: int  # B * H * NB
     positions: Optional[torch.Tensor] = None  # entries' dtype [B * Tq * H * S]: place of entry e in ``entries``
     near: Optional[torch.Tensor] = None  # int8 [B, Tq, H]: near blocks kept per row (``NEAR_*`` bits), see below
+    windows: int = 1  # query windows per (b, h): rows are (b, h, window, g), see below
 
 
 @triton.jit
@@ -49,7 +56,7 @@ def _entry_keys_kernel(
     bi_ptr, cnt_ptr, keys_ptr, near_ptr,
     stride_bb, stride_bt, stride_bh, stride_bs,
     stride_cb, stride_ct, stride_ch,
-    Tq, Tk, H, S, NB, n_groups,
+    Tq, Tk, H, S, NB, n_groups, NW, window,
     BLOCK_SIZE: tl.constexpr, BLOCK_S: tl.constexpr, GROUPS: tl.constexpr,
     HAS_COUNTS: tl.constexpr, PREPARED: tl.constexpr, NEAR: tl.constexpr = False,
     NEAR_IN_LISTS: tl.constexpr = False,
@@ -83,7 +90,7 @@ def _entry_keys_kernel(
         earlier = ((ids[:, :, None] == ids[:, None, :]) & valid[:, None, :]
                    & (offs_s[None, None, :] < offs_s[None, :, None]))
         keep = valid & (tl.sum(earlier.to(tl.int32), 2) == 0)
-    sentinel = (n_groups // Tq) * NB  # B * H * NB
+    sentinel = (n_groups // Tq) * NW * NB  # B * H * NW * NB
     if NEAR:  # near blocks leave the lists; their bits go to ``near`` (module docstring)
         own = ((Tk - Tq + t) // BLOCK_SIZE)[:, None]
         code = tl.where(ids == own, 4, tl.where(ids == own - 1, 2, tl.where(ids == 0, 1, 0)))
@@ -91,7 +98,7 @@ def _entry_keys_kernel(
         tl.store(near_ptr + grp64, tl.sum(tl.where(near, code, 0), 1).to(tl.int8), mask=g_ok)
         if not NEAR_IN_LISTS:
             keep = keep & ~near
-    key = tl.where(keep, (b * H + h)[:, None] * NB + ids, sentinel)
+    key = tl.where(keep, ((b * H + h) * NW + t // window)[:, None] * NB + ids, sentinel)
     tl.store(keys_ptr + grp64[:, None] * S + offs_s[None, :], key.to(keys_ptr.dtype.element_ty), mask=s_ok)
 
 
@@ -243,14 +250,17 @@ def full_view_prefix(entries_ptr, lo, hi, g, H, S, Tq, Tk, BLOCK_SIZE: tl.conste
 
 def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
                num_blocks: int, prepared: bool = False, near: Optional[torch.Tensor] = None,
-               near_in_lists: bool = False) -> torch.Tensor:
+               near_in_lists: bool = False, windows: int = 1) -> torch.Tensor:
     """The entries' keys (module docstring); ``near``: an int8 [B, Tq, H] tensor to fill with the
     rows' near bits, whose near slots then get the sentinel unless ``near_in_lists`` (unpacked
-    inputs only)."""
+    inputs only); ``windows``: query windows per (b, h) (module docstring)."""
     B, Tq, H, S = block_indices.shape
     if near is not None and prepared:
         raise ValueError("entry_keys: near blocks are defined for unpacked inputs only")
-    keys = torch.empty((B, Tq, H, S), device=block_indices.device, dtype=key_dtype(B * H * num_blocks))
+    if windows < 1 or B * H * windows * num_blocks >= 2 ** 31:
+        raise ValueError(f"entry_keys: windows={windows} must be >= 1 with B * H * windows * NB < 2^31")
+    keys = torch.empty((B, Tq, H, S), device=block_indices.device,
+                       dtype=key_dtype(B * H * windows * num_blocks))
     n_groups = B * Tq * H
     block_s = max(2, next_pow2(S))
     groups = max(1, 256 // block_s)
@@ -259,7 +269,7 @@ def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor]
         block_indices, cnt, keys, near if near is not None else keys,
         block_indices.stride(0), block_indices.stride(1), block_indices.stride(2), block_indices.stride(3),
         cnt.stride(0), cnt.stride(1), cnt.stride(2),
-        Tq, Tk, H, S, num_blocks, n_groups,
+        Tq, Tk, H, S, num_blocks, n_groups, windows, (Tq + windows - 1) // windows,
         BLOCK_SIZE=block_size, BLOCK_S=block_s, GROUPS=groups,
         HAS_COUNTS=block_counts is not None, PREPARED=prepared, NEAR=near is not None, NEAR_IN_LISTS=near_in_lists,
         num_warps=4,
@@ -279,16 +289,20 @@ def empty_csr_like(block_indices: torch.Tensor, num_blocks: int) -> tuple:
 
 def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
                     num_blocks: int, prepared: bool = False, positions=False,
-                    near: bool = False, near_in_lists: bool = False) -> EntryCSR:
+                    near: bool = False, near_in_lists: bool = False, windows: int = 1) -> EntryCSR:
     """See the module docstring. ``num_blocks``: NB, the (global) block count; ``positions``:
     also build the inverse list (``"alloc"``: only allocate it, for a kernel walking the lists
     to fill at the entries it walks; the others stay uninitialised); ``near``: record the near bits and leave the near blocks out of
     the lists (unpacked inputs), or with ``near_in_lists`` keep them there: the lists are then
-    those of the plain CSR, which the backward reuses (``near_prefix`` finds them)."""
+    those of the plain CSR, which the backward reuses (``near_prefix`` finds them); ``windows``:
+    rows per (b, h, query window, block) (module docstring)."""
+    if windows != 1 and (prepared or near_in_lists):
+        raise ValueError("build_entry_csr: query windows are for unpacked inputs without near_in_lists")
     B, Tq, H, S = block_indices.shape
     near_bits = torch.empty((B, Tq, H), device=block_indices.device, dtype=torch.int8) if near else None
-    keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared, near_bits, near_in_lists)
-    sentinel = B * H * num_blocks
+    keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared, near_bits, near_in_lists,
+                      windows)
+    sentinel = B * H * windows * num_blocks
     n = B * Tq * H * S
     srt, order = torch.sort(keys.view(-1), stable=True)
     offsets = torch.empty(sentinel + 1, device=keys.device, dtype=torch.int32)
@@ -301,4 +315,4 @@ def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Te
         pos = torch.empty_like(entries)
     if positions is True:
         torch.library.wrap_triton(_positions_kernel)[(triton.cdiv(n, 1024),)](entries, pos, n, BLOCK=1024, num_warps=4)
-    return EntryCSR(keys, offsets, entries, sentinel, pos, near_bits)
+    return EntryCSR(keys, offsets, entries, sentinel, pos, near_bits, windows)

@@ -34,7 +34,7 @@ import triton.language as tl
 
 from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
-from .csr import build_entry_csr, near_prefix, split_pieces
+from .csr import build_entry_csr, key_dtype, near_prefix, split_pieces
 from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, load_head_dim,
                          online_softmax_step, piece_of_item, qk_scores, store_once)
 
@@ -125,7 +125,7 @@ def _fwd_kv_gather_kernel(
     stride_qb, stride_qt, stride_qh, stride_qd,
     stride_kb, stride_kt, stride_kh, stride_kd,
     stride_vb, stride_vt, stride_vh, stride_vd,
-    Tq, Tk, H, G, D, DV, S, NB, n_rows,
+    Tq, Tk, H, G, D, DV, S, NB, n_rows, NW,
     group_tile, chunk_tokens, piece_tokens,
     scale_log2e,
     BLOCK_SIZE: tl.constexpr, ROWS: tl.constexpr,
@@ -147,7 +147,7 @@ def _fwd_kv_gather_kernel(
     inverse list, ``GATHER_POSITIONS``), POS_BLOCK entries at a time before the chunk loop."""
     scale_log2e = as_fp32(scale_log2e)
     item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
-                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens)
+                                             inv_offsets_ptr, n_rows, H, NB, piece_tokens, NW)
     if NEAR_STEPS > 0:
         lo = near_prefix(entries_ptr, lo, hi, g, H, S, Tq, Tk, BLOCK_SIZE, NEAR_STEPS)
     offs_dv = tl.arange(0, BLOCK_DV)
@@ -233,6 +233,19 @@ def _fwd_kv_gather_kernel(
                            r_ok[:, None] & (offs_dv2[None, :] < DV), STREAM)
 
 
+def query_windows(B: int, Tq: int, H: int, NB: int, q_bytes_per_token: int, window_q_bytes: int) -> int:
+    """How many query windows the gather's CSR takes (``csr.build_entry_csr``'s ``windows``): a
+    kv head's q rows (``q_bytes_per_token`` each: its G heads) cut into windows of about
+    ``window_q_bytes`` (0: one window), so that the programs running together re-read q rows
+    from L2 rather than HBM. Capped where the keys would leave int16 (``csr.key_dtype``)."""
+    if window_q_bytes <= 0:
+        return 1
+    nw = max(1, min(Tq, -(-Tq * q_bytes_per_token // window_q_bytes)))
+    if key_dtype(B * H * NB) == torch.int16:  # keep the 2-pass int16 sort
+        nw = max(1, min(nw, (2 ** 15 - 1) // (B * H * NB)))
+    return nw
+
+
 def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Tensor], block_size: int,
                          scale: float, prepared=None, tile=None, keep_csr: bool = False):
     """q [B,Tq,HQ,D], k [B,Tk,H,D], v [B,Tk,H,Dv] (any strides). Without ``prepared``:
@@ -274,8 +287,9 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     else:
         sel, NB = block_indices, (Tk + block_size - 1) // block_size
         keep_csr = keep_csr and tile.near_pass
+        windows = 1 if keep_csr else query_windows(B, Tq, H, NB, G * D * q.element_size(), tile.window_q_bytes)
         csr = build_entry_csr(sel, block_counts, block_size, Tk, NB, positions=positions,
-                              near=tile.near_pass, near_in_lists=keep_csr)
+                              near=tile.near_pass, near_in_lists=keep_csr, windows=windows)
         q_last = block_start = csr.offsets  # unused pointers
     S = sel.shape[-1]
     n_entries = B * Tq * H * S
@@ -290,7 +304,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         q.stride(0), q.stride(1), q.stride(2), q.stride(3),
         k.stride(0), k.stride(1), k.stride(2), k.stride(3),
         v.stride(0), v.stride(1), v.stride(2), v.stride(3),
-        Tq, Tk, H, G, D, Dv, S, NB, B * H * NB,
+        Tq, Tk, H, G, D, Dv, S, NB, csr.sentinel, csr.windows,
         group_tile, tile.rows // group_tile, tile.piece_tokens,
         scale * LOG2E,
         BLOCK_SIZE=block_size, ROWS=tile.rows, BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv,

@@ -107,15 +107,16 @@ def finish_softmax(acc, m_i, l_i):
 
 
 @triton.jit
-def piece_of_item(item, item_row_ptr, row_first_item_ptr, inv_offsets_ptr, n_rows, H, NB, piece_tokens):
+def piece_of_item(item, item_row_ptr, row_first_item_ptr, inv_offsets_ptr, n_rows, H, NB, piece_tokens, NW):
     """Which inverse-index row (b, h, global block g) a work item belongs to and its slice
-    [lo, hi) of that row's query list; surplus items (the grid is an upper bound) get lo == hi."""
+    [lo, hi) of that row's query list; surplus items (the grid is an upper bound) get lo == hi.
+    NW > 1: the rows are (b, h, query window, g) (``csr.build_entry_csr``'s ``windows``)."""
     row = tl.load(item_row_ptr + item)
     item_ok = row < n_rows
     row = tl.minimum(row, n_rows - 1)
     piece = item - tl.load(row_first_item_ptr + row)
-    b = (row // (H * NB)).to(tl.int64)
-    h = (row // NB) % H
+    b = (row // (H * NW * NB)).to(tl.int64)
+    h = (row // (NW * NB)) % H
     g = row % NB
     list_end = tl.load(inv_offsets_ptr + row + 1)
     lo = tl.load(inv_offsets_ptr + row) + piece * piece_tokens

@@ -471,12 +471,14 @@ def test_single_visible_key_gradients(dtype):
 
 
 @pytest.mark.parametrize("counts", [False, True])
-@pytest.mark.parametrize("NB", [5, 11000])
-def test_entry_csr_lists_each_kept_slot_once(counts, NB):
+@pytest.mark.parametrize("NB,windows", [(5, 1), (11000, 1), (5, 3), (3000, 2)])
+def test_entry_csr_lists_each_kept_slot_once(counts, NB, windows):
     """The entry CSR (kernels/csr.py) against a direct construction: the kept slots (in range,
     causal, inside block_counts, first of their id in the row), listed under their block in
     ascending entry order, with exact row offsets. NB = 11000 puts the sentinel (B * H * NB)
-    past int16, so the keys are sorted as int32 there and as int16 at NB = 5."""
+    past int16, so the keys are sorted as int32 there and as int16 at NB = 5; with ``windows``
+    the rows are (b, h, query window of ceil(Tq / windows) rows, block), and at NB = 3000 two
+    windows take the sentinel past int16."""
     from nsa_ops.kernels.csr import build_entry_csr
 
     gen = torch.Generator().manual_seed(9)
@@ -486,7 +488,10 @@ def test_entry_csr_lists_each_kept_slot_once(counts, NB):
     ids[..., 2] = ids[..., 0]
     ids[:, ::3, :, 3] = 2 ** 32 + 1  # an int64 id that would wrap to 1 in int32: must be dropped
     cnt = torch.randint(0, S + 1, (B, Tq, H), generator=gen) if counts else None
-    csr = build_entry_csr(ids.to(DEVICE), None if cnt is None else cnt.to(DEVICE), bs, Tk, NB, positions=True)
+    csr = build_entry_csr(ids.to(DEVICE), None if cnt is None else cnt.to(DEVICE), bs, Tk, NB, positions=True,
+                          windows=windows)
+    window = -(-Tq // windows)
+    n_rows = B * H * windows * NB
     expected = {}
     for b in range(B):
         for t in range(Tq):
@@ -497,15 +502,16 @@ def test_entry_csr_lists_each_kept_slot_once(counts, NB):
                     ok = 0 <= i < NB and i * bs <= Tk - Tq + t and (cnt is None or s < cnt[b, t, h])
                     if ok and i not in seen:
                         seen.add(i)
-                        expected.setdefault((b * H + h) * NB + i, []).append(((b * Tq + t) * H + h) * S + s)
+                        row = ((b * H + h) * windows + t // window) * NB + i
+                        expected.setdefault(row, []).append(((b * Tq + t) * H + h) * S + s)
     offsets, entries = csr.offsets.cpu().tolist(), csr.entries.cpu().tolist()
-    assert csr.sentinel == B * H * NB and len(offsets) == B * H * NB + 1
-    for r in range(B * H * NB):
+    assert csr.sentinel == n_rows and len(offsets) == n_rows + 1 and csr.windows == windows
+    for r in range(n_rows):
         assert entries[offsets[r]:offsets[r + 1]] == expected.get(r, []), f"row {r}"
     n_kept = sum(len(x) for x in expected.values())
     assert offsets[-1] == n_kept
     assert int((csr.keys != csr.sentinel).sum()) == n_kept
-    assert csr.keys.dtype == (torch.int16 if B * H * NB < 2 ** 15 else torch.int32)
+    assert csr.keys.dtype == (torch.int16 if n_rows < 2 ** 15 else torch.int32)
     # positions invert the list: entry e sits at positions[e], below n_kept iff e is kept
     positions = csr.positions.cpu().tolist()
     assert sorted(positions) == list(range(B * Tq * H * S))
@@ -773,3 +779,47 @@ def test_gather_written_positions_match_reference(monkeypatch, dtype, G, mode):
     ro, _ = reference_selection(q.double(), k.double(), v.double(), bi, counts, block_size, scale, cu)
     assert allocated, "the gather-written positions path was not taken"
     assert_close("out", out.detach(), ro, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16] + ([torch.bfloat16] if DEVICE == "cuda" else []))
+@pytest.mark.parametrize("G,window_q_bytes,gpos", [(2, 1, False), (4, 3000, True), (1, 500, False)])
+def test_gather_over_query_windows_matches_reference(monkeypatch, dtype, G, window_q_bytes, gpos):
+    """The KV forward with its CSR cut into query windows (``configs.KVForwardTile.window_q_bytes``,
+    ``forward_kv.query_windows``; 1 byte: one window per query row, the most rows there are),
+    also with the gather writing the positions: output and lse against the float64 reference,
+    with padding, duplicates, counts and empty rows. The training op keeps single-window
+    CSRs for its backward, so the gradients must match too."""
+    import nsa_ops
+    from nsa_ops.kernels import forward_kv
+
+    real_tile = forward_kv.forward_kv_tile
+    monkeypatch.setattr(forward_kv, "forward_kv_tile",
+                        lambda *a, **k: real_tile(*a, **k)._replace(window_q_bytes=window_q_bytes))
+    monkeypatch.setattr(forward_kv, "GATHER_POSITIONS", gpos)
+    real_build = forward_kv.build_entry_csr
+    seen = []
+    monkeypatch.setattr(forward_kv, "build_entry_csr", lambda *a, **k: seen.append(k.get("windows", 1))
+                        or real_build(*a, **k))
+    block_size, H, S, Tq, Tk = 16, 2, 5, 45, 80
+    q, k, v, bi, counts = make_problem(1, Tq, Tk, H * G, H, 32, 32, block_size, S, dtype, seed=G)
+    scale = 0.3
+    with nsa_ops.use_backend("triton"):
+        out, lse = nsa_ops.selection_attention(q, k, v, bi, block_counts=counts, block_size=block_size,
+                                               scale=scale, return_lse=True)
+    assert seen and seen[-1] == forward_kv.query_windows(1, Tq, H, (Tk + 15) // 16, G * 32 * q.element_size(),
+                                                        window_q_bytes) and seen[-1] > 1
+    ro, rl = reference_selection(q.double(), k.double(), v.double(), bi, counts, block_size, scale)
+    assert_close("out", out, ro, dtype)
+    fin = torch.isfinite(rl)
+    assert torch.equal(torch.isfinite(lse), fin)
+    assert_close("lse", lse[fin], rl[fin], torch.float32)
+    x = [t.clone().requires_grad_() for t in (q, k, v)]
+    gen = torch.Generator().manual_seed(3)
+    dout = torch.randn(out.shape, generator=gen).to(DEVICE, dtype)
+    with nsa_ops.use_backend("triton"):
+        out2 = nsa_ops.selection_attention(*x, bi, block_counts=counts, block_size=block_size, scale=scale)
+        grads = torch.autograd.grad(out2, x, dout)
+    no_dlse = torch.zeros(1, Tq, H * G, device=DEVICE)
+    ro2, _, ref_grads = reference_grads(q, k, v, bi, counts, block_size, scale, dout, no_dlse)
+    for name, a, r in zip(("out", "dq", "dk", "dv"), (out2.detach(),) + grads, (ro2,) + tuple(ref_grads)):
+        assert_close(name, a, r, dtype)
