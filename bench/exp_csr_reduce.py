@@ -58,7 +58,10 @@ Session 22 (no GPU that session; prepared for the next): ``--gpos``, the gather 
 CSR's positions (``forward_kv.GATHER_POSITIONS``, no positions kernel; the combine picks its
 slots by key) and the combine on 8 warps (``KVForwardTile.combine_warps``); ``--qwin``, the
 gather's CSR cut into query windows (``KVForwardTile.window_q_bytes``, ``forward_kv.query_windows``)
-so that the programs running together re-read one window's q rows from L2.
+so that the programs running together re-read one window's q rows from L2; ``--decode``, the
+gathered loops' entry decode with one unsigned division (``primitives.entry_token``,
+``FAST_DECODE`` of the KV forward and of the dK/dV kernel; sm_90a SASS per 64-row chunk at G4:
+gather 774 -> 702, dK/dV 1080 -> 981).
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -79,6 +82,7 @@ REAL = dict(int16=csr.INT16_KEYS, dq=bwd.dq_reduce_shape, launch=bwd.selection_b
             dkv=bwd.dkv_tile, dkv_piece=bwd.dkv_piece_tokens, reuse=ops.reuses_csr)
 OLD = dict(int16=False, dq=(8192, 0), zeros=True)
 REAL_GPOS = fkv.GATHER_POSITIONS
+REAL_DECODE = (fkv.FAST_DECODE, bwd.FAST_DECODE)
 LEAN = (fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE)
 
 
@@ -92,6 +96,7 @@ def reset() -> None:
     csr.FUSED_PIECES = True
     fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE = LEAN
     fkv.GATHER_POSITIONS = REAL_GPOS
+    fkv.FAST_DECODE, bwd.FAST_DECODE = REAL_DECODE
 
 
 def apply(variant: dict) -> str:
@@ -116,6 +121,8 @@ def apply(variant: dict) -> str:
         fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE = variant["lean"]
     if "gpos" in variant:  # session 22: the gather writes the CSR's positions (fkv.GATHER_POSITIONS)
         fkv.GATHER_POSITIONS = variant["gpos"]
+    if "decode" in variant:  # session 22: (fkv.FAST_DECODE, bwd.FAST_DECODE), primitives.entry_token
+        fkv.FAST_DECODE, bwd.FAST_DECODE = variant["decode"]
     if "dkv" in variant:
         bwd.dkv_tile = lambda *a, **k: REAL["dkv"](*a, **k)._replace(**variant["dkv"])
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
@@ -275,6 +282,17 @@ def runs_for(mode: str) -> list:
                 (("fwd G8 T=16k", "random"), [off, new, w8]),
                 (("fwd+bwd G4 T=16k", "random"), [off, new, off, new]),
                 (("fwd+bwd G4 T=64k", "random"), [off, new])]
+    if mode == "--decode":  # session 22: the gathered loops' entry decode with one unsigned division
+        off, on, fwd_only = {"decode": (False, False)}, {"decode": (True, True)}, {"decode": (True, False)}
+        return [(("fwd G4 T=16k", "random"), [off, on, off, on]),
+                (("fwd G4 T=64k", "random"), [off, on, off, on]),
+                (("fwd G1 T=16k", "random"), [off, on, off, on]),
+                (("fwd G8 T=16k", "random"), [off, on]),
+                (("fwd+bwd G4 T=16k", "random"), [off, on, fwd_only, off, on]),
+                (("fwd+bwd G4 T=64k", "random"), [off, on, fwd_only]),
+                (("fwd+bwd G1 T=16k", "random"), [off, on, fwd_only]),
+                (("fwd+bwd G16 T=16k", "random"), [off, on]),
+                (("fwd+bwd G16 D=192 T=16k", "random"), [off, on])]
     if mode == "--qwin":  # session 22: the gather's CSR cut into query windows (KVForwardTile.window_q_bytes)
         win = lambda mb, **k: {"kv": dict(window_q_bytes=mb << 20), **k}  # noqa: E731
         off = {"gpos": False}
@@ -392,7 +410,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin")]
+                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -45,6 +45,10 @@ from .tma import kv_descriptors, launch_args
 
 
 
+# The gathered loops decode their entries' query rows with one unsigned division
+# (``primitives.entry_token``); off until timed on the GPU (session 22 had none).
+FAST_DECODE = False
+
 @triton.jit
 def _rows_delta(do, delta_rows, row_ok, o_rows, stride_od, dlse_rows, DV, BLOCK_DV: tl.constexpr,
                 FUSE_DELTA: tl.constexpr):
@@ -221,6 +225,7 @@ def _selection_dkv_piece_kernel(
     dk_ptr=None, dv_ptr=None, stride_dkb=0, stride_dkt=0, stride_dkh=0, stride_dvb=0, stride_dvt=0, stride_dvh=0,
     Tk=0, DIRECT: tl.constexpr = False, PACKED: tl.constexpr = True,
     FULL_VIEW: tl.constexpr = False, FULL_STEPS: tl.constexpr = 0, DQ_SCALED: tl.constexpr = True,
+    FAST_DECODE: tl.constexpr = False,
 ):
     """PACKED=False: the plain blocks of unpacked inputs (block g starts at g * BLOCK_SIZE, the
     query at row t sits at Tk - Tq + t), ``q_last`` / ``block_start`` unused. DIRECT: a program
@@ -286,11 +291,11 @@ def _selection_dkv_piece_kernel(
                 e_next = chunk_ids(entries_ptr, c + chunk_tokens, offs_r, group_tile, chunk_tokens, hi)
                 r_ok, t_row, t64, head, hq, q, q2 = gather_chunk_q_ids(
                     e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_ptr + b * stride_qb,
-                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
+                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE)
             else:
                 r_ok, e, t_row, t64, head, hq, q, q2 = gather_chunk_q(
                     entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,
-                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
+                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE)
             if PACKED:
                 last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
             else:
@@ -582,7 +587,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         dk_ptr=dk, dv_ptr=dv, stride_dkb=dk.stride(0), stride_dkt=dk.stride(1), stride_dkh=dk.stride(2),
         stride_dvb=dv.stride(0), stride_dvt=dv.stride(1), stride_dvh=dv.stride(2), Tk=Tk, DIRECT=DIRECT_DKV,
         PACKED=packed, FULL_VIEW=full_view and not packed, FULL_STEPS=block_size.bit_length() + 1,
-        DQ_SCALED=dq_scaled, num_warps=kt.num_warps, num_stages=kt.num_stages,
+        DQ_SCALED=dq_scaled, FAST_DECODE=FAST_DECODE, num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:
         block_gp = next_pow2(G)

@@ -47,6 +47,9 @@ FAR_ONLY = True
 # forward, H100 run 144); the combine then picks the slots it reads by their keys. Off until
 # timed on the GPU (session 22 had no device; bench/exp_csr_reduce.py --gpos, gpu_call68.sh).
 GATHER_POSITIONS = False
+# The gather decodes its entries' query rows with one unsigned division
+# (``primitives.entry_token``: 774 -> ~700 SASS instructions per chunk at G4); off until timed.
+FAST_DECODE = False
 
 
 @triton.jit
@@ -134,6 +137,7 @@ def _fwd_kv_gather_kernel(
     LSE_AT_POSITION: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
     BLOCK_D2: tl.constexpr = 0, BLOCK_DV2: tl.constexpr = 0, NEAR_STEPS: tl.constexpr = 0,
     FAR_ONLY: tl.constexpr = False, WRITE_POSITIONS: tl.constexpr = False, POS_BLOCK: tl.constexpr = 1024,
+    FAST_DECODE: tl.constexpr = False,
 ):
     """``BLOCK_D2``: q and K in two head-dim pieces (``configs.head_dim_blocks``); ``BLOCK_DV2``:
     V and the output in two pieces of BLOCK_DV and BLOCK_DV2 columns (``configs.KVForwardTile``).
@@ -189,11 +193,11 @@ def _fwd_kv_gather_kernel(
                 e_next = chunk_ids(entries_ptr, c + chunk_tokens, offs_r, group_tile, chunk_tokens, hi)
                 r_ok, t, t64_unused, head, hq_unused, q, q2 = gather_chunk_q_ids(
                     e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_ptr + b * stride_qb,
-                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
+                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE)
             else:
                 r_ok, e, t, t64_unused, head, hq_unused, q, q2 = gather_chunk_q(
                     entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,
-                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2)
+                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE)
             if PACKED:
                 last = tl.load(q_last_ptr + t, mask=r_ok, other=-1)
             else:
@@ -313,6 +317,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         BLOCK_D2=tile.block_d2, BLOCK_DV2=tile.block_dv2,
         NEAR_STEPS=(2 * block_size).bit_length() + 1 if prepared is None and keep_csr else 0,
         FAR_ONLY=FAR_ONLY and csr.near is not None and scale > 0, WRITE_POSITIONS=positions == "alloc", POS_BLOCK=1024,
+        FAST_DECODE=FAST_DECODE,
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     near = None

@@ -252,26 +252,44 @@ def load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride
 
 
 @triton.jit
-def chunk_entries(entries_ptr, c, tok_of_row, chunk_tokens, hi, head, G, H, S, Tq):
+def entry_token(e, b, H, S, Tq, FAST: tl.constexpr):
+    """The query row t of entries e = ((b * Tq + t) * H + h) * S + s of batch b (int32). FAST:
+    one unsigned division and a subtraction of b * Tq (b: the program's batch, every entry of
+    a CSR row shares it) instead of a signed division and a modulo; on the G4 gather's sm_90a
+    code that is about 70 of 774 instructions per 64-row chunk fewer (bench/asm_sm90.py --dump,
+    session 22). Entry ids below 2^31 are decoded in int32, far cheaper than int64 division."""
+    if FAST:
+        if e.dtype == tl.int32:
+            bt = (e.to(tl.uint32) // (H * S).to(tl.uint32)).to(tl.int32)
+        else:
+            bt = e // (H * S)
+        return bt - b.to(tl.int32) * Tq
+    else:
+        return ((e // (H * S)) % Tq).to(tl.int32)
+
+
+@triton.jit
+def chunk_entries(entries_ptr, c, tok_of_row, chunk_tokens, hi, head, G, H, S, Tq, b, FAST: tl.constexpr):
     """Rows of one gathered chunk of an entry-CSR piece (``kernels/csr.py``): which rows are
-    real, their entry ids and their query tokens (int32; entry ids below 2^31 are decoded in
-    int32, far cheaper than int64 division)."""
+    real, their entry ids and their query tokens (``entry_token``)."""
     r_ok = (tok_of_row < chunk_tokens) & (c + tok_of_row < hi) & (head < G)
     e = tl.load(entries_ptr + c + tok_of_row, mask=r_ok, other=0)
-    t = ((e // (H * S)) % Tq).to(tl.int32)
+    t = entry_token(e, b, H, S, Tq, FAST)
     return r_ok, e, t
 
 
 @triton.jit
 def gather_chunk_q(entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_base,
-                   stride_qt, stride_qh, stride_qd, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
+                   stride_qt, stride_qh, stride_qd, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr,
+                   b, FAST: tl.constexpr):
     """One gathered chunk of an entry-CSR piece with its query rows: rows r = (entry r //
     group_tile of the chunk at ``c``, head ``head0 + r % group_tile``), ``chunk_entries`` plus
     their q rows (``q_base`` = q at batch b) as head-dim pieces. Returns the rows' validity,
-    entry ids, tokens (int32 and int64), heads, query-head ids (int64) and q, q2."""
+    entry ids, tokens (int32 and int64), heads, query-head ids (int64) and q, q2. ``FAST``: see
+    ``entry_token``."""
     head = head0 + offs_r % group_tile
     hq = (h * G + head).to(tl.int64)
-    r_ok, e, t = chunk_entries(entries_ptr, c, offs_r // group_tile, chunk_tokens, hi, head, G, H, S, Tq)
+    r_ok, e, t = chunk_entries(entries_ptr, c, offs_r // group_tile, chunk_tokens, hi, head, G, H, S, Tq, b, FAST)
     t64 = t.to(tl.int64)
     q, q2 = load_head_dim(q_base + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D, BLOCK_D, BLOCK_D2)
     return r_ok, e, t, t64, head, hq, q, q2
@@ -287,7 +305,8 @@ def chunk_ids(entries_ptr, c, offs_r, group_tile, chunk_tokens, hi):
 
 @triton.jit
 def gather_chunk_q_ids(e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_base,
-                       stride_qt, stride_qh, stride_qd, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr):
+                       stride_qt, stride_qh, stride_qd, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr,
+                       b, FAST: tl.constexpr):
     """``gather_chunk_q`` for entry ids ``e`` loaded beforehand (``chunk_ids``, a chunk ahead):
     then no load of the chunk's own iteration sits before its q addresses, and Triton 3.6
     pipelines the q copies at fewer stages. Returns the rows' validity, tokens (int32 and
@@ -296,7 +315,7 @@ def gather_chunk_q_ids(e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, 
     head = head0 + offs_r % group_tile
     hq = (h * G + head).to(tl.int64)
     r_ok = (tok < chunk_tokens) & (c + tok < hi) & (head < G)
-    t = ((e // (H * S)) % Tq).to(tl.int32)
+    t = entry_token(e, b, H, S, Tq, FAST)
     t64 = t.to(tl.int64)
     q, q2 = load_head_dim(q_base + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D, BLOCK_D, BLOCK_D2)
     return r_ok, t, t64, head, hq, q, q2

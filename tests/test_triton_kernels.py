@@ -823,3 +823,31 @@ def test_gather_over_query_windows_matches_reference(monkeypatch, dtype, G, wind
     ro2, _, ref_grads = reference_grads(q, k, v, bi, counts, block_size, scale, dout, no_dlse)
     for name, a, r in zip(("out", "dq", "dk", "dv"), (out2.detach(),) + grads, (ro2,) + tuple(ref_grads)):
         assert_close(name, a, r, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("G,B", [(1, 2), (4, 2), (2, 3)])
+def test_fast_entry_decode_matches_reference(monkeypatch, dtype, G, B):
+    """The gathered loops decoding their entries' query rows with one unsigned division and the
+    batch offset (``primitives.entry_token``, ``FAST_DECODE`` of the KV forward and the dK/dV
+    kernel), over several batches (where a missing batch offset would read another batch's q):
+    output and gradients against the float64 reference."""
+    import nsa_ops
+    from nsa_ops.kernels import forward_kv
+
+    monkeypatch.setattr(forward_kv, "FAST_DECODE", True)
+    monkeypatch.setattr(backward_module, "FAST_DECODE", True)
+    block_size, H, S, Tq, Tk = 16, 2, 5, 37, 64
+    q, k, v, bi, counts = make_problem(B, Tq, Tk, H * G, H, 32, 32, block_size, S, dtype, seed=10 + G)
+    gen = torch.Generator().manual_seed(4)
+    dout = torch.randn((B, Tq, H * G, 32), generator=gen).to(DEVICE, dtype)
+    x = [t.clone().requires_grad_() for t in (q, k, v)]
+    with nsa_ops.use_backend("triton"):
+        out = nsa_ops.selection_attention(*x, bi, block_counts=counts, block_size=block_size, scale=0.3)
+        grads = torch.autograd.grad(out, x, dout)
+        out_inf = nsa_ops.selection_attention(q, k, v, bi, block_counts=counts, block_size=block_size, scale=0.3)
+    no_dlse = torch.zeros(B, Tq, H * G, device=DEVICE)
+    ro, _, ref_grads = reference_grads(q, k, v, bi, counts, block_size, 0.3, dout, no_dlse)
+    assert_close("out (inference)", out_inf, ro, dtype)
+    for name, a, r in zip(("out", "dq", "dk", "dv"), (out.detach(),) + grads, (ro,) + tuple(ref_grads)):
+        assert_close(name, a, r, dtype)
