@@ -90,6 +90,23 @@ def assert_close(name, got, ref, dtype):
     assert err <= 2e-2 and rel <= 1e-2, f"{name}: max-abs/max|ref| {err:.2e}, rel-Frobenius {rel:.2e}"
 
 
+def assert_training_op_matches_reference(q, k, v, bi, counts, block_size, scale, dtype, seed):
+    """The public op on the Triton backend, forward and backward with a random upstream
+    gradient (seeded), against the float64 reference: out, dq, dk, dv."""
+    import nsa_ops
+
+    gen = torch.Generator().manual_seed(seed)
+    dout = torch.randn(q.shape[:-1] + (v.shape[-1],), generator=gen).to(DEVICE, dtype)
+    x = [t.clone().requires_grad_() for t in (q, k, v)]
+    with nsa_ops.use_backend("triton"):
+        out = nsa_ops.selection_attention(*x, bi, block_counts=counts, block_size=block_size, scale=scale)
+        grads = torch.autograd.grad(out, x, dout)
+    no_dlse = torch.zeros(q.shape[:-1], device=DEVICE)
+    ro, _, ref_grads = reference_grads(q, k, v, bi, counts, block_size, scale, dout, no_dlse)
+    for name, a, r in zip(("out", "dq", "dk", "dv"), (out.detach(),) + grads, (ro,) + tuple(ref_grads)):
+        assert_close(name, a, r, dtype)
+
+
 def check_against_reference(B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype, cu=None, counts=True, seed=0):
     q, k, v, ids, cnts = make_problem(B, Tq, Tk, HQ, H, D, Dv, block_size, S, dtype, seed=seed,
                                       cu_seqlens=cu, counts=counts)
@@ -722,7 +739,6 @@ def test_lean_gathered_loops_match_reference(monkeypatch, dtype, G, full_view, d
     (``DQ_SCALE_IN_REDUCE``), and the forward gather on far-only pieces drops its mask and
     normalises p before P @ V (``forward_kv.FAR_ONLY``, taken only for scale > 0: a negative
     scale must take the masked path). Output and gradients against the float64 reference."""
-    import nsa_ops
     from nsa_ops.kernels import forward_kv
 
     monkeypatch.setattr(backward_module, "FULL_VIEW", full_view)
@@ -730,16 +746,7 @@ def test_lean_gathered_loops_match_reference(monkeypatch, dtype, G, full_view, d
     monkeypatch.setattr(forward_kv, "FAR_ONLY", full_view)
     block_size, H, S, Tq, Tk = 16, 2, 5, 45, 80
     q, k, v, bi, counts = make_problem(1, Tq, Tk, H * G, H, 32, 32, block_size, S, dtype, seed=G)
-    gen = torch.Generator().manual_seed(5)
-    dout = torch.randn((1, Tq, H * G, 32), generator=gen).to(DEVICE, dtype)
-    x = [t.clone().requires_grad_() for t in (q, k, v)]
-    with nsa_ops.use_backend("triton"):
-        out = nsa_ops.selection_attention(*x, bi, block_counts=counts, block_size=block_size, scale=scale)
-        grads = torch.autograd.grad(out, x, dout)
-    no_dlse = torch.zeros(1, Tq, H * G, device=DEVICE)
-    ro, _, ref_grads = reference_grads(q, k, v, bi, counts, block_size, scale, dout, no_dlse)
-    for name, a, r in zip(("out", "dq", "dk", "dv"), (out.detach(),) + grads, (ro,) + tuple(ref_grads)):
-        assert_close(name, a, r, dtype)
+    assert_training_op_matches_reference(q, k, v, bi, counts, block_size, scale, dtype, seed=5)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16] + ([torch.bfloat16] if DEVICE == "cuda" else []))
@@ -813,16 +820,7 @@ def test_gather_over_query_windows_matches_reference(monkeypatch, dtype, G, wind
     fin = torch.isfinite(rl)
     assert torch.equal(torch.isfinite(lse), fin)
     assert_close("lse", lse[fin], rl[fin], torch.float32)
-    x = [t.clone().requires_grad_() for t in (q, k, v)]
-    gen = torch.Generator().manual_seed(3)
-    dout = torch.randn(out.shape, generator=gen).to(DEVICE, dtype)
-    with nsa_ops.use_backend("triton"):
-        out2 = nsa_ops.selection_attention(*x, bi, block_counts=counts, block_size=block_size, scale=scale)
-        grads = torch.autograd.grad(out2, x, dout)
-    no_dlse = torch.zeros(1, Tq, H * G, device=DEVICE)
-    ro2, _, ref_grads = reference_grads(q, k, v, bi, counts, block_size, scale, dout, no_dlse)
-    for name, a, r in zip(("out", "dq", "dk", "dv"), (out2.detach(),) + grads, (ro2,) + tuple(ref_grads)):
-        assert_close(name, a, r, dtype)
+    assert_training_op_matches_reference(q, k, v, bi, counts, block_size, scale, dtype, seed=3)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
@@ -839,15 +837,8 @@ def test_fast_entry_decode_matches_reference(monkeypatch, dtype, G, B):
     monkeypatch.setattr(backward_module, "FAST_DECODE", True)
     block_size, H, S, Tq, Tk = 16, 2, 5, 37, 64
     q, k, v, bi, counts = make_problem(B, Tq, Tk, H * G, H, 32, 32, block_size, S, dtype, seed=10 + G)
-    gen = torch.Generator().manual_seed(4)
-    dout = torch.randn((B, Tq, H * G, 32), generator=gen).to(DEVICE, dtype)
-    x = [t.clone().requires_grad_() for t in (q, k, v)]
     with nsa_ops.use_backend("triton"):
-        out = nsa_ops.selection_attention(*x, bi, block_counts=counts, block_size=block_size, scale=0.3)
-        grads = torch.autograd.grad(out, x, dout)
         out_inf = nsa_ops.selection_attention(q, k, v, bi, block_counts=counts, block_size=block_size, scale=0.3)
-    no_dlse = torch.zeros(B, Tq, H * G, device=DEVICE)
-    ro, _, ref_grads = reference_grads(q, k, v, bi, counts, block_size, 0.3, dout, no_dlse)
+    ro, _ = reference_selection(q.double(), k.double(), v.double(), bi, counts, block_size, 0.3)
     assert_close("out (inference)", out_inf, ro, dtype)
-    for name, a, r in zip(("out", "dq", "dk", "dv"), (out.detach(),) + grads, (ro,) + tuple(ref_grads)):
-        assert_close(name, a, r, dtype)
+    assert_training_op_matches_reference(q, k, v, bi, counts, block_size, 0.3, dtype, seed=4)
