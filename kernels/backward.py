@@ -43,11 +43,10 @@ from .primitives import (as_fp32, chunk_ids, claim_shared_tile, dq_step, gather_
                          union_token_masks)
 from .tma import kv_descriptors, launch_args
 
-
-
 # The gathered loops decode their entries' query rows with one unsigned division
 # (``primitives.entry_token``); off until timed on the GPU (session 22 had none).
 FAST_DECODE = False
+
 
 @triton.jit
 def _rows_delta(do, delta_rows, row_ok, o_rows, stride_od, dlse_rows, DV, BLOCK_DV: tl.constexpr,
