@@ -61,7 +61,8 @@ gather's CSR cut into query windows (``KVForwardTile.window_q_bytes``, ``forward
 so that the programs running together re-read one window's q rows from L2; ``--decode``, the
 gathered loops' entry decode with one unsigned division (``primitives.entry_token``,
 ``FAST_DECODE`` of the KV forward and of the dK/dV kernel; sm_90a SASS per 64-row chunk at G4:
-gather 774 -> 702, dK/dV 1080 -> 981).
+gather 774 -> 702, dK/dV 1080 -> 981). Session 23: runs 151 (--decode: on), 152 (--gpos:
+off), 153 (--qwin); ``--qwin2`` (run 154), the windows floored at the kv head's K/V bytes.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -293,6 +294,14 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G1 T=16k", "random"), [off, on, fwd_only]),
                 (("fwd+bwd G16 T=16k", "random"), [off, on]),
                 (("fwd+bwd G16 D=192 T=16k", "random"), [off, on])]
+    if mode == "--qwin2":  # session 23: windows with the K/V floor (shipped: 8 MB) against none, no floor, 32 MB
+        off, nofloor, w32 = ({"kv": dict(window_q_bytes=0)}, {"kv": dict(window_kv_floor=False)},
+                             {"kv": dict(window_q_bytes=32 << 20)})
+        return [(("fwd G4 T=16k", "random"), [new, off, nofloor, new, off]),
+                (("fwd G4 T=64k", "random"), [new, off, w32, new, off]),
+                (("fwd G8 T=16k", "random"), [new, off, new, off]),
+                (("fwd G4 T=16k", "local"), [new, off]),
+                (("fwd G1 T=16k", "random"), [new, off])]
     if mode == "--qwin":  # session 22: the gather's CSR cut into query windows (KVForwardTile.window_q_bytes)
         win = lambda mb, **k: {"kv": dict(window_q_bytes=mb << 20), **k}  # noqa: E731
         off = {"gpos": False}
@@ -410,7 +419,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode")]
+                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -44,8 +44,11 @@ from .primitives import (as_fp32, chunk_ids, claim_shared_tile, dq_step, gather_
 from .tma import kv_descriptors, launch_args
 
 # The gathered loops decode their entries' query rows with one unsigned division
-# (``primitives.entry_token``); off until timed on the GPU (session 22 had none).
-FAST_DECODE = False
+# (``primitives.entry_token``: 1080 -> 981 SASS instructions per dK/dV chunk at G4). H100 run
+# 151 (bench/exp_csr_reduce.py --decode, whole op, interleaved, ms; off, forward only, both):
+# G4 fwd+bwd 16k 5.596/5.554, 5.512, 5.424/5.448; 64k 23.616, 23.494, 23.284; G1 16k 3.269,
+# 3.269, 3.232; G16 16k 10.924 -> 10.782 and D=192 15.601 -> 15.225 (off -> both).
+FAST_DECODE = True
 
 
 @triton.jit

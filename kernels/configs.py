@@ -324,12 +324,16 @@ class KVForwardTile(NamedTuple):
     block_d2: int = 0
     block_dv2: int = 0
     near_split: bool = False  # the near pass takes q / K in the gather's head-dim pieces
-    # The gather's CSR cut into query windows of about this many q bytes per kv head (0: off;
-    # forward_kv.query_windows), so that programs running together share q rows in L2. Not
-    # timed yet (session 22 had no GPU); a first-order LRU model of the G4 64k gather
-    # (notes/kernels.md, session 22) put the q re-reads' HBM traffic at 0.8-1.8 GB without
-    # windows against 0.52 GB with three.
-    window_q_bytes: int = 0
+    # The gather's CSR cut into query windows of about this many q bytes per kv head, never
+    # fewer than the kv head's K and V bytes (window_kv_floor; forward_kv.query_windows), so
+    # that programs running together share q rows in L2 (0: off). H100 run 153 (bench/
+    # exp_csr_reduce.py --qwin, whole op, interleaved, ms, off -> windows; no floor yet): G4 fwd
+    # 16k 2.000/2.002 -> 1.976/1.977 at 8 MB (2 windows), 2.041 at 4 MB (4); G8 16k 3.866 ->
+    # 3.716 at 8 MB (4), 3.828 at 4 MB (8); G4 64k 8.264/8.221 -> 8.283/8.302 at 16 MB and
+    # 8.233/8.181 at 32 MB (3 windows both: the int16 cap), local 8.644 -> 8.509 / 8.586.
+    # The floor keeps the two winning counts and gives one window less where K/V cost more.
+    window_q_bytes: int = 8 << 20
+    window_kv_floor: bool = True
 
 
 def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:

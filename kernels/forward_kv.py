@@ -44,12 +44,17 @@ FAR_ONLY = True
 # The gather writes the CSR's positions (the list place of each entry it walks, in a short pass
 # per piece before its chunk loop: 77 SASS instructions per 1024 entries, the loop unchanged at
 # 774 per chunk) instead of a kernel of their own inverting the sort (0.037 ms of a G4 16k
-# forward, H100 run 144); the combine then picks the slots it reads by their keys. Off until
-# timed on the GPU (session 22 had no device; bench/exp_csr_reduce.py --gpos, gpu_call68.sh).
+# forward, H100 run 144); the combine then picks the slots it reads by their keys. Off: it
+# loses. H100 run 152 (bench/exp_csr_reduce.py --gpos, whole op, interleaved, ms, off -> on):
+# G4 fwd 16k 2.004/2.008 -> 2.039/2.041, 64k 8.252/8.236 -> 8.484/8.490; G8 16k 3.864 ->
+# 3.927; G1 16k 1.273 -> 1.273; G4 fwd+bwd 16k 5.548/5.557 -> 5.611/5.612.
 GATHER_POSITIONS = False
 # The gather decodes its entries' query rows with one unsigned division
-# (``primitives.entry_token``: 774 -> ~700 SASS instructions per chunk at G4); off until timed.
-FAST_DECODE = False
+# (``primitives.entry_token``: 774 -> 702 SASS instructions per chunk at G4). H100 run 151
+# (bench/exp_csr_reduce.py --decode, whole op, interleaved, ms, off -> on): G4 fwd 16k
+# 2.005/2.006 -> 1.962/1.958, 64k 8.262/8.269 -> 8.110/8.122; G8 16k 3.858 -> 3.813; G1 16k
+# 1.269 -> 1.269 (equal). The backward's own switch: kernels/backward.py.
+FAST_DECODE = True
 
 
 @triton.jit
@@ -237,14 +242,19 @@ def _fwd_kv_gather_kernel(
                            r_ok[:, None] & (offs_dv2[None, :] < DV), STREAM)
 
 
-def query_windows(B: int, Tq: int, H: int, NB: int, q_bytes_per_token: int, window_q_bytes: int) -> int:
+def query_windows(B: int, Tq: int, Tk: int, H: int, NB: int, q_bytes_per_token: int, kv_bytes_per_token: int,
+                  window_q_bytes: int) -> int:
     """How many query windows the gather's CSR takes (``csr.build_entry_csr``'s ``windows``): a
     kv head's q rows (``q_bytes_per_token`` each: its G heads) cut into windows of about
     ``window_q_bytes`` (0: one window), so that the programs running together re-read q rows
-    from L2 rather than HBM. Capped where the keys would leave int16 (``csr.key_dtype``)."""
+    from L2 rather than HBM. Each window re-reads its kv head's K and V rows
+    (``kv_bytes_per_token`` each), so a window is never smaller than those: more windows than
+    q bytes over K/V bytes cost more K/V than they save q (H100 runs 153-154,
+    ``KVForwardTile.window_q_bytes``; 0: no such floor). Capped where the keys would leave int16 (``csr.key_dtype``)."""
     if window_q_bytes <= 0:
         return 1
-    nw = max(1, min(Tq, -(-Tq * q_bytes_per_token // window_q_bytes)))
+    window = max(window_q_bytes, Tk * kv_bytes_per_token)
+    nw = max(1, min(Tq, -(-Tq * q_bytes_per_token // window)))
     if key_dtype(B * H * NB) == torch.int16:  # keep the 2-pass int16 sort
         nw = max(1, min(nw, (2 ** 15 - 1) // (B * H * NB)))
     return nw
@@ -291,7 +301,9 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
     else:
         sel, NB = block_indices, (Tk + block_size - 1) // block_size
         keep_csr = keep_csr and tile.near_pass
-        windows = 1 if keep_csr else query_windows(B, Tq, H, NB, G * D * q.element_size(), tile.window_q_bytes)
+        windows = 1 if keep_csr else query_windows(B, Tq, Tk, H, NB, G * D * q.element_size(),
+                                                   (D + Dv) * k.element_size() * tile.window_kv_floor,
+                                                   tile.window_q_bytes)
         csr = build_entry_csr(sel, block_counts, block_size, Tk, NB, positions=positions,
                               near=tile.near_pass, near_in_lists=keep_csr, windows=windows)
         q_last = block_start = csr.offsets  # unused pointers

@@ -801,7 +801,8 @@ def test_gather_over_query_windows_matches_reference(monkeypatch, dtype, G, wind
 
     real_tile = forward_kv.forward_kv_tile
     monkeypatch.setattr(forward_kv, "forward_kv_tile",
-                        lambda *a, **k: real_tile(*a, **k)._replace(window_q_bytes=window_q_bytes))
+                        lambda *a, **k: real_tile(*a, **k)._replace(window_q_bytes=window_q_bytes,
+                                                                                 window_kv_floor=False))
     monkeypatch.setattr(forward_kv, "GATHER_POSITIONS", gpos)
     real_build = forward_kv.build_entry_csr
     seen = []
@@ -813,8 +814,8 @@ def test_gather_over_query_windows_matches_reference(monkeypatch, dtype, G, wind
     with nsa_ops.use_backend("triton"):
         out, lse = nsa_ops.selection_attention(q, k, v, bi, block_counts=counts, block_size=block_size,
                                                scale=scale, return_lse=True)
-    assert seen and seen[-1] == forward_kv.query_windows(1, Tq, H, (Tk + 15) // 16, G * 32 * q.element_size(),
-                                                        window_q_bytes) and seen[-1] > 1
+    assert seen and seen[-1] == forward_kv.query_windows(1, Tq, Tk, H, (Tk + 15) // 16, G * 32 * q.element_size(),
+                                                        0, window_q_bytes) and seen[-1] > 1
     ro, rl = reference_selection(q.double(), k.double(), v.double(), bi, counts, block_size, scale)
     assert_close("out", out, ro, dtype)
     fin = torch.isfinite(rl)
