@@ -260,10 +260,10 @@ def entry_token(e, b, H, S, Tq, FAST: tl.constexpr):
     session 22). Entry ids below 2^31 are decoded in int32, far cheaper than int64 division."""
     if FAST:
         if e.dtype == tl.int32:
-            bt = (e.to(tl.uint32) // (H * S).to(tl.uint32)).to(tl.int32)
+            bt = (e.to(tl.uint32) // tl.cast(H * S, tl.uint32)).to(tl.int32)  # H * S may be a constant 1
         else:
             bt = e // (H * S)
-        return bt - b.to(tl.int32) * Tq
+        return bt - tl.cast(b, tl.int32) * Tq
     else:
         return ((e // (H * S)) % Tq).to(tl.int32)
 
