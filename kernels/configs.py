@@ -324,14 +324,17 @@ class KVForwardTile(NamedTuple):
     block_d2: int = 0
     block_dv2: int = 0
     near_split: bool = False  # the near pass takes q / K in the gather's head-dim pieces
-    # The gather's CSR cut into query windows of about this many q bytes per kv head, never
-    # fewer than the kv head's K and V bytes (window_kv_floor; forward_kv.query_windows), so
-    # that programs running together share q rows in L2 (0: off). H100 run 153 (bench/
-    # exp_csr_reduce.py --qwin, whole op, interleaved, ms, off -> windows; no floor yet): G4 fwd
+    # The gather's CSR cut into query windows of about this many q bytes per kv head, each
+    # window at least the kv head's K and V bytes (window_kv_floor; forward_kv.query_windows),
+    # so that programs running together share q rows in L2 (0: off). H100 run 153 (bench/
+    # exp_csr_reduce.py --qwin, whole op, interleaved, ms, off -> windows; no floor): G4 fwd
     # 16k 2.000/2.002 -> 1.976/1.977 at 8 MB (2 windows), 2.041 at 4 MB (4); G8 16k 3.866 ->
-    # 3.716 at 8 MB (4), 3.828 at 4 MB (8); G4 64k 8.264/8.221 -> 8.283/8.302 at 16 MB and
-    # 8.233/8.181 at 32 MB (3 windows both: the int16 cap), local 8.644 -> 8.509 / 8.586.
-    # The floor keeps the two winning counts and gives one window less where K/V cost more.
+    # 3.716 at 8 MB (4), 3.828 at 4 MB (8); G4 64k 8.264/8.221 -> 8.283/8.302 at 16 MB (5) and
+    # 8.233/8.181 at 32 MB (3), local 8.644 -> 8.509 / 8.586. The floor keeps the winning
+    # counts and caps the losing ones. Run 154 (--qwin2, FAST_DECODE on; shipped vs 0): G4 16k
+    # 1.930/1.932 vs 1.959/1.963 (no floor, same 2 windows: 1.933); G4 64k (2 windows)
+    # 8.041/8.011 vs 8.106/8.115, 32 MB (3) 8.006; G8 16k 3.628/3.629 vs 3.813/3.817; G4 local
+    # 16k 2.103 vs 2.116; G1 16k 1.274 vs 1.273 (one window: q is smaller than K/V).
     window_q_bytes: int = 8 << 20
     window_kv_floor: bool = True
 

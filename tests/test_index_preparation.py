@@ -49,7 +49,8 @@ def test_entry_csr_of_prepared_index_lists_every_selecting_query(case):
     from nsa_ops.kernels.csr import build_entry_csr
 
     bi, counts, bs, Tq, Tk = case
-    idx = prepare_index(bi, counts, bs, Tq, Tk)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"  # CPU tensors: the Triton interpreter
+    idx = prepare_index(bi.to(dev), None if counts is None else counts.to(dev), bs, Tq, Tk)
     NB = idx.block_start.shape[0]
     csr = build_entry_csr(idx.sel, None, bs, Tk, NB, prepared=True)
     B, _, H, S = bi.shape
