@@ -36,7 +36,7 @@ from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
 from .csr import build_entry_csr, key_dtype, near_prefix, split_pieces
 from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, load_head_dim,
-                         online_softmax_step, piece_of_item, qk_scores, store_once)
+                         online_softmax_step, piece_of_item, qk_scores, store_once, wide_u32)
 
 # The gather's lean softmax on far-only pieces (``_fwd_kv_gather_kernel``'s ``FAR_ONLY``); a
 # switch for bench/exp_csr_reduce.py.
@@ -55,6 +55,17 @@ GATHER_POSITIONS = False
 # 2.005/2.006 -> 1.962/1.958, 64k 8.262/8.269 -> 8.110/8.122; G8 16k 3.858 -> 3.813; G1 16k
 # 1.269 -> 1.269 (equal). The backward's own switch: kernels/backward.py.
 FAST_DECODE = True
+# The gather's q row and partial offsets as unsigned 32-bit products widened once
+# (``primitives.wide_u32``) instead of signed 64-bit arithmetic: sm_90a SASS per 64-row chunk
+# at G4 702 -> 679, registers 241 -> 200 (bench/asm_sm90.py). Off until timed on the GPU
+# (session 23 had spent its device time; bench/exp_csr_reduce.py --addr32, gpu_call73.sh).
+ADDR32 = False
+
+
+def addr32_fits(entries: torch.Tensor, n_entries: int, G: int, q: torch.Tensor) -> bool:
+    """Whether the gather may take ``ADDR32``: int32 entry ids, every id * G + head below
+    2^32 and a q row stride below 2^31 (``primitives.wide_u32``'s operands)."""
+    return entries.dtype == torch.int32 and n_entries * G < 2 ** 32 and q.stride(1) < 2 ** 31
 
 
 @triton.jit
@@ -142,7 +153,7 @@ def _fwd_kv_gather_kernel(
     LSE_AT_POSITION: tl.constexpr = False, PREFETCH_IDS: tl.constexpr = False,
     BLOCK_D2: tl.constexpr = 0, BLOCK_DV2: tl.constexpr = 0, NEAR_STEPS: tl.constexpr = 0,
     FAR_ONLY: tl.constexpr = False, WRITE_POSITIONS: tl.constexpr = False, POS_BLOCK: tl.constexpr = 1024,
-    FAST_DECODE: tl.constexpr = False,
+    FAST_DECODE: tl.constexpr = False, ADDR32: tl.constexpr = False,
 ):
     """``BLOCK_D2``: q and K in two head-dim pieces (``configs.head_dim_blocks``); ``BLOCK_DV2``:
     V and the output in two pieces of BLOCK_DV and BLOCK_DV2 columns (``configs.KVForwardTile``).
@@ -153,7 +164,10 @@ def _fwd_kv_gather_kernel(
     the exponent's FMA and the probabilities are normalised before P @ V (a row's 64 values
     per row instead of its Dv outputs). Rows past the piece load q = 0: finite, never stored.
     ``WRITE_POSITIONS``: each entry walked gets its list place in ``positions`` (the CSR's
-    inverse list, ``GATHER_POSITIONS``), POS_BLOCK entries at a time before the chunk loop."""
+    inverse list, ``GATHER_POSITIONS``), POS_BLOCK entries at a time before the chunk loop.
+    ``ADDR32``: the q rows' and the partials' offsets as products of unsigned 32-bit values
+    (``primitives.wide_u32``), where the launcher found int32 entries, ids * G below 2^32 and
+    a q row stride below 2^31 (``ADDR32`` of this module)."""
     scale_log2e = as_fp32(scale_log2e)
     item_ok, b, h, g, lo, hi = piece_of_item(tl.program_id(0), item_row_ptr, row_first_item_ptr,
                                              inv_offsets_ptr, n_rows, H, NB, piece_tokens, NW)
@@ -198,11 +212,11 @@ def _fwd_kv_gather_kernel(
                 e_next = chunk_ids(entries_ptr, c + chunk_tokens, offs_r, group_tile, chunk_tokens, hi)
                 r_ok, t, t64_unused, head, hq_unused, q, q2 = gather_chunk_q_ids(
                     e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_ptr + b * stride_qb,
-                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE)
+                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE, ADDR32)
             else:
                 r_ok, e, t, t64_unused, head, hq_unused, q, q2 = gather_chunk_q(
                     entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,
-                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE)
+                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE, ADDR32)
             if PACKED:
                 last = tl.load(q_last_ptr + t, mask=r_ok, other=-1)
             else:
@@ -230,15 +244,21 @@ def _fwd_kv_gather_kernel(
                 if BLOCK_DV2 > 0:
                     o2 = tl.dot(p.to(v.dtype), v2, input_precision=PRECISION) / l_safe[:, None]
                 lse2 = m_safe + tl.log2(l_safe)
-            part = e.to(tl.int64) * G + head
+            if ADDR32:  # e * G + head below 2^32 (checked by the launcher)
+                part32 = e.to(tl.uint32) * G + head
+                part = part32.to(tl.int64)
+                o_rows = o_part_ptr + wide_u32(part32, DV)
+            else:
+                part = e.to(tl.int64) * G + head
+                o_rows = o_part_ptr + part * DV
             if LSE_AT_POSITION:  # the lse at the entry's list position (module docstring)
                 store_once(lse_part_ptr + (c + offs_r // group_tile).to(tl.int64) * G + head, lse2, r_ok, STREAM)
             else:
                 store_once(lse_part_ptr + part, lse2, r_ok, STREAM)
-            store_once(o_part_ptr + part[:, None] * DV + offs_dv[None, :], o.to(o_part_ptr.dtype.element_ty),
+            store_once(o_rows[:, None] + offs_dv[None, :], o.to(o_part_ptr.dtype.element_ty),
                        r_ok[:, None] & (offs_dv[None, :] < DV), STREAM)
             if BLOCK_DV2 > 0:
-                store_once(o_part_ptr + part[:, None] * DV + offs_dv2[None, :], o2.to(o_part_ptr.dtype.element_ty),
+                store_once(o_rows[:, None] + offs_dv2[None, :], o2.to(o_part_ptr.dtype.element_ty),
                            r_ok[:, None] & (offs_dv2[None, :] < DV), STREAM)
 
 
@@ -250,7 +270,8 @@ def query_windows(B: int, Tq: int, Tk: int, H: int, NB: int, q_bytes_per_token: 
     from L2 rather than HBM. Each window re-reads its kv head's K and V rows
     (``kv_bytes_per_token`` each), so a window is never smaller than those: more windows than
     q bytes over K/V bytes cost more K/V than they save q (H100 runs 153-154,
-    ``KVForwardTile.window_q_bytes``; 0: no such floor). Capped where the keys would leave int16 (``csr.key_dtype``)."""
+    ``KVForwardTile.window_q_bytes``; 0: no such floor). Capped where the keys would leave
+    int16 (``csr.key_dtype``)."""
     if window_q_bytes <= 0:
         return 1
     window = max(window_q_bytes, Tk * kv_bytes_per_token)
@@ -330,6 +351,7 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         NEAR_STEPS=(2 * block_size).bit_length() + 1 if prepared is None and keep_csr else 0,
         FAR_ONLY=FAR_ONLY and csr.near is not None and scale > 0, WRITE_POSITIONS=positions == "alloc", POS_BLOCK=1024,
         FAST_DECODE=FAST_DECODE,
+        ADDR32=ADDR32 and addr32_fits(csr.entries, n_entries, G, q),
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     near = None

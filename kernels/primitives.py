@@ -252,6 +252,14 @@ def load_group_q(q_ptr, b, t64, h, head_tile, G, D, stride_qb, stride_qt, stride
 
 
 @triton.jit
+def wide_u32(a, b):
+    """a * b as int64 for 0 <= a, b < 2^32 (a: an int32 tensor, b: a scalar): the product of
+    two zero-extended 32-bit values, which the compiler makes one IMAD.WIDE.U32 where a signed
+    64-bit product costs five instructions (sm_90a)."""
+    return a.to(tl.uint32).to(tl.int64) * tl.cast(b, tl.uint32).to(tl.int64)
+
+
+@triton.jit
 def entry_token(e, b, H, S, Tq, FAST: tl.constexpr):
     """The query row t of entries e = ((b * Tq + t) * H + h) * S + s of batch b (int32). FAST:
     one unsigned division and a subtraction of b * Tq (b: the program's batch, every entry of
@@ -281,17 +289,22 @@ def chunk_entries(entries_ptr, c, tok_of_row, chunk_tokens, hi, head, G, H, S, T
 @triton.jit
 def gather_chunk_q(entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_base,
                    stride_qt, stride_qh, stride_qd, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr,
-                   b, FAST: tl.constexpr):
+                   b, FAST: tl.constexpr, ADDR32: tl.constexpr):
     """One gathered chunk of an entry-CSR piece with its query rows: rows r = (entry r //
     group_tile of the chunk at ``c``, head ``head0 + r % group_tile``), ``chunk_entries`` plus
     their q rows (``q_base`` = q at batch b) as head-dim pieces. Returns the rows' validity,
     entry ids, tokens (int32 and int64), heads, query-head ids (int64) and q, q2. ``FAST``: see
-    ``entry_token``."""
+    ``entry_token``; ``ADDR32``: the row offsets by ``wide_u32`` (the caller checked that the
+    q row stride is below 2^31)."""
     head = head0 + offs_r % group_tile
     hq = (h * G + head).to(tl.int64)
     r_ok, e, t = chunk_entries(entries_ptr, c, offs_r // group_tile, chunk_tokens, hi, head, G, H, S, Tq, b, FAST)
     t64 = t.to(tl.int64)
-    q, q2 = load_head_dim(q_base + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D, BLOCK_D, BLOCK_D2)
+    if ADDR32:
+        q_rows = q_base + wide_u32(t, stride_qt) + hq * stride_qh
+    else:
+        q_rows = q_base + t64 * stride_qt + hq * stride_qh
+    q, q2 = load_head_dim(q_rows, r_ok, stride_qd, D, BLOCK_D, BLOCK_D2)
     return r_ok, e, t, t64, head, hq, q, q2
 
 
@@ -306,7 +319,7 @@ def chunk_ids(entries_ptr, c, offs_r, group_tile, chunk_tokens, hi):
 @triton.jit
 def gather_chunk_q_ids(e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_base,
                        stride_qt, stride_qh, stride_qd, D, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr,
-                       b, FAST: tl.constexpr):
+                       b, FAST: tl.constexpr, ADDR32: tl.constexpr):
     """``gather_chunk_q`` for entry ids ``e`` loaded beforehand (``chunk_ids``, a chunk ahead):
     then no load of the chunk's own iteration sits before its q addresses, and Triton 3.6
     pipelines the q copies at fewer stages. Returns the rows' validity, tokens (int32 and
@@ -317,7 +330,11 @@ def gather_chunk_q_ids(e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, 
     r_ok = (tok < chunk_tokens) & (c + tok < hi) & (head < G)
     t = entry_token(e, b, H, S, Tq, FAST)
     t64 = t.to(tl.int64)
-    q, q2 = load_head_dim(q_base + t64 * stride_qt + hq * stride_qh, r_ok, stride_qd, D, BLOCK_D, BLOCK_D2)
+    if ADDR32:
+        q_rows = q_base + wide_u32(t, stride_qt) + hq * stride_qh
+    else:
+        q_rows = q_base + t64 * stride_qt + hq * stride_qh
+    q, q2 = load_head_dim(q_rows, r_ok, stride_qd, D, BLOCK_D, BLOCK_D2)
     return r_ok, t, t64, head, hq, q, q2
 
 

@@ -843,3 +843,33 @@ def test_fast_entry_decode_matches_reference(monkeypatch, dtype, G, B):
     ro, _ = reference_selection(q.double(), k.double(), v.double(), bi, counts, block_size, 0.3)
     assert_close("out (inference)", out_inf, ro, dtype)
     assert_training_op_matches_reference(q, k, v, bi, counts, block_size, 0.3, dtype, seed=4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("G,B", [(1, 2), (4, 3), (2, 1)])
+def test_gather_addr32_matches_reference(monkeypatch, dtype, G, B):
+    """The KV gather with its q row and partial offsets as unsigned 32-bit products
+    (``forward_kv.ADDR32``, ``primitives.wide_u32``), on a q with padded rows and heads (its
+    strides are not those of a contiguous tensor) over several batches: output and lse, and
+    the training op, against the float64 reference."""
+    import nsa_ops
+    from nsa_ops.kernels import forward_kv
+
+    monkeypatch.setattr(forward_kv, "ADDR32", True)
+    block_size, H, S, Tq, Tk, D = 16, 2, 5, 41, 72, 32
+    q, k, v, bi, counts = make_problem(B, Tq, Tk, H * G, H, D, D, block_size, S, dtype, seed=20 + G)
+    q = torch.nn.functional.pad(q, (0, 8, 0, 1))[:, :, : H * G, :D]  # a head and 8 columns of padding
+    assert q.stride(1) == (H * G + 1) * (D + 8)
+    entries = torch.zeros(1, dtype=torch.int32)
+    assert forward_kv.addr32_fits(entries, B * Tq * H * S, G, q)
+    assert not forward_kv.addr32_fits(entries.long(), B * Tq * H * S, G, q)
+    assert not forward_kv.addr32_fits(entries, 2 ** 31, 2, q)
+    with nsa_ops.use_backend("triton"):
+        out, lse = nsa_ops.selection_attention(q, k, v, bi, block_counts=counts, block_size=block_size,
+                                               scale=0.3, return_lse=True)
+    ro, rl = reference_selection(q.double(), k.double(), v.double(), bi, counts, block_size, 0.3)
+    assert_close("out", out, ro, dtype)
+    fin = torch.isfinite(rl)
+    assert torch.equal(torch.isfinite(lse), fin)
+    assert_close("lse", lse[fin], rl[fin], torch.float32)
+    assert_training_op_matches_reference(q, k, v, bi, counts, block_size, 0.3, dtype, seed=5)
