@@ -297,7 +297,8 @@ def _selection_dkv_piece_kernel(
             else:
                 r_ok, e, t_row, t64, head, hq, q, q2 = gather_chunk_q(
                     entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,
-                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE, False)
+                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE,
+                    False)
             if PACKED:
                 last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
             else:

@@ -216,7 +216,8 @@ def _fwd_kv_gather_kernel(
             else:
                 r_ok, e, t, t64_unused, head, hq_unused, q, q2 = gather_chunk_q(
                     entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,
-                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE, ADDR32)
+                    q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE,
+                    ADDR32)
             if PACKED:
                 last = tl.load(q_last_ptr + t, mask=r_ok, other=-1)
             else:
