@@ -57,9 +57,12 @@ GATHER_POSITIONS = False
 FAST_DECODE = True
 # The gather's q row and partial offsets as unsigned 32-bit products widened once
 # (``primitives.wide_u32``) instead of signed 64-bit arithmetic: sm_90a SASS per 64-row chunk
-# at G4 702 -> 679, registers 241 -> 200 (bench/asm_sm90.py). Off until timed on the GPU
-# (session 23 had spent its device time; bench/exp_csr_reduce.py --addr32, gpu_call73.sh).
-ADDR32 = False
+# at G4 702 -> 679, registers 241 -> 200 (bench/asm_sm90.py). H200 run 157, 2026-12-07
+# (bench/exp_csr_reduce.py --addr32, gpu_call73.sh; whole op, interleaved, ms, off -> on):
+# G4 fwd 16k 1.758/1.758 -> 1.741/1.740, 64k 7.236/7.290 -> 7.170/7.165; G8 16k 3.286/3.278
+# -> 3.253/3.242; G1 16k 1.143/1.147 -> 1.138/1.137, 64k 4.772 -> 4.740; fwd+bwd G4 16k 4.999
+# -> 4.991, 64k 21.06 -> 21.00. Outputs bitwise equal.
+ADDR32 = True
 
 
 def addr32_fits(entries: torch.Tensor, n_entries: int, G: int, q: torch.Tensor) -> bool:

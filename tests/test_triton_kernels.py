@@ -845,17 +845,19 @@ def test_fast_entry_decode_matches_reference(monkeypatch, dtype, G, B):
     assert_training_op_matches_reference(q, k, v, bi, counts, block_size, 0.3, dtype, seed=4)
 
 
+@pytest.mark.parametrize("addr32", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 @pytest.mark.parametrize("G,B", [(1, 2), (4, 3), (2, 1)])
-def test_gather_addr32_matches_reference(monkeypatch, dtype, G, B):
+def test_gather_addr32_matches_reference(monkeypatch, dtype, G, B, addr32):
     """The KV gather with its q row and partial offsets as unsigned 32-bit products
-    (``forward_kv.ADDR32``, ``primitives.wide_u32``), on a q with padded rows and heads (its
+    (``forward_kv.ADDR32``, ``primitives.wide_u32``; the default since run 157) and as signed
+    64-bit arithmetic (the path of int64 entry ids), on a q with padded rows and heads (its
     strides are not those of a contiguous tensor) over several batches: output and lse, and
     the training op, against the float64 reference."""
     import nsa_ops
     from nsa_ops.kernels import forward_kv
 
-    monkeypatch.setattr(forward_kv, "ADDR32", True)
+    monkeypatch.setattr(forward_kv, "ADDR32", addr32)
     block_size, H, S, Tq, Tk, D = 16, 2, 5, 41, 72, 32
     q, k, v, bi, counts = make_problem(B, Tq, Tk, H * G, H, D, D, block_size, S, dtype, seed=20 + G)
     q = torch.nn.functional.pad(q, (0, 8, 0, 1))[:, :, : H * G, :D]  # a head and 8 columns of padding
