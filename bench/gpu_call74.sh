@@ -1,0 +1,9 @@
+# Device call (session 24): the whole bench on the final kernels (forward_kv.ADDR32 on), FLA's
+# parallel_nsa timed beside them (fla-core 0.6.0 and einops carried as wheels in .whl/).
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
+python3 -m pip install --no-deps --no-build-isolation -e . -q 2>&1 | tail -2
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+timeout 570 python3 -m nsa_ops bench --csv "$OUT/bench.csv" --plot "$OUT/bench.png" > "$OUT/bench.log" 2>&1
+tail -48 "$OUT/bench.log" | cut -c1-160
