@@ -64,7 +64,8 @@ gathered loops' entry decode with one unsigned division (``primitives.entry_toke
 gather 774 -> 702, dK/dV 1080 -> 981). Session 23: runs 151 (--decode: on), 152 (--gpos:
 off), 153 (--qwin); ``--qwin2`` (run 154), the windows floored at the kv head's K/V bytes;
 ``--addr32`` (prepared, not yet run), the gather's q row and partial offsets as unsigned 32-bit
-products (``forward_kv.ADDR32``: SASS per G4 chunk 702 -> 679).
+products (``forward_kv.ADDR32``: SASS per G4 chunk 702 -> 679). Session 24: ``--addr32`` ran
+(H200 run 157: on); ``--addr32-dkv``, the same for the dK/dV pieces (``backward.ADDR32``).
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -87,6 +88,7 @@ OLD = dict(int16=False, dq=(8192, 0), zeros=True)
 REAL_GPOS = fkv.GATHER_POSITIONS
 REAL_DECODE = (fkv.FAST_DECODE, bwd.FAST_DECODE)
 REAL_ADDR32 = fkv.ADDR32
+REAL_DKV_ADDR32 = bwd.ADDR32
 LEAN = (fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE)
 
 
@@ -102,6 +104,7 @@ def reset() -> None:
     fkv.GATHER_POSITIONS = REAL_GPOS
     fkv.FAST_DECODE, bwd.FAST_DECODE = REAL_DECODE
     fkv.ADDR32 = REAL_ADDR32
+    bwd.ADDR32 = REAL_DKV_ADDR32
 
 
 def apply(variant: dict) -> str:
@@ -130,6 +133,8 @@ def apply(variant: dict) -> str:
         fkv.FAST_DECODE, bwd.FAST_DECODE = variant["decode"]
     if "addr32" in variant:  # session 23: the gather's offsets as unsigned 32-bit products (fkv.ADDR32)
         fkv.ADDR32 = variant["addr32"]
+    if "addr32_dkv" in variant:  # session 24: the dK/dV pieces' offsets as unsigned 32-bit products (bwd.ADDR32)
+        bwd.ADDR32 = variant["addr32_dkv"]
     if "dkv" in variant:
         bwd.dkv_tile = lambda *a, **k: REAL["dkv"](*a, **k)._replace(**variant["dkv"])
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
@@ -309,6 +314,12 @@ def runs_for(mode: str) -> list:
                 (("fwd G8 T=16k", "random"), [off, on, off, on]),
                 (("fwd+bwd G4 T=16k", "random"), [off, on]),
                 (("fwd+bwd G4 T=64k", "random"), [off, on])]
+    if mode == "--addr32-dkv":  # session 24: the dK/dV pieces' offsets by primitives.wide_u32
+        off, on = {"addr32_dkv": False}, {"addr32_dkv": True}
+        return [(("fwd+bwd G4 T=16k", "random"), [off, on, off, on]),
+                (("fwd+bwd G16 T=16k", "random"), [off, on, off, on]),
+                (("fwd+bwd G1 T=16k", "random"), [off, on]),
+                (("fwd+bwd G16 D=192 T=16k", "random"), [off, on])]
     if mode == "--qwin2":  # session 23: windows with the K/V floor (shipped: 8 MB) against none, no floor, 32 MB
         off, nofloor, w32 = ({"kv": dict(window_q_bytes=0)}, {"kv": dict(window_kv_floor=False)},
                              {"kv": dict(window_q_bytes=32 << 20)})
@@ -434,7 +445,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2", "--addr32")]
+                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2", "--addr32", "--addr32-dkv")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

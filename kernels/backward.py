@@ -37,10 +37,11 @@ import triton.language as tl
 from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_reduce_shape, dq_schedule, dq_tile,
                       head_dim_blocks, next_pow2, shared_tile)
 from .csr import full_view_prefix
+from .forward_kv import addr32_fits
 from .primitives import (as_fp32, chunk_ids, claim_shared_tile, dq_step, gather_chunk_q, gather_chunk_q_ids,
                          group_rows, load_block_kv, load_group_q, load_head_dim, piece_of_item, qk_scores,
                          shared_tile_rows, store_head_dim, token_block_kv, token_row_blocks, union_block_kv,
-                         union_token_masks)
+                         union_token_masks, wide_u32)
 from .tma import kv_descriptors, launch_args
 
 # The gathered loops decode their entries' query rows with one unsigned division
@@ -49,6 +50,17 @@ from .tma import kv_descriptors, launch_args
 # G4 fwd+bwd 16k 5.596/5.554, 5.512, 5.424/5.448; 64k 23.616, 23.494, 23.284; G1 16k 3.269,
 # 3.269, 3.232; G16 16k 10.924 -> 10.782 and D=192 15.601 -> 15.225 (off -> both).
 FAST_DECODE = True
+# The dK/dV pieces' q / dO row, lse / delta and dq partial offsets as unsigned 32-bit products
+# widened once (``primitives.wide_u32``), as the forward gather's ``ADDR32`` (which H200 run 157
+# put on: -1% there). Off until timed here (bench/exp_csr_reduce.py --addr32-dkv).
+ADDR32 = False
+
+
+def dkv_addr32_fits(entries, n_entries: int, G: int, q, do, lse, delta) -> bool:
+    """Whether the dK/dV pieces may take ``ADDR32``: the forward gather's conditions
+    (``forward_kv.addr32_fits``: int32 entry ids, ids * G below 2^32, q's row stride below
+    2^31) and the row strides of dO, lse and delta below 2^31."""
+    return addr32_fits(entries, n_entries, G, q) and max(do.stride(1), lse.stride(1), delta.stride(1)) < 2 ** 31
 
 
 @triton.jit
@@ -227,7 +239,7 @@ def _selection_dkv_piece_kernel(
     dk_ptr=None, dv_ptr=None, stride_dkb=0, stride_dkt=0, stride_dkh=0, stride_dvb=0, stride_dvt=0, stride_dvh=0,
     Tk=0, DIRECT: tl.constexpr = False, PACKED: tl.constexpr = True,
     FULL_VIEW: tl.constexpr = False, FULL_STEPS: tl.constexpr = 0, DQ_SCALED: tl.constexpr = True,
-    FAST_DECODE: tl.constexpr = False,
+    FAST_DECODE: tl.constexpr = False, ADDR32: tl.constexpr = False,
 ):
     """PACKED=False: the plain blocks of unpacked inputs (block g starts at g * BLOCK_SIZE, the
     query at row t sits at Tk - Tq + t), ``q_last`` / ``block_start`` unused. DIRECT: a program
@@ -241,7 +253,8 @@ def _selection_dkv_piece_kernel(
     whose query sees the whole block follow those whose query lies inside it
     (``csr.full_view_prefix``), and chunks past that point skip the causal mask (a branch per
     chunk; ``configs.KVTile.full_view``). ``DQ_SCALED=False``: the dq partials are stored
-    unscaled and the reduce applies ``scale``."""
+    unscaled and the reduce applies ``scale``. ``ADDR32``: the rows' offsets as unsigned 32-bit
+    products (``ADDR32`` of this module; the launcher checked ``dkv_addr32_fits``)."""
     scale = as_fp32(scale)
     scale_log2e = as_fp32(scale_log2e)
     item = tl.program_id(0)
@@ -293,20 +306,28 @@ def _selection_dkv_piece_kernel(
                 e_next = chunk_ids(entries_ptr, c + chunk_tokens, offs_r, group_tile, chunk_tokens, hi)
                 r_ok, t_row, t64, head, hq, q, q2 = gather_chunk_q_ids(
                     e, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq, q_ptr + b * stride_qb,
-                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE, False)
+                    stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE, ADDR32)
             else:
                 r_ok, e, t_row, t64, head, hq, q, q2 = gather_chunk_q(
                     entries_ptr, c, offs_r, group_tile, head0, h, chunk_tokens, hi, G, H, S, Tq,
                     q_ptr + b * stride_qb, stride_qt, stride_qh, stride_qd, D, BLOCK_D, BLOCK_D2, b, FAST_DECODE,
-                    False)
+                    ADDR32)
             if PACKED:
                 last = tl.load(q_last_ptr + t_row, mask=r_ok, other=-1)
             else:
                 last = tl.where(r_ok, Tk - Tq + t_row, -1)
-            do, do2 = load_head_dim(do_ptr + b * stride_dob + t64 * stride_dot + hq * stride_doh, r_ok, stride_dod,
+            if ADDR32:
+                do_off = wide_u32(t_row, stride_dot)
+                lse_off = wide_u32(t_row, stride_lt)
+                delta_off = wide_u32(t_row, stride_dt)
+            else:
+                do_off = t64 * stride_dot
+                lse_off = t64 * stride_lt
+                delta_off = t64 * stride_dt
+            do, do2 = load_head_dim(do_ptr + b * stride_dob + do_off + hq * stride_doh, r_ok, stride_dod,
                                     DV, BLOCK_DV, BLOCK_DV2)
-            lse = tl.load(lse_ptr + b * stride_lb + t64 * stride_lt + hq * stride_lh, mask=r_ok, other=0.0)
-            delta = tl.load(delta_ptr + b * stride_db + t64 * stride_dt + hq * stride_dh, mask=r_ok, other=0.0)
+            lse = tl.load(lse_ptr + b * stride_lb + lse_off + hq * stride_lh, mask=r_ok, other=0.0)
+            delta = tl.load(delta_ptr + b * stride_db + delta_off + hq * stride_dh, mask=r_ok, other=0.0)
             if FULL_VIEW:
                 # A kept entry's query sees a key, so its lse is finite; rows past the piece
                 # load q = dO = 0 and lse = delta = 0 and add nothing.
@@ -339,8 +360,11 @@ def _selection_dkv_piece_kernel(
                         dq_rows2 = dq_rows2 * scale
                 else:
                     dq_rows2 = dq_rows
-                part = e.to(tl.int64) * G + head
-                store_head_dim(dq_part_ptr + part * PART_D, r_ok, dq_rows, dq_rows2, 1, PART_D, BLOCK_D, BLOCK_D2,
+                if ADDR32:  # e * G + head below 2^32 (checked by the launcher)
+                    part_off = wide_u32(e.to(tl.uint32) * G + head, PART_D)
+                else:
+                    part_off = (e.to(tl.int64) * G + head) * PART_D
+                store_head_dim(dq_part_ptr + part_off, r_ok, dq_rows, dq_rows2, 1, PART_D, BLOCK_D, BLOCK_D2,
                                STREAM)
 
     item64 = item.to(tl.int64)
@@ -590,7 +614,9 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         dk_ptr=dk, dv_ptr=dv, stride_dkb=dk.stride(0), stride_dkt=dk.stride(1), stride_dkh=dk.stride(2),
         stride_dvb=dv.stride(0), stride_dvt=dv.stride(1), stride_dvh=dv.stride(2), Tk=Tk, DIRECT=DIRECT_DKV,
         PACKED=packed, FULL_VIEW=full_view and not packed, FULL_STEPS=block_size.bit_length() + 1,
-        DQ_SCALED=dq_scaled, FAST_DECODE=FAST_DECODE, num_warps=kt.num_warps, num_stages=kt.num_stages,
+        DQ_SCALED=dq_scaled, FAST_DECODE=FAST_DECODE,
+        ADDR32=ADDR32 and dkv_addr32_fits(csr.entries, B * Tq * H * S, G, q, do, lse, delta),
+        num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:
         block_gp = next_pow2(G)

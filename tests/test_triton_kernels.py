@@ -849,15 +849,17 @@ def test_fast_entry_decode_matches_reference(monkeypatch, dtype, G, B):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 @pytest.mark.parametrize("G,B", [(1, 2), (4, 3), (2, 1)])
 def test_gather_addr32_matches_reference(monkeypatch, dtype, G, B, addr32):
-    """The KV gather with its q row and partial offsets as unsigned 32-bit products
-    (``forward_kv.ADDR32``, ``primitives.wide_u32``; the default since run 157) and as signed
-    64-bit arithmetic (the path of int64 entry ids), on a q with padded rows and heads (its
-    strides are not those of a contiguous tensor) over several batches: output and lse, and
-    the training op, against the float64 reference."""
+    """The KV gather and the dK/dV pieces with their row and partial offsets as unsigned 32-bit
+    products (``forward_kv.ADDR32``, the default since run 157; ``backward.ADDR32``;
+    ``primitives.wide_u32``) and as signed 64-bit arithmetic (the path of int64 entry ids), on
+    a q with padded rows and heads (its strides are not those of a contiguous tensor) over
+    several batches: output and lse, and the training op's gradients, against the float64
+    reference."""
     import nsa_ops
-    from nsa_ops.kernels import forward_kv
+    from nsa_ops.kernels import backward, forward_kv
 
     monkeypatch.setattr(forward_kv, "ADDR32", addr32)
+    monkeypatch.setattr(backward, "ADDR32", addr32)
     block_size, H, S, Tq, Tk, D = 16, 2, 5, 41, 72, 32
     q, k, v, bi, counts = make_problem(B, Tq, Tk, H * G, H, D, D, block_size, S, dtype, seed=20 + G)
     q = torch.nn.functional.pad(q, (0, 8, 0, 1))[:, :, : H * G, :D]  # a head and 8 columns of padding
@@ -866,6 +868,11 @@ def test_gather_addr32_matches_reference(monkeypatch, dtype, G, B, addr32):
     assert forward_kv.addr32_fits(entries, B * Tq * H * S, G, q)
     assert not forward_kv.addr32_fits(entries.long(), B * Tq * H * S, G, q)
     assert not forward_kv.addr32_fits(entries, 2 ** 31, 2, q)
+    rows = torch.zeros(B, Tq, H * G)
+    assert backward.dkv_addr32_fits(entries, B * Tq * H * S, G, q, q, rows, rows)
+    wide = torch.empty_strided((B, Tq, H * G), (0, 2 ** 31, 1), device="meta")  # rows 2^31 apart
+    assert not backward.dkv_addr32_fits(entries, B * Tq * H * S, G, q, q, wide, rows)
+    assert not backward.dkv_addr32_fits(entries, B * Tq * H * S, G, q, wide, rows, rows)
     with nsa_ops.use_backend("triton"):
         out, lse = nsa_ops.selection_attention(q, k, v, bi, block_counts=counts, block_size=block_size,
                                                scale=0.3, return_lse=True)
