@@ -65,7 +65,8 @@ gather 774 -> 702, dK/dV 1080 -> 981). Session 23: runs 151 (--decode: on), 152 
 off), 153 (--qwin); ``--qwin2`` (run 154), the windows floored at the kv head's K/V bytes;
 ``--addr32`` (prepared, not yet run), the gather's q row and partial offsets as unsigned 32-bit
 products (``forward_kv.ADDR32``: SASS per G4 chunk 702 -> 679). Session 24: ``--addr32`` ran
-(H200 run 157: on); ``--addr32-dkv``, the same for the dK/dV pieces (``backward.ADDR32``).
+(H200 run 157: on); ``--addr32-dkv``, the same for the dK/dV pieces (``backward.ADDR32``; runs 158-159: on up to
+D=128, ``configs.KVTile.addr32``); ``--addr32-dkv2``, that rule against off.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -320,6 +321,13 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G16 T=16k", "random"), [off, on, off, on]),
                 (("fwd+bwd G1 T=16k", "random"), [off, on]),
                 (("fwd+bwd G16 D=192 T=16k", "random"), [off, on])]
+    if mode == "--addr32-dkv2":  # session 24: the shipped rule (configs.KVTile.addr32: D <= 128) against off
+        off = {"addr32_dkv": False}
+        return [(("fwd+bwd G16 T=16k", "random"), [new, off, new, off]),
+                (("fwd+bwd G4 T=16k", "random"), [new, off, new, off]),
+                (("fwd+bwd G16 D=192 T=16k", "random"), [new, off]),
+                (("fwd+bwd G16 T=64k", "random"), [new, off]),
+                (("fwd+bwd G4 T=64k", "random"), [new, off])]
     if mode == "--qwin2":  # session 23: windows with the K/V floor (shipped: 8 MB) against none, no floor, 32 MB
         off, nofloor, w32 = ({"kv": dict(window_q_bytes=0)}, {"kv": dict(window_kv_floor=False)},
                              {"kv": dict(window_q_bytes=32 << 20)})
@@ -445,7 +453,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2", "--addr32", "--addr32-dkv")]
+                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2", "--addr32", "--addr32-dkv", "--addr32-dkv2")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -51,9 +51,10 @@ from .tma import kv_descriptors, launch_args
 # 3.269, 3.232; G16 16k 10.924 -> 10.782 and D=192 15.601 -> 15.225 (off -> both).
 FAST_DECODE = True
 # The dK/dV pieces' q / dO row, lse / delta and dq partial offsets as unsigned 32-bit products
-# widened once (``primitives.wide_u32``), as the forward gather's ``ADDR32`` (which H200 run 157
-# put on: -1% there). Off until timed here (bench/exp_csr_reduce.py --addr32-dkv).
-ADDR32 = False
+# widened once (``primitives.wide_u32``), as the forward gather's ``ADDR32``. None: per tile
+# (``configs.KVTile.addr32``: head dims up to 128, H100 runs 158-159); True / False force it
+# (experiments, tests). Taken only where ``dkv_addr32_fits``.
+ADDR32 = None
 
 
 def dkv_addr32_fits(entries, n_entries: int, G: int, q, do, lse, delta) -> bool:
@@ -615,7 +616,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         stride_dvb=dv.stride(0), stride_dvt=dv.stride(1), stride_dvh=dv.stride(2), Tk=Tk, DIRECT=DIRECT_DKV,
         PACKED=packed, FULL_VIEW=full_view and not packed, FULL_STEPS=block_size.bit_length() + 1,
         DQ_SCALED=dq_scaled, FAST_DECODE=FAST_DECODE,
-        ADDR32=ADDR32 and dkv_addr32_fits(csr.entries, B * Tq * H * S, G, q, do, lse, delta),
+        ADDR32=(kt.addr32 if ADDR32 is None else ADDR32) and dkv_addr32_fits(csr.entries, B * Tq * H * S, G, q, do, lse, delta),
         num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:

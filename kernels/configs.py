@@ -76,6 +76,9 @@ class KVTile(NamedTuple):
     # Unpacked inputs: chunks whose queries all see the whole block skip the causal mask (a
     # per-chunk branch, kernels/backward.py FULL_VIEW); see dkv_tile.
     full_view: bool = False
+    # The rows' and dq partials' offsets as unsigned 32-bit products (kernels/backward.py
+    # ADDR32, where the sizes allow); see dkv_tile.
+    addr32: bool = False
 
 
 # Larger groups are tiled over heads; 64 rows keeps the fp32 accumulator of a D=256 tile in
@@ -193,8 +196,12 @@ def dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -
     # 49.53: there the per-chunk branch costs as much as or more than the mask it skips. (The
     # masked and unmasked chunks as two loops lost everywhere in run 142: G4 5.86, G1 3.59,
     # G16 11.55; ptxas showed more spills.)
+    # addr32 (the offsets by primitives.wide_u32). H100 run 158 (bench/exp_csr_reduce.py
+    # --addr32-dkv, whole op, interleaved, fwd+bwd ms, off -> on): G4 16k 5.421 / 5.452 -> 5.367 /
+    # 5.381, G16 10.866 / 10.860 -> 10.743 / 10.782, G1 3.234 -> 3.214; but G16 D=192 15.235 /
+    # 15.227 / 15.241 -> 15.602 / 15.571 / 15.586 (run 158-159): on for head dims up to 128.
     tile = _dkv_tile(group_size, d, dv, block_size, elem)
-    return tile._replace(full_view=group_size == 1 or (group_size >= 16 and d > 128))
+    return tile._replace(full_view=group_size == 1 or (group_size >= 16 and d > 128), addr32=d <= 128)
 
 
 def _dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) -> KVTile:
