@@ -616,7 +616,8 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
         stride_dvb=dv.stride(0), stride_dvt=dv.stride(1), stride_dvh=dv.stride(2), Tk=Tk, DIRECT=DIRECT_DKV,
         PACKED=packed, FULL_VIEW=full_view and not packed, FULL_STEPS=block_size.bit_length() + 1,
         DQ_SCALED=dq_scaled, FAST_DECODE=FAST_DECODE,
-        ADDR32=(kt.addr32 if ADDR32 is None else ADDR32) and dkv_addr32_fits(csr.entries, B * Tq * H * S, G, q, do, lse, delta),
+        ADDR32=(kt.addr32 if ADDR32 is None else ADDR32)
+        and dkv_addr32_fits(csr.entries, B * Tq * H * S, G, q, do, lse, delta),
         num_warps=kt.num_warps, num_stages=kt.num_stages,
     )
     if kv_dq:
