@@ -14,6 +14,13 @@ pointer loads), and the multi-token kernel taking every tile (``max_union`` = TQ
 {2, 4}, warps {4, 8}, stages {2, 3}; the same for dQ. Outputs checked against the token kernel.
 
     python bench/exp_union2.py [16k|64k]
+
+``--tq2`` (session 24, prepared, not yet run): the 2-token tiles (32 rows, every tile taken) on
+1 / 2 / 4 warps against the token kernel and the shipped pair. On 2 warps each warp would hold
+one token's 16 rows (no cross-warp softmax reductions, the reason the token kernel runs on one
+warp, session 10) while the two share each K/V tile: ~11% fewer K/V bytes at 16k random, ~7%
+at 64k, for ~1.8x the MMA rows per warp. Run 64 tried 2 tokens on 4 / 8 warps only (-12%).
+    python bench/exp_union2.py --tq2 "G16 T=16k random" "G16 T=64k random" "G16 T=16k local"
 """
 from __future__ import annotations
 
@@ -49,6 +56,17 @@ def main():
         G = case.HQ // case.H
         tq = 64 // G
         variants = [("token tma", None, True), ("shipped", shared_tile(G, 128, 128, 64, 16, 2), True)]
+        if "--tq2" in sys.argv:  # session 24: 2-token tiles on the token kernel's few warps
+            if G == 16:
+                variants += [(f"TQ2 max32 w{w} s{s}", SharedTile(2, 32, w, s), True)
+                             for w, s in ((1, 2), (2, 2), (2, 3), (4, 2))]
+                variants += variants[:2]  # the baselines again, for the spread
+            for tag, shared, use_tma in variants:
+                tma.USE_TMA = use_tma
+                time_token_kernels(table, f"{name:14s} {dist:6s} {tag:16s}", timer, copies, extra, ref_out, ref_dq,
+                                   shared=shared)
+            tma.USE_TMA = True
+            continue
         for mu in ([24, 32, 40, 48, 64] if G == 16 else [24, 64, 96, 128]):
             for s in (2, 3):
                 variants.append((f"TQ{tq} max{mu} s{s}", SharedTile(tq, mu, 4, s), True))
