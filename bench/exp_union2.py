@@ -61,17 +61,12 @@ def main():
                 variants += [(f"TQ2 max32 w{w} s{s}", SharedTile(2, 32, w, s), True)
                              for w, s in ((1, 2), (2, 2), (2, 3), (4, 2))]
                 variants += variants[:2]  # the baselines again, for the spread
-            for tag, shared, use_tma in variants:
-                tma.USE_TMA = use_tma
-                time_token_kernels(table, f"{name:14s} {dist:6s} {tag:16s}", timer, copies, extra, ref_out, ref_dq,
-                                   shared=shared)
-            tma.USE_TMA = True
-            continue
-        for mu in ([24, 32, 40, 48, 64] if G == 16 else [24, 64, 96, 128]):
-            for s in (2, 3):
-                variants.append((f"TQ{tq} max{mu} s{s}", SharedTile(tq, mu, 4, s), True))
-        if G == 16 and dist == "random":
-            variants.append(("TQ2 max32 s2", SharedTile(2, 32, 4, 2), True))
+        else:
+            for mu in ([24, 32, 40, 48, 64] if G == 16 else [24, 64, 96, 128]):
+                for s in (2, 3):
+                    variants.append((f"TQ{tq} max{mu} s{s}", SharedTile(tq, mu, 4, s), True))
+            if G == 16 and dist == "random":
+                variants.append(("TQ2 max32 s2", SharedTile(2, 32, 4, 2), True))
         for tag, shared, use_tma in variants:
             tma.USE_TMA = use_tma
             time_token_kernels(table, f"{name:14s} {dist:6s} {tag:16s}", timer, copies, extra, ref_out, ref_dq,
