@@ -10,6 +10,10 @@ Whole op, interleaved twice, G16 bf16 random and local, forward and fwd+bwd; out
 gradients compared with the first variant.
 
     python bench/exp_claim.py [filter ...]
+
+Run 163 (H100, 2026-12-07): lost (local fwd 16k 2.07 -> 2.42 / 2.55 with groups of 4 / 16;
+random fwd 16k 3.48 -> 3.55; 64k random fwd 16.39 -> 16.34, fwd+bwd 48.3-48.5 -> 48.06). The
+kernels were reverted; the code this script needs is commit 8c6e568.
 """
 from __future__ import annotations
 

@@ -38,11 +38,10 @@ from .configs import (LOG2E, dkv_piece_tokens, dkv_tile, dot_precision, dq_reduc
                       head_dim_blocks, next_pow2, shared_tile)
 from .csr import full_view_prefix
 from .forward_kv import addr32_fits
-from .forward import claim_shared_tiles, shared_grid
 from .primitives import (as_fp32, chunk_ids, claim_shared_tile, dq_step, gather_chunk_q, gather_chunk_q_ids,
-                         group_rows, group_taken_tiles, group_tile, load_block_kv, load_group_q, load_head_dim,
-                         piece_of_item, qk_scores, shared_tile_rows, shared_tile_union, store_head_dim, token_block_kv,
-                         token_row_blocks, union_block_kv, union_token_masks, wide_u32)
+                         group_rows, load_block_kv, load_group_q, load_head_dim, piece_of_item, qk_scores,
+                         shared_tile_rows, store_head_dim, token_block_kv, token_row_blocks, union_block_kv,
+                         union_token_masks, wide_u32)
 from .tma import kv_descriptors, launch_args
 
 # The gathered loops decode their entries' query rows with one unsigned division
@@ -159,54 +158,6 @@ def _selection_dq_kernel(
 
 
 @triton.jit
-def _dq_shared_tile(
-    b, h, t0, ids, valid, first, rank, n_union, tok_local,
-    q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_ptr,
-    stride_qb, stride_qt, stride_qh, stride_qd,
-    stride_kb, stride_kt, stride_kh, stride_kd,
-    stride_vb, stride_vt, stride_vh, stride_vd,
-    stride_dob, stride_dot, stride_doh, stride_dod,
-    stride_lb, stride_lt, stride_lh,
-    stride_db, stride_dt, stride_dh,
-    stride_dqb, stride_dqt, stride_dqh,
-    out_ptr, stride_ob, stride_ot, stride_oh, stride_od,
-    dlse_ptr, stride_xb, stride_xt, stride_xh,
-    G, D, DV, scale, scale_log2e, Tq, Tk,
-    TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr,
-    BLOCK_D2: tl.constexpr, FUSE_DELTA: tl.constexpr,
-    k_desc, k2_desc, v_desc, TMA: tl.constexpr,
-):
-    """One taken tile of the multi-token dQ: the union walk and the tile's dq rows."""
-    r_tok, t_r, row_ok, hq, last_r = shared_tile_rows(t0, h, G, Tq, Tk, TQ, BLOCK_G)
-    packed = union_token_masks(ids, valid, tok_local, TQ, BLOCK_S)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    q, q2 = load_head_dim(q_ptr + b * stride_qb + t_r * stride_qt + hq * stride_qh, row_ok, stride_qd, D,
-                          BLOCK_D, BLOCK_D2)
-    do = tl.load(do_ptr + b * stride_dob + t_r[:, None] * stride_dot + hq[:, None] * stride_doh
-                 + offs_dv[None, :] * stride_dod, mask=row_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
-    lse = tl.load(lse_ptr + b * stride_lb + t_r * stride_lt + hq * stride_lh, mask=row_ok, other=0.0)
-    delta = _rows_delta(do, delta_ptr + b * stride_db + t_r * stride_dt + hq * stride_dh, row_ok,
-                        out_ptr + b * stride_ob + t_r * stride_ot + hq * stride_oh, stride_od,
-                        dlse_ptr + b * stride_xb + t_r * stride_xt + hq * stride_xh, DV, BLOCK_DV, FUSE_DELTA)
-    lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
-
-    dq = tl.zeros([TQ * BLOCK_G, BLOCK_D], tl.float32)
-    if BLOCK_D2 > 0:
-        dq2 = tl.zeros([TQ * BLOCK_G, BLOCK_D2], tl.float32)
-    else:
-        dq2 = dq  # placeholder (no second head-dim piece)
-    for i in range(0, n_union):
-        k, k2, v, visible = union_block_kv(
-            i, packed, first, rank, r_tok, last_r, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh,
-            stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc, TMA, TQ,
-            BLOCK_SIZE, BLOCK_D, BLOCK_DV, BLOCK_D2)
-        dq, dq2 = dq_step(q, q2, k, k2, v, do, lse2, delta, visible, dq, dq2, scale_log2e, PRECISION, BLOCK_D2)
-    store_head_dim(dq_ptr + b * stride_dqb + t_r * stride_dqt + hq * stride_dqh, row_ok, dq * scale,
-                   dq2 * scale, 1, D, BLOCK_D, BLOCK_D2)
-
-
-@triton.jit
 def _selection_dq_shared_kernel(
     q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_ptr, bi_ptr, cnt_ptr, owned_ptr,
     stride_qb, stride_qt, stride_qh, stride_qd,
@@ -223,52 +174,47 @@ def _selection_dq_shared_kernel(
     H, G, D, DV, scale, scale_log2e, Tq, Tk, NB, S, max_union,
     TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
-    BLOCK_D2: tl.constexpr = 0, FUSE_DELTA: tl.constexpr = False, GROUP: tl.constexpr = 0,
+    BLOCK_D2: tl.constexpr = 0, FUSE_DELTA: tl.constexpr = False,
     k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False,
 ):
     """dQ with K/V shared across TQ neighbouring tokens, the backward twin of
     ``forward._selection_fwd_shared_kernel``: rows are (token, head) pairs of TQ tokens of one kv
     head, the program walks the union of their selected blocks, loading each once, and masks rows
     whose token did not select it. It takes only tiles whose union has at most ``max_union``
-    blocks; the token-centric dQ kernel (launched next) does the rest. GROUP = 0: one program
-    per tile, which decides (and flags) it; GROUP > 0: the flags come from the claim kernel and a
-    program walks the taken tiles of GROUP neighbours."""
+    blocks, and flags them; the token-centric dQ kernel (launched next) does the rest."""
     scale = as_fp32(scale)
     scale_log2e = as_fp32(scale_log2e)
-    if GROUP == 0:
-        b, h, t0, ids, valid, first, rank, n_union, tok_local = claim_shared_tile(
-            bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct, stride_ch,
-            H, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
-        if n_union <= max_union:
-            _dq_shared_tile(b, h, t0, ids, valid, first, rank, n_union, tok_local,
-                            q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_ptr,
-                            stride_qb, stride_qt, stride_qh, stride_qd, stride_kb, stride_kt, stride_kh, stride_kd,
-                            stride_vb, stride_vt, stride_vh, stride_vd, stride_dob, stride_dot, stride_doh,
-                            stride_dod, stride_lb, stride_lt, stride_lh, stride_db, stride_dt, stride_dh,
-                            stride_dqb, stride_dqt, stride_dqh, out_ptr, stride_ob, stride_ot, stride_oh, stride_od,
-                            dlse_ptr, stride_xb, stride_xt, stride_xh, G, D, DV, scale, scale_log2e, Tq, Tk,
-                            TQ, BLOCK_G, BLOCK_S, BLOCK_SIZE, BLOCK_D, BLOCK_DV, PRECISION, BLOCK_D2, FUSE_DELTA,
-                            k_desc, k2_desc, v_desc, TMA)
-    else:
-        bh = tl.program_id(1)
-        b = (bh // H).to(tl.int64)
-        h = bh % H
-        n_tiles = (Tq + TQ - 1) // TQ
-        taken, trank, n_taken = group_taken_tiles(owned_ptr, bh, tl.program_id(0), n_tiles, GROUP)
-        for r in range(0, n_taken):
-            t0 = group_tile(taken, trank, r, tl.program_id(0), GROUP) * TQ
-            ids, valid, first, rank, n_union, tok_local = shared_tile_union(
-                bi_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
-                stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
-            _dq_shared_tile(b, h, t0, ids, valid, first, rank, n_union, tok_local,
-                            q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_ptr,
-                            stride_qb, stride_qt, stride_qh, stride_qd, stride_kb, stride_kt, stride_kh, stride_kd,
-                            stride_vb, stride_vt, stride_vh, stride_vd, stride_dob, stride_dot, stride_doh,
-                            stride_dod, stride_lb, stride_lt, stride_lh, stride_db, stride_dt, stride_dh,
-                            stride_dqb, stride_dqt, stride_dqh, out_ptr, stride_ob, stride_ot, stride_oh, stride_od,
-                            dlse_ptr, stride_xb, stride_xt, stride_xh, G, D, DV, scale, scale_log2e, Tq, Tk,
-                            TQ, BLOCK_G, BLOCK_S, BLOCK_SIZE, BLOCK_D, BLOCK_DV, PRECISION, BLOCK_D2, FUSE_DELTA,
-                            k_desc, k2_desc, v_desc, TMA)
+    b, h, t0, ids, valid, first, rank, n_union, tok_local = claim_shared_tile(
+        bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct, stride_ch,
+        H, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+
+    if n_union <= max_union:
+        r_tok, t_r, row_ok, hq, last_r = shared_tile_rows(t0, h, G, Tq, Tk, TQ, BLOCK_G)
+        packed = union_token_masks(ids, valid, tok_local, TQ, BLOCK_S)
+        offs_dv = tl.arange(0, BLOCK_DV)
+        q, q2 = load_head_dim(q_ptr + b * stride_qb + t_r * stride_qt + hq * stride_qh, row_ok, stride_qd, D,
+                              BLOCK_D, BLOCK_D2)
+        do = tl.load(do_ptr + b * stride_dob + t_r[:, None] * stride_dot + hq[:, None] * stride_doh
+                     + offs_dv[None, :] * stride_dod, mask=row_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+        lse = tl.load(lse_ptr + b * stride_lb + t_r * stride_lt + hq * stride_lh, mask=row_ok, other=0.0)
+        delta = _rows_delta(do, delta_ptr + b * stride_db + t_r * stride_dt + hq * stride_dh, row_ok,
+                            out_ptr + b * stride_ob + t_r * stride_ot + hq * stride_oh, stride_od,
+                            dlse_ptr + b * stride_xb + t_r * stride_xt + hq * stride_xh, DV, BLOCK_DV, FUSE_DELTA)
+        lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
+
+        dq = tl.zeros([TQ * BLOCK_G, BLOCK_D], tl.float32)
+        if BLOCK_D2 > 0:
+            dq2 = tl.zeros([TQ * BLOCK_G, BLOCK_D2], tl.float32)
+        else:
+            dq2 = dq  # placeholder (no second head-dim piece)
+        for i in range(0, n_union):
+            k, k2, v, visible = union_block_kv(
+                i, packed, first, rank, r_tok, last_r, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh,
+                stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc, TMA, TQ,
+                BLOCK_SIZE, BLOCK_D, BLOCK_DV, BLOCK_D2)
+            dq, dq2 = dq_step(q, q2, k, k2, v, do, lse2, delta, visible, dq, dq2, scale_log2e, PRECISION, BLOCK_D2)
+        store_head_dim(dq_ptr + b * stride_dqb + t_r * stride_dqt + hq * stride_dqh, row_ok, dq * scale,
+                       dq2 * scale, 1, D, BLOCK_D, BLOCK_D2)
 
 
 @triton.jit
@@ -741,13 +687,13 @@ def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_siz
     )
     owned = None
     if shared:
-        owned = claim_shared_tiles(sel, cnt, has_counts, B, H, Tq, Tk, block_size, shared)
-        torch.library.wrap_triton(_selection_dq_shared_kernel)[shared_grid(Tq, B, H, shared)](
+        owned = torch.empty((B * H * triton.cdiv(Tq, shared.tokens),), device=q.device, dtype=torch.int8)
+        torch.library.wrap_triton(_selection_dq_shared_kernel)[(triton.cdiv(Tq, shared.tokens), B * H)](
             q, k, v, do, lse, delta, dq, sel, cnt, owned, *common,
             H, G, D, Dv, scale, scale * LOG2E, Tq, Tk, NB, S, shared.max_union,
             TQ=shared.tokens, BLOCK_G=qt.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
             BLOCK_D=qt.block_d, BLOCK_DV=qt.block_dv, PRECISION=dot_precision(q.dtype), HAS_COUNTS=has_counts,
-            BLOCK_D2=qt.block_d2, FUSE_DELTA=fuse_delta, GROUP=shared.group, num_warps=shared.num_warps,
+            BLOCK_D2=qt.block_d2, FUSE_DELTA=fuse_delta, num_warps=shared.num_warps,
             num_stages=shared.num_stages, **launch_args(descs, k, v),
         )
     torch.library.wrap_triton(_selection_dq_kernel)[(Tq, B * H, triton.cdiv(G, qt.block_g))](

@@ -480,11 +480,6 @@ class SharedTile(NamedTuple):
     max_union: int  # a tile takes the shared kernel when its union has at most this many blocks
     num_warps: int
     num_stages: int
-    # 0: one program per tile, deciding it itself (the multi-token kernel's launch is the tile
-    # claim). g > 0: a light kernel (one warp per tile, ``forward.claim_shared_tiles``) decides
-    # every tile first and each multi-token program walks only the taken tiles of g neighbours,
-    # so the tiles left to the token kernel cost no heavy program.
-    group: int = 0
 
 
 def shared_tile(group_size: int, d: int, dv: int, block_size: int, num_slots: int, elem: int):

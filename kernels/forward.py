@@ -17,87 +17,11 @@ import triton.language as tl
 
 from .configs import (LOG2E, dot_precision, forward_schedule, forward_tile, head_dim_blocks, next_pow2,
                       shared_tile)
-from .primitives import (as_fp32, claim_shared_tile, finish_softmax, group_taken_tiles, group_tile, load_group_q,
-                         load_head_dim, online_softmax_step, shared_tile_rows, shared_tile_union, token_block_kv,
-                         token_row_blocks, union_block_kv, union_token_masks)
+from .primitives import (as_fp32, claim_shared_tile, finish_softmax, load_group_q, load_head_dim,
+                         online_softmax_step, shared_tile_rows, token_block_kv, token_row_blocks, union_block_kv,
+                         union_token_masks)
 from .tma import kv_descriptors, launch_args
 
-
-
-@triton.jit
-def _fwd_shared_tile(
-    b, h, t0, ids, valid, first, rank, n_union, tok_local,
-    q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr,
-    stride_qb, stride_qt, stride_qh, stride_qd,
-    stride_kb, stride_kt, stride_kh, stride_kd,
-    stride_vb, stride_vt, stride_vh, stride_vd,
-    stride_ob, stride_ot, stride_oh,
-    stride_lb, stride_lt,
-    G, D, DV, scale_log2e, Tq, Tk,
-    TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, BLOCK_D2: tl.constexpr,
-    k_desc, k2_desc, v_desc, TMA: tl.constexpr,
-):
-    """One taken tile of the multi-token forward: the union walk and the tile's out / lse."""
-    r_tok, t_r, row_ok, hq, last_r = shared_tile_rows(t0, h, G, Tq, Tk, TQ, BLOCK_G)
-    packed = union_token_masks(ids, valid, tok_local, TQ, BLOCK_S)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    q, q2 = load_head_dim(q_ptr + b * stride_qb + t_r * stride_qt + hq * stride_qh, row_ok, stride_qd, D,
-                          BLOCK_D, BLOCK_D2)
-
-    m_i = tl.full([TQ * BLOCK_G], float("-inf"), tl.float32)
-    l_i = tl.zeros([TQ * BLOCK_G], tl.float32)
-    acc = tl.zeros([TQ * BLOCK_G, BLOCK_DV], tl.float32)
-    for i in range(0, n_union):
-        k, k2, v, visible = union_block_kv(
-            i, packed, first, rank, r_tok, last_r, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh,
-            stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc, TMA, TQ,
-            BLOCK_SIZE, BLOCK_D, BLOCK_DV, BLOCK_D2)
-        m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION,
-                                            q2, k2, BLOCK_D2)
-
-    out, lse = finish_softmax(acc, m_i, l_i)
-    tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
-             out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
-    tl.store(lse_ptr + b * stride_lb + t_r * stride_lt + hq, lse, mask=row_ok)
-
-
-@triton.jit
-def _shared_claim_kernel(
-    bi_ptr, cnt_ptr, owned_ptr,
-    stride_sb, stride_st, stride_sh, stride_ss,
-    stride_cb, stride_ct, stride_ch,
-    H, Tq, Tk, NB, S, max_union,
-    TQ: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr, HAS_COUNTS: tl.constexpr,
-):
-    """Decides one tile (``claim_shared_tile``: its flag for the multi-token and token kernels)
-    and nothing else: a light program (one warp, no shared memory)."""
-    claim_shared_tile(bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct,
-                      stride_ch, H, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
-
-
-def claim_shared_tiles(sel, cnt, has_counts, B, H, Tq, Tk, block_size, shared):
-    """The multi-token tiles' flags (int8 [B*H*tiles], 1 = taken), from ``_shared_claim_kernel``;
-    with ``shared.group`` = 0 the multi-token kernel decides its tiles itself (returns an
-    unwritten buffer for it to fill)."""
-    n_tiles = triton.cdiv(Tq, shared.tokens)
-    owned = torch.empty((B * H * n_tiles,), device=sel.device, dtype=torch.int8)
-    if shared.group:
-        torch.library.wrap_triton(_shared_claim_kernel)[(n_tiles, B * H)](
-            sel, cnt, owned,
-            sel.stride(0), sel.stride(1), sel.stride(2), sel.stride(3),
-            cnt.stride(0), cnt.stride(1), cnt.stride(2),
-            H, Tq, Tk, (Tk + block_size - 1) // block_size, sel.shape[-1], shared.max_union,
-            TQ=shared.tokens, BLOCK_S=max(2, next_pow2(sel.shape[-1])), BLOCK_SIZE=block_size,
-            HAS_COUNTS=has_counts, num_warps=1,
-        )
-    return owned
-
-
-def shared_grid(Tq, B, H, shared):
-    """Grid of a multi-token kernel: one program per tile, or per group of tiles."""
-    n_tiles = triton.cdiv(Tq, shared.tokens)
-    return (triton.cdiv(n_tiles, shared.group) if shared.group else n_tiles, B * H)
 
 
 @triton.jit
@@ -113,49 +37,43 @@ def _selection_fwd_shared_kernel(
     H, G, D, DV, scale_log2e, Tq, Tk, NB, S, max_union,
     TQ: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr, HAS_COUNTS: tl.constexpr,
-    BLOCK_D2: tl.constexpr = 0, GROUP: tl.constexpr = 0,
+    BLOCK_D2: tl.constexpr = 0,
     k_desc=None, k2_desc=None, v_desc=None, TMA: tl.constexpr = False,
 ):
     """K/V shared across TQ neighbouring tokens: rows are (token, head) pairs of TQ tokens of one
     kv head; the program walks the *union* of their selected blocks, loading each block once,
     and masks the rows whose token did not select it. Runs only for tiles whose union has at
     most ``max_union`` blocks (correlated selections); the token-centric kernel skips exactly
-    those tiles and does the rest. GROUP = 0: one program per tile, which decides (and flags)
-    it; GROUP > 0: the flags come from ``_shared_claim_kernel`` and a program walks the taken
-    tiles of GROUP neighbours."""
+    those tiles and does the rest."""
     scale_log2e = as_fp32(scale_log2e)
-    if GROUP == 0:
-        b, h, t0, ids, valid, first, rank, n_union, tok_local = claim_shared_tile(
-            bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct, stride_ch,
-            H, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
-        # Only a taken tile does the attention work (a tile left to the token kernel ends here;
-        # H100 run 12: this ``if`` cut the kernel from 0.42 to 0.27 ms on random G16 T=16k).
-        if n_union <= max_union:
-            _fwd_shared_tile(b, h, t0, ids, valid, first, rank, n_union, tok_local,
-                             q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr,
-                             stride_qb, stride_qt, stride_qh, stride_qd, stride_kb, stride_kt, stride_kh, stride_kd,
-                             stride_vb, stride_vt, stride_vh, stride_vd, stride_ob, stride_ot, stride_oh,
-                             stride_lb, stride_lt, G, D, DV, scale_log2e, Tq, Tk,
-                             TQ, BLOCK_G, BLOCK_S, BLOCK_SIZE, BLOCK_D, BLOCK_DV, PRECISION, BLOCK_D2,
-                             k_desc, k2_desc, v_desc, TMA)
-    else:
-        bh = tl.program_id(1)
-        b = (bh // H).to(tl.int64)
-        h = bh % H
-        n_tiles = (Tq + TQ - 1) // TQ
-        taken, trank, n_taken = group_taken_tiles(owned_ptr, bh, tl.program_id(0), n_tiles, GROUP)
-        for r in range(0, n_taken):
-            t0 = group_tile(taken, trank, r, tl.program_id(0), GROUP) * TQ
-            ids, valid, first, rank, n_union, tok_local = shared_tile_union(
-                bi_ptr + b * stride_sb + h * stride_sh, cnt_ptr + b * stride_cb + h * stride_ch,
-                stride_st, stride_ss, stride_ct, t0, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
-            _fwd_shared_tile(b, h, t0, ids, valid, first, rank, n_union, tok_local,
-                             q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr,
-                             stride_qb, stride_qt, stride_qh, stride_qd, stride_kb, stride_kt, stride_kh, stride_kd,
-                             stride_vb, stride_vt, stride_vh, stride_vd, stride_ob, stride_ot, stride_oh,
-                             stride_lb, stride_lt, G, D, DV, scale_log2e, Tq, Tk,
-                             TQ, BLOCK_G, BLOCK_S, BLOCK_SIZE, BLOCK_D, BLOCK_DV, PRECISION, BLOCK_D2,
-                             k_desc, k2_desc, v_desc, TMA)
+    b, h, t0, ids, valid, first, rank, n_union, tok_local = claim_shared_tile(
+        bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_sh, stride_ss, stride_cb, stride_ct, stride_ch,
+        H, Tq, Tk, NB, S, max_union, HAS_COUNTS, TQ, BLOCK_S, BLOCK_SIZE)
+
+    # Only a taken tile does the attention work (a tile left to the token kernel ends here;
+    # H100 run 12: this ``if`` cut the kernel from 0.42 to 0.27 ms on random G16 T=16k).
+    if n_union <= max_union:
+        r_tok, t_r, row_ok, hq, last_r = shared_tile_rows(t0, h, G, Tq, Tk, TQ, BLOCK_G)
+        packed = union_token_masks(ids, valid, tok_local, TQ, BLOCK_S)
+        offs_dv = tl.arange(0, BLOCK_DV)
+        q, q2 = load_head_dim(q_ptr + b * stride_qb + t_r * stride_qt + hq * stride_qh, row_ok, stride_qd, D,
+                              BLOCK_D, BLOCK_D2)
+
+        m_i = tl.full([TQ * BLOCK_G], float("-inf"), tl.float32)
+        l_i = tl.zeros([TQ * BLOCK_G], tl.float32)
+        acc = tl.zeros([TQ * BLOCK_G, BLOCK_DV], tl.float32)
+        for i in range(0, n_union):
+            k, k2, v, visible = union_block_kv(
+                i, packed, first, rank, r_tok, last_r, b, h, Tk, k_ptr, v_ptr, stride_kb, stride_kt, stride_kh,
+                stride_kd, stride_vb, stride_vt, stride_vh, stride_vd, D, DV, k_desc, k2_desc, v_desc, TMA, TQ,
+                BLOCK_SIZE, BLOCK_D, BLOCK_DV, BLOCK_D2)
+            m_i, l_i, acc = online_softmax_step(q, k, v, visible, m_i, l_i, acc, scale_log2e, PRECISION,
+                                                q2, k2, BLOCK_D2)
+
+        out, lse = finish_softmax(acc, m_i, l_i)
+        tl.store(out_ptr + b * stride_ob + t_r[:, None] * stride_ot + hq[:, None] * stride_oh + offs_dv[None, :],
+                 out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < DV))
+        tl.store(lse_ptr + b * stride_lb + t_r * stride_lt + hq, lse, mask=row_ok)
 
 
 @triton.jit
@@ -263,8 +181,8 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)
     owned = None
     if shared:
-        owned = claim_shared_tiles(sel, cnt, has_counts, B, H, Tq, Tk, block_size, shared)
-        torch.library.wrap_triton(_selection_fwd_shared_kernel)[shared_grid(Tq, B, H, shared)](
+        owned = torch.empty((B * H * triton.cdiv(Tq, shared.tokens),), device=q.device, dtype=torch.int8)
+        torch.library.wrap_triton(_selection_fwd_shared_kernel)[(triton.cdiv(Tq, shared.tokens), B * H)](
             q, k, v, out, lse, sel, cnt, owned,
             q.stride(0), q.stride(1), q.stride(2), q.stride(3),
             k.stride(0), k.stride(1), k.stride(2), k.stride(3),
@@ -276,8 +194,7 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
             H, G, D, Dv, scale * LOG2E, Tq, Tk, (Tk + block_size - 1) // block_size, S, shared.max_union,
             TQ=shared.tokens, BLOCK_G=tile.block_g, BLOCK_S=max(2, next_pow2(S)), BLOCK_SIZE=block_size,
             BLOCK_D=tile.block_d, BLOCK_DV=tile.block_dv, PRECISION=dot_precision(q.dtype),
-            HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, GROUP=shared.group, num_warps=shared.num_warps,
-            num_stages=shared.num_stages,
+            HAS_COUNTS=has_counts, BLOCK_D2=tile.block_d2, num_warps=shared.num_warps, num_stages=shared.num_stages,
             **launch_args(descs, k, v),
         )
     grid = (Tq, B * H, triton.cdiv(G, tile.block_g))

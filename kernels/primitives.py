@@ -446,23 +446,6 @@ def claim_shared_tile(bi_ptr, cnt_ptr, owned_ptr, stride_sb, stride_st, stride_s
 
 
 @triton.jit
-def group_taken_tiles(owned_ptr, bh, group, n_tiles, GROUP: tl.constexpr):
-    """The flags of tiles group*GROUP .. +GROUP-1 of ``bh`` (written by the claim kernel): which
-    are taken, each taken one's rank among them, and how many are taken."""
-    offs = tl.arange(0, GROUP)
-    tile = group * GROUP + offs
-    taken = tl.load(owned_ptr + bh * n_tiles + tile, mask=tile < n_tiles, other=0) != 0
-    rank = tl.cumsum(taken.to(tl.int32), 0) - 1
-    return taken, rank, tl.sum(taken.to(tl.int32), 0)
-
-
-@triton.jit
-def group_tile(taken, rank, r, group, GROUP: tl.constexpr):
-    """The r-th taken tile of a group (``group_taken_tiles``)."""
-    return group * GROUP + tl.sum(tl.where(taken & (rank == r), tl.arange(0, GROUP), 0), 0)
-
-
-@triton.jit
 def shared_tile_rows(t0, h, G, Tq, Tk, TQ: tl.constexpr, BLOCK_G: tl.constexpr):
     """Rows r = (token t0 + r // BLOCK_G, head r % BLOCK_G) of a shared-K/V tile: each row's
     token within the tile, its token (int64), whether it is real, its query-head id (int64) and
