@@ -6,7 +6,8 @@ An *entry* is one slot of one row of ``block_indices``: ``e = ((b * Tq + t) * H 
 (in range, causal, inside ``block_counts``, first occurrence of its id in the row), else the
 sentinel ``B * H * NB``. Sorting the keys (stable, one radix sort of int16 or int32) groups the kept
 entries by KV block: ``entries[offsets[r]:offsets[r + 1]]`` are the entries that selected
-block ``r = (b * H + h) * NB + g``, ascending (so ascending in query token). An entry id carries
+block ``r = (b * H + h) * NB + g``, ascending (so ascending in query token); with
+``stable=False`` the same lists in an order of the GPU's scheduling (``UNORDERED_CSR``). An entry id carries
 its token, head and slot, so a kernel walking a block's list needs no other lookup: the slot
 of a partial result is the entry's own slot, and ``e * G + head`` addresses per-(query head,
 slot) scratch. ``positions`` (optional) inverts the list: ``positions[e]`` is entry e's place in
@@ -59,9 +60,12 @@ def _entry_keys_kernel(
     Tq, Tk, H, S, NB, n_groups, NW, window,
     BLOCK_SIZE: tl.constexpr, BLOCK_S: tl.constexpr, GROUPS: tl.constexpr,
     HAS_COUNTS: tl.constexpr, PREPARED: tl.constexpr, NEAR: tl.constexpr = False,
-    NEAR_IN_LISTS: tl.constexpr = False,
+    NEAR_IN_LISTS: tl.constexpr = False, row_len_ptr=None, ranks_ptr=None, RANKS: tl.constexpr = False,
 ):
-    """GROUPS rows (b, t, h) per program; keys written contiguously as [n_groups, S]."""
+    """GROUPS rows (b, t, h) per program; keys written contiguously as [n_groups, S]. RANKS: each
+    kept entry also takes its place in its block row's list from an int atomic on the row's
+    length (``row_len[key + 1]``, zero-filled; a cumulative sum then gives the CSR offsets) and
+    stores it in ``ranks`` (``build_entry_csr``'s ``stable=False``)."""
     # int32 arithmetic: group counts, block ids and keys all stay below 2^31.
     grp = tl.program_id(0) * GROUPS + tl.arange(0, GROUPS)
     g_ok = grp < n_groups
@@ -100,6 +104,9 @@ def _entry_keys_kernel(
             keep = keep & ~near
     key = tl.where(keep, ((b * H + h) * NW + t // window)[:, None] * NB + ids, sentinel)
     tl.store(keys_ptr + grp64[:, None] * S + offs_s[None, :], key.to(keys_ptr.dtype.element_ty), mask=s_ok)
+    if RANKS:  # integer atomics: the lengths are exact, only the order within a list varies
+        rank = tl.atomic_add(row_len_ptr + key + 1, 1, mask=s_ok & keep, sem="relaxed")
+        tl.store(ranks_ptr + grp64[:, None] * S + offs_s[None, :], rank, mask=s_ok & keep)
 
 
 # Offsets per lower-bound program: each lane runs its own binary search (~21 dependent loads),
@@ -123,6 +130,23 @@ def _lower_bound_kernel(sorted_ptr, out_ptr, n, n_out, BLOCK: tl.constexpr):
         lo = tl.where(go_right, mid + 1, lo)
         hi = tl.where(active & ~go_right, mid, hi)
     tl.store(out_ptr + r, lo.to(tl.int32), mask=r < n_out)
+
+
+@triton.jit
+def _place_entries_kernel(keys_ptr, ranks_ptr, offsets_ptr, entries_ptr, positions_ptr, n, sentinel,
+                          BLOCK: tl.constexpr, POSITIONS: tl.constexpr):
+    """The unordered CSR's lists: kept entry e goes to place offsets[key] + rank (its rank from
+    the keys kernel's atomics), and positions[e] is that place; positions of entries that are
+    not kept are n (never below the kept count, as in the sorted CSR)."""
+    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    ok = e < n
+    key = tl.load(keys_ptr + e, mask=ok, other=sentinel).to(tl.int32)
+    kept = ok & (key != sentinel)
+    rank = tl.load(ranks_ptr + e, mask=kept, other=0)
+    at = tl.load(offsets_ptr + key, mask=kept, other=0).to(tl.int64) + rank
+    tl.store(entries_ptr + at, e.to(entries_ptr.dtype.element_ty), mask=kept)
+    if POSITIONS:
+        tl.store(positions_ptr + e, tl.where(kept, at, n).to(positions_ptr.dtype.element_ty), mask=ok)
 
 
 @triton.jit
@@ -201,6 +225,16 @@ def key_dtype(sentinel: int) -> torch.dtype:
     return torch.int16 if INT16_KEYS and sentinel < 2 ** 15 else torch.int32
 
 
+# The inference forward's CSR by a counting sort on int atomics (``build_entry_csr``'s
+# ``stable=False``): the keys kernel takes each kept entry's place in its list from an atomic on
+# the list's length, a cumulative sum gives the offsets, one more kernel places the entries and
+# writes their positions. It replaces the radix sort, the int32 cast of its order, the offsets'
+# binary searches and the positions' scatter. Taken only where the order within a list cannot
+# change a result (``forward_kv``); the training CSR, which the dK/dV sums walk in list order,
+# stays sorted. The bench's experiment switch.
+UNORDERED_CSR = True
+
+
 # Bits of ``EntryCSR.near`` (kernels/forward_kv.py reads them as literals 4, 2, 1).
 NEAR_OWN, NEAR_PREV, NEAR_ZERO = 4, 2, 1
 
@@ -250,10 +284,12 @@ def full_view_prefix(entries_ptr, lo, hi, g, H, S, Tq, Tk, BLOCK_SIZE: tl.conste
 
 def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
                num_blocks: int, prepared: bool = False, near: Optional[torch.Tensor] = None,
-               near_in_lists: bool = False, windows: int = 1) -> torch.Tensor:
+               near_in_lists: bool = False, windows: int = 1, ranks: Optional[tuple] = None) -> torch.Tensor:
     """The entries' keys (module docstring); ``near``: an int8 [B, Tq, H] tensor to fill with the
     rows' near bits, whose near slots then get the sentinel unless ``near_in_lists`` (unpacked
-    inputs only); ``windows``: query windows per (b, h) (module docstring)."""
+    inputs only); ``windows``: query windows per (b, h) (module docstring); ``ranks``: (row_len
+    int32 [sentinel + 1] zero-filled, ranks int32 [B * Tq * H * S]) to fill as the keys kernel's
+    ``RANKS`` says."""
     B, Tq, H, S = block_indices.shape
     if near is not None and prepared:
         raise ValueError("entry_keys: near blocks are defined for unpacked inputs only")
@@ -272,7 +308,8 @@ def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor]
         Tq, Tk, H, S, num_blocks, n_groups, windows, (Tq + windows - 1) // windows,
         BLOCK_SIZE=block_size, BLOCK_S=block_s, GROUPS=groups,
         HAS_COUNTS=block_counts is not None, PREPARED=prepared, NEAR=near is not None, NEAR_IN_LISTS=near_in_lists,
-        num_warps=4,
+        row_len_ptr=ranks[0] if ranks is not None else keys, ranks_ptr=ranks[1] if ranks is not None else keys,
+        RANKS=ranks is not None, num_warps=4,
     )
     return keys
 
@@ -289,21 +326,40 @@ def empty_csr_like(block_indices: torch.Tensor, num_blocks: int) -> tuple:
 
 def build_entry_csr(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor], block_size: int, Tk: int,
                     num_blocks: int, prepared: bool = False, positions=False,
-                    near: bool = False, near_in_lists: bool = False, windows: int = 1) -> EntryCSR:
+                    near: bool = False, near_in_lists: bool = False, windows: int = 1,
+                    stable: bool = True) -> EntryCSR:
     """See the module docstring. ``num_blocks``: NB, the (global) block count; ``positions``:
     also build the inverse list (``"alloc"``: only allocate it, for a kernel walking the lists
     to fill at the entries it walks; the others stay uninitialised); ``near``: record the near bits and leave the near blocks out of
     the lists (unpacked inputs), or with ``near_in_lists`` keep them there: the lists are then
     those of the plain CSR, which the backward reuses (``near_prefix`` finds them); ``windows``:
-    rows per (b, h, query window, block) (module docstring)."""
+    rows per (b, h, query window, block) (module docstring); ``stable=False``: each list holds
+    the same entries in an order set by the GPU's scheduling (a counting sort by int atomics,
+    ``UNORDERED_CSR``); only for kernels whose results do not depend on the
+    order within a list (the far-only forward gather: one partial per entry)."""
     if windows != 1 and (prepared or near_in_lists):
         raise ValueError("build_entry_csr: query windows are for unpacked inputs without near_in_lists")
+    if not stable and positions not in (True, False):
+        raise ValueError("build_entry_csr: an unordered CSR (stable=False) builds its positions or none")
     B, Tq, H, S = block_indices.shape
     near_bits = torch.empty((B, Tq, H), device=block_indices.device, dtype=torch.int8) if near else None
-    keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared, near_bits, near_in_lists,
-                      windows)
     sentinel = B * H * windows * num_blocks
     n = B * Tq * H * S
+    if not stable:
+        row_len = torch.zeros(sentinel + 1, device=block_indices.device, dtype=torch.int32)
+        ranks = torch.empty(n, device=block_indices.device, dtype=torch.int32)
+        keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared, near_bits,
+                          near_in_lists, windows, ranks=(row_len, ranks))
+        offsets = torch.cumsum(row_len, 0, dtype=torch.int32)
+        entries = torch.empty(n, device=keys.device, dtype=torch.int32 if n < 2 ** 31 else torch.int64)
+        pos = torch.empty_like(entries) if positions else None
+        torch.library.wrap_triton(_place_entries_kernel)[(triton.cdiv(n, 1024),)](
+            keys, ranks, offsets, entries, pos if positions else entries, n, sentinel, BLOCK=1024,
+            POSITIONS=bool(positions), num_warps=4,
+        )
+        return EntryCSR(keys, offsets, entries, sentinel, pos, near_bits, windows)
+    keys = entry_keys(block_indices, block_counts, block_size, Tk, num_blocks, prepared, near_bits, near_in_lists,
+                      windows)
     srt, order = torch.sort(keys.view(-1), stable=True)
     offsets = torch.empty(sentinel + 1, device=keys.device, dtype=torch.int32)
     torch.library.wrap_triton(_lower_bound_kernel)[(triton.cdiv(sentinel + 1, LOWER_BOUND_BLOCK),)](

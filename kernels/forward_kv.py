@@ -34,6 +34,7 @@ import triton.language as tl
 
 from .combine import combine_slots
 from .configs import LOG2E, dot_precision, forward_kv_tile, next_pow2
+from . import csr as csr_mod
 from .csr import build_entry_csr, key_dtype, near_prefix, split_pieces
 from .primitives import (as_fp32, chunk_ids, gather_chunk_q, gather_chunk_q_ids, load_block_kv, load_head_dim,
                          online_softmax_step, piece_of_item, qk_scores, store_once, wide_u32)
@@ -329,8 +330,11 @@ def selection_forward_kv(q, k, v, block_indices, block_counts: Optional[torch.Te
         windows = 1 if keep_csr else query_windows(B, Tq, Tk, H, NB, G * D * q.element_size(),
                                                    (D + Dv) * k.element_size() * tile.window_kv_floor,
                                                    tile.window_q_bytes)
+        # The far-only gather computes one partial per entry, whatever the order of its lists.
+        unordered = (csr_mod.UNORDERED_CSR and positions != "alloc" and tile.near_pass and not keep_csr
+                     and FAR_ONLY and scale > 0)
         csr = build_entry_csr(sel, block_counts, block_size, Tk, NB, positions=positions,
-                              near=tile.near_pass, near_in_lists=keep_csr, windows=windows)
+                              near=tile.near_pass, near_in_lists=keep_csr, windows=windows, stable=not unordered)
         q_last = block_start = csr.offsets  # unused pointers
     S = sel.shape[-1]
     n_entries = B * Tq * H * S

@@ -487,15 +487,17 @@ def test_single_visible_key_gradients(dtype):
         assert_close_to_reference(a, b, 1e-4 if name != "v" else dv_tol, 1e-2, f"d{name}")
 
 
+@pytest.mark.parametrize("stable", [True, False])
 @pytest.mark.parametrize("counts", [False, True])
 @pytest.mark.parametrize("NB,windows", [(5, 1), (11000, 1), (5, 3), (3000, 2)])
-def test_entry_csr_lists_each_kept_slot_once(counts, NB, windows):
+def test_entry_csr_lists_each_kept_slot_once(counts, NB, windows, stable):
     """The entry CSR (kernels/csr.py) against a direct construction: the kept slots (in range,
     causal, inside block_counts, first of their id in the row), listed under their block in
     ascending entry order, with exact row offsets. NB = 11000 puts the sentinel (B * H * NB)
     past int16, so the keys are sorted as int32 there and as int16 at NB = 5; with ``windows``
     the rows are (b, h, query window of ceil(Tq / windows) rows, block), and at NB = 3000 two
-    windows take the sentinel past int16."""
+    windows take the sentinel past int16. ``stable=False`` (the counting sort on int atomics):
+    the same lists in any order, each entry's position its place, n for the entries not kept."""
     from nsa_ops.kernels.csr import build_entry_csr
 
     gen = torch.Generator().manual_seed(9)
@@ -506,7 +508,7 @@ def test_entry_csr_lists_each_kept_slot_once(counts, NB, windows):
     ids[:, ::3, :, 3] = 2 ** 32 + 1  # an int64 id that would wrap to 1 in int32: must be dropped
     cnt = torch.randint(0, S + 1, (B, Tq, H), generator=gen) if counts else None
     csr = build_entry_csr(ids.to(DEVICE), None if cnt is None else cnt.to(DEVICE), bs, Tk, NB, positions=True,
-                          windows=windows)
+                          windows=windows, stable=stable)
     window = -(-Tq // windows)
     n_rows = B * H * windows * NB
     expected = {}
@@ -524,17 +526,23 @@ def test_entry_csr_lists_each_kept_slot_once(counts, NB, windows):
     offsets, entries = csr.offsets.cpu().tolist(), csr.entries.cpu().tolist()
     assert csr.sentinel == n_rows and len(offsets) == n_rows + 1 and csr.windows == windows
     for r in range(n_rows):
-        assert entries[offsets[r]:offsets[r + 1]] == expected.get(r, []), f"row {r}"
+        got = entries[offsets[r]:offsets[r + 1]]
+        assert (got if stable else sorted(got)) == expected.get(r, []), f"row {r}"
     n_kept = sum(len(x) for x in expected.values())
     assert offsets[-1] == n_kept
     assert int((csr.keys != csr.sentinel).sum()) == n_kept
     assert csr.keys.dtype == (torch.int16 if n_rows < 2 ** 15 else torch.int32)
     # positions invert the list: entry e sits at positions[e], below n_kept iff e is kept
+    n = B * Tq * H * S
     positions = csr.positions.cpu().tolist()
-    assert sorted(positions) == list(range(B * Tq * H * S))
-    assert all(entries[positions[e]] == e for e in range(B * Tq * H * S))
     kept = {e for row in expected.values() for e in row}
-    assert all((positions[e] < n_kept) == (e in kept) for e in range(B * Tq * H * S))
+    if stable:
+        assert sorted(positions) == list(range(n))
+    else:
+        assert sorted(positions[e] for e in kept) == list(range(n_kept))
+        assert all(positions[e] == n for e in range(n) if e not in kept)
+    assert all(entries[positions[e]] == e for e in kept)
+    assert all((positions[e] < n_kept) == (e in kept) for e in range(n))
 
 
 
@@ -822,6 +830,50 @@ def test_gather_over_query_windows_matches_reference(monkeypatch, dtype, G, wind
     assert torch.equal(torch.isfinite(lse), fin)
     assert_close("lse", lse[fin], rl[fin], torch.float32)
     assert_training_op_matches_reference(q, k, v, bi, counts, block_size, scale, dtype, seed=3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16] + ([torch.bfloat16] if DEVICE == "cuda" else []))
+@pytest.mark.parametrize("G,B,window_q_bytes", [(1, 2, 0), (4, 1, 3000), (2, 2, 0)])
+def test_unordered_csr_forward_matches_sorted_and_reference(monkeypatch, dtype, G, B, window_q_bytes):
+    """The inference forward on the CSR built by int atomics (``csr.UNORDERED_CSR``: lists in
+    any order): the path is taken (an unordered CSR is built), out and lse match the float64
+    reference with padding, duplicates, counts and empty rows, and equal bitwise what the
+    sorted CSR gives (one partial per entry, merged in slot order). The training op keeps the
+    sorted CSR (its dK/dV sums walk the lists in order): it must take ``stable=True``."""
+    import nsa_ops
+    from nsa_ops.kernels import csr as csr_mod
+    from nsa_ops.kernels import forward_kv
+
+    if window_q_bytes:
+        real_tile = forward_kv.forward_kv_tile
+        monkeypatch.setattr(forward_kv, "forward_kv_tile",
+                            lambda *a, **k: real_tile(*a, **k)._replace(window_q_bytes=window_q_bytes,
+                                                                         window_kv_floor=False))
+    real_build = forward_kv.build_entry_csr
+    stable_seen = []
+    monkeypatch.setattr(forward_kv, "build_entry_csr", lambda *a, **k: stable_seen.append(k.get("stable", True))
+                        or real_build(*a, **k))
+    block_size, H, S, Tq, Tk = 16, 2, 5, 45, 80
+    q, k, v, bi, counts = make_problem(B, Tq, Tk, H * G, H, 32, 32, block_size, S, dtype, seed=G + 7)
+    scale = 0.3
+    runs = []
+    for unordered in (True, False):
+        monkeypatch.setattr(csr_mod, "UNORDERED_CSR", unordered)
+        with nsa_ops.use_backend("triton"):
+            runs.append(nsa_ops.selection_attention(q, k, v, bi, block_counts=counts, block_size=block_size,
+                                                    scale=scale, return_lse=True))
+    assert stable_seen == [False, True], stable_seen
+    (out, lse), (out_sorted, lse_sorted) = runs
+    ro, rl = reference_selection(q.double(), k.double(), v.double(), bi, counts, block_size, scale)
+    assert_close("out", out, ro, dtype)
+    fin = torch.isfinite(rl)
+    assert torch.equal(torch.isfinite(lse), fin)
+    assert_close("lse", lse[fin], rl[fin], torch.float32)
+    assert torch.equal(out, out_sorted) and torch.equal(lse, lse_sorted)
+    monkeypatch.setattr(csr_mod, "UNORDERED_CSR", True)
+    stable_seen.clear()
+    assert_training_op_matches_reference(q, k, v, bi, counts, block_size, scale, dtype, seed=5)
+    assert stable_seen and all(stable_seen), stable_seen
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
