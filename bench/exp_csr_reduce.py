@@ -66,7 +66,8 @@ off), 153 (--qwin); ``--qwin2`` (run 154), the windows floored at the kv head's 
 ``--addr32`` (prepared, not yet run), the gather's q row and partial offsets as unsigned 32-bit
 products (``forward_kv.ADDR32``: SASS per G4 chunk 702 -> 679). Session 24: ``--addr32`` ran
 (H200 run 157: on); ``--addr32-dkv``, the same for the dK/dV pieces (``backward.ADDR32``; runs 158-159: on up to
-D=128, ``configs.KVTile.addr32``); ``--addr32-dkv2``, that rule against off.
+D=128, ``configs.KVTile.addr32``); ``--addr32-dkv2``, that rule against off. Session 26: ``--unordered``, the inference forward's
+entry CSR by a counting sort on int atomics (``csr.UNORDERED_CSR``) against the radix sort.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -90,6 +91,7 @@ REAL_GPOS = fkv.GATHER_POSITIONS
 REAL_DECODE = (fkv.FAST_DECODE, bwd.FAST_DECODE)
 REAL_ADDR32 = fkv.ADDR32
 REAL_DKV_ADDR32 = bwd.ADDR32
+REAL_UNORDERED = csr.UNORDERED_CSR
 LEAN = (fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE)
 
 
@@ -106,6 +108,7 @@ def reset() -> None:
     fkv.FAST_DECODE, bwd.FAST_DECODE = REAL_DECODE
     fkv.ADDR32 = REAL_ADDR32
     bwd.ADDR32 = REAL_DKV_ADDR32
+    csr.UNORDERED_CSR = REAL_UNORDERED
 
 
 def apply(variant: dict) -> str:
@@ -136,6 +139,8 @@ def apply(variant: dict) -> str:
         fkv.ADDR32 = variant["addr32"]
     if "addr32_dkv" in variant:  # session 24: the dK/dV pieces' offsets as unsigned 32-bit products (bwd.ADDR32)
         bwd.ADDR32 = variant["addr32_dkv"]
+    if "unordered" in variant:  # session 26: the inference CSR by int atomics (csr.UNORDERED_CSR)
+        csr.UNORDERED_CSR = variant["unordered"]
     if "dkv" in variant:
         bwd.dkv_tile = lambda *a, **k: REAL["dkv"](*a, **k)._replace(**variant["dkv"])
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
@@ -321,6 +326,15 @@ def runs_for(mode: str) -> list:
                 (("fwd+bwd G16 T=16k", "random"), [off, on, off, on]),
                 (("fwd+bwd G1 T=16k", "random"), [off, on]),
                 (("fwd+bwd G16 D=192 T=16k", "random"), [off, on])]
+    if mode == "--unordered":  # session 26: the inference CSR by int atomics against the radix sort
+        off = {"unordered": False}
+        return [(("fwd G4 T=64k", "random"), [new, off, new, off]),
+                (("fwd G4 T=16k", "random"), [new, off, new, off]),
+                (("fwd G1 T=64k", "random"), [new, off]),
+                (("fwd G1 T=16k", "random"), [new, off, new, off]),
+                (("fwd G8 T=16k", "random"), [new, off]),
+                (("fwd G4 T=16k", "local"), [new, off]),
+                (("fwd+bwd G4 T=16k", "random"), [new, off])]
     if mode == "--addr32-dkv2":  # session 24: the shipped rule (configs.KVTile.addr32: D <= 128) against off
         off = {"addr32_dkv": False}
         return [(("fwd+bwd G16 T=16k", "random"), [new, off, new, off]),
@@ -453,7 +467,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2", "--addr32", "--addr32-dkv", "--addr32-dkv2")]
+                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2", "--addr32", "--addr32-dkv", "--addr32-dkv2", "--unordered")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -3,6 +3,7 @@ TARGETS.md shapes picked on the command line: where does the time go?
 
     python bench/profile_ops.py G1 G4 G16 D192       # T=16k, random selection
     python bench/profile_ops.py G16 T=65536 dist=local
+    python bench/profile_ops.py G4 T=65536 kinds=fwd grad=0   # the inference forward (no gradients)
 """
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ def main():
         q, k, v = (torch.randn(1, T, n, d, device="cuda", dtype=torch.bfloat16, generator=g)
                    for n, d in ((HQ, D), (H, D), (H, 128)))
         bi = select(1, T, H, 16, 64, device="cuda", generator=g)
-        q, k, v = (x.requires_grad_() for x in (q, k, v))
-        for kind in ("fwd", "fwd+bwd"):
+        if opts.get("grad", "1") == "1":
+            q, k, v = (x.requires_grad_() for x in (q, k, v))
+        for kind in opts.get("kinds", "fwd,fwd+bwd").split(","):
             def step():
                 o = nsa_ops.selection_attention(q, k, v, bi)
                 if kind != "fwd":
