@@ -67,7 +67,9 @@ off), 153 (--qwin); ``--qwin2`` (run 154), the windows floored at the kv head's 
 products (``forward_kv.ADDR32``: SASS per G4 chunk 702 -> 679). Session 24: ``--addr32`` ran
 (H200 run 157: on); ``--addr32-dkv``, the same for the dK/dV pieces (``backward.ADDR32``; runs 158-159: on up to
 D=128, ``configs.KVTile.addr32``); ``--addr32-dkv2``, that rule against off. Session 26: ``--unordered``, the inference forward's
-entry CSR by a counting sort on int atomics (``csr.UNORDERED_CSR``) against the radix sort.
+entry CSR by a counting sort on int atomics (``csr.UNORDERED_CSR``) against the radix sort;
+``--keys``, the entry-key kernel's duplicate test by a loop over slots (``csr.DEDUP_LOOP``) and
+its slots per program.
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -92,6 +94,7 @@ REAL_DECODE = (fkv.FAST_DECODE, bwd.FAST_DECODE)
 REAL_ADDR32 = fkv.ADDR32
 REAL_DKV_ADDR32 = bwd.ADDR32
 REAL_UNORDERED = csr.UNORDERED_CSR
+REAL_KEYS = (csr.ENTRY_KEYS_ELEMS, csr.ENTRY_KEYS_WARPS, csr.DEDUP_LOOP)
 LEAN = (fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE)
 
 
@@ -109,6 +112,7 @@ def reset() -> None:
     fkv.ADDR32 = REAL_ADDR32
     bwd.ADDR32 = REAL_DKV_ADDR32
     csr.UNORDERED_CSR = REAL_UNORDERED
+    csr.ENTRY_KEYS_ELEMS, csr.ENTRY_KEYS_WARPS, csr.DEDUP_LOOP = REAL_KEYS
 
 
 def apply(variant: dict) -> str:
@@ -141,6 +145,8 @@ def apply(variant: dict) -> str:
         bwd.ADDR32 = variant["addr32_dkv"]
     if "unordered" in variant:  # session 26: the inference CSR by int atomics (csr.UNORDERED_CSR)
         csr.UNORDERED_CSR = variant["unordered"]
+    if "keys" in variant:  # session 26: the entry-key kernel's (slots per program, warps, DEDUP_LOOP)
+        csr.ENTRY_KEYS_ELEMS, csr.ENTRY_KEYS_WARPS, csr.DEDUP_LOOP = variant["keys"]
     if "dkv" in variant:
         bwd.dkv_tile = lambda *a, **k: REAL["dkv"](*a, **k)._replace(**variant["dkv"])
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
@@ -335,6 +341,12 @@ def runs_for(mode: str) -> list:
                 (("fwd G8 T=16k", "random"), [new, off]),
                 (("fwd G4 T=16k", "local"), [new, off]),
                 (("fwd+bwd G4 T=16k", "random"), [new, off])]
+    if mode == "--keys":  # session 26: the entry-key kernel's shape and duplicate test
+        loop, l512 = {"keys": (256, 4, True)}, {"keys": (512, 4, True)}
+        return [(("fwd G4 T=64k", "random"), [new, loop, l512, new, loop, l512]),
+                (("fwd G4 T=16k", "random"), [new, loop, l512, new, loop, l512]),
+                (("fwd+bwd G4 T=16k", "random"), [new, loop, new, loop]),
+                (("fwd G1 T=16k", "random"), [new, loop, new, loop])]
     if mode == "--addr32-dkv2":  # session 24: the shipped rule (configs.KVTile.addr32: D <= 128) against off
         off = {"addr32_dkv": False}
         return [(("fwd+bwd G16 T=16k", "random"), [new, off, new, off]),
@@ -467,7 +479,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2", "--addr32", "--addr32-dkv", "--addr32-dkv2", "--unordered")]
+                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2", "--addr32", "--addr32-dkv", "--addr32-dkv2", "--unordered", "--keys")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
