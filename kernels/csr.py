@@ -246,12 +246,18 @@ def key_dtype(sentinel: int) -> torch.dtype:
 # writes their positions. It replaces the radix sort, the int32 cast of its order, the offsets'
 # binary searches and the positions' scatter. Taken only where the order within a list cannot
 # change a result (``forward_kv``); the training CSR, which the dK/dV sums walk in list order,
-# stays sorted. The bench's experiment switch.
+# stays sorted. H100 run 166 (bench/exp_csr_reduce.py --unordered, whole op, interleaved, ms,
+# radix sort -> atomics; outputs bitwise equal): fwd G4 64k 7.957 / 7.942 -> 7.769 / 7.755, 16k
+# 1.902 / 1.901 -> 1.887 / 1.879, G1 64k 5.328 -> 5.240, G1 16k 1.268 -> 1.263, G8 16k 3.580 ->
+# 3.526; local G4 16k 2.077 -> 2.083 (noise). The bench's experiment switch.
 UNORDERED_CSR = True
 
 
 # The entry-key kernel's shape: slots per program (rows x padded S), warps, and the duplicate
 # test by a loop over the slots instead of a [rows, S, S] comparison. The bench's switches.
+# H100 run 167 (exp_csr_reduce.py --keys, whole op, interleaved, ms, shipped / loop / loop with
+# 512 slots): fwd G4 64k 7.781 / 7.748 / 7.808, again 7.781 / 7.797 / 7.786; 16k 1.882 / 1.874 /
+# 1.872, again 1.875 / 1.874 / 1.871; G1 16k equal within 0.003. Within noise: unchanged.
 ENTRY_KEYS_ELEMS = 256
 ENTRY_KEYS_WARPS = 4
 DEDUP_LOOP = False
