@@ -356,6 +356,10 @@ def forward_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
     # 3.34 vs 3.92, local 3.08 vs 4.27; G10 (40/4) 3.33 vs 3.45; G8 (64/8) 7.00 vs 4.77, local
     # 6.21 vs 5.19, T=64k 31.18 vs 19.19; G6 (48/8) 6.60 vs 4.00; G2 (32/16) 13.43 vs 2.76.
     # (Session 2's kernels had put G8 on the token side: 4.30 vs 6.45 at HQ 64 / H 4.)
+    # G16 re-run with session 26's gather (run 168, bench/exp_schedule.py --g16kv, token vs kv):
+    # random 16k 3.61 vs 3.53, 64k 16.33 vs 15.36, but local 16k 2.05 vs 4.18, 64k 8.33 vs
+    # 16.65 (the token side's multi-token kernel shares K/V there), D=192 4.56 vs 6.15: G16
+    # stays token-centric, a per-tile hybrid would be needed to take the random gain.
     return "kv" if group_size <= 8 else "token"
 
 
