@@ -2,7 +2,8 @@
 bf16/fp16/fp32 over hypothesis-drawn shapes, outputs and gradients checked for unwritten
 elements (the caching allocator is poisoned with NaN before each run, so memory a kernel
 forgets to write reads as NaN), bitwise-deterministic backward, torch.compile showing the
-Triton kernels in Inductor's code, CUDA-graph replay equal to eager."""
+Triton kernels in Inductor's code, CUDA-graph replay equal to eager, bitwise-deterministic
+inference forward on the unordered CSR."""
 import pytest
 import torch
 from hypothesis import assume, given, settings, strategies as st
@@ -75,6 +76,23 @@ def test_backward_is_bitwise_deterministic():
         runs.append(torch.autograd.grad(out, (q, k, v), torch.ones_like(out)))
     for a, b in zip(*runs):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("G", [1, 4, 8])
+def test_inference_forward_is_bitwise_deterministic(monkeypatch, G):
+    """The small-G inference forward builds its lists by int atomics (``csr.UNORDERED_CSR``), so
+    their order changes run to run; the output and lse must not: two runs and the sorted CSR's
+    run equal bitwise (long lists: 8192 tokens, every block row chosen by hundreds)."""
+    from nsa_ops.kernels import csr
+
+    p = make_problem(6, Tq=8192, Tk=8192, H=2, G=G, D=128, Dv=128, S=16, block_size=64,
+                     dtype=torch.bfloat16, device="cuda", pad=False)
+    runs = []
+    for unordered in (True, True, False):
+        monkeypatch.setattr(csr, "UNORDERED_CSR", unordered)
+        runs.append(selection_attention(p.q, p.k, p.v, p.block_indices, return_lse=True))
+    for out, lse in runs[1:]:
+        assert torch.equal(out, runs[0][0]) and torch.equal(lse, runs[0][1])
 
 
 def test_compile_shows_triton_kernels_and_matches_eager():
