@@ -4,6 +4,7 @@ TARGETS.md shapes picked on the command line: where does the time go?
     python bench/profile_ops.py G1 G4 G16 D192       # T=16k, random selection
     python bench/profile_ops.py G16 T=65536 dist=local
     python bench/profile_ops.py G4 T=65536 kinds=fwd grad=0   # the inference forward (no gradients)
+    python bench/profile_ops.py G16 sched=kv                   # forced forward schedule (configs.forward_schedule)
 """
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ SHAPES = {"G16": (64, 4, 128), "G4": (32, 8, 128), "G1": (16, 16, 128), "D192": 
 
 def main():
     opts = dict(a.split("=") for a in sys.argv[1:] if "=" in a)
+    if "sched" in opts:
+        from nsa_ops.kernels import configs, forward
+
+        forward.forward_schedule = configs.forward_schedule = lambda *a, s=opts["sched"]: s
     T = int(opts.get("T", 16384))
     select = {"random": random_selection, "local": local_selection}[opts.get("dist", "random")]
     for name in [a for a in sys.argv[1:] if "=" not in a] or list(SHAPES):
