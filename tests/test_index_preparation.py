@@ -65,6 +65,32 @@ def test_entry_csr_of_prepared_index_lists_every_selecting_query(case):
                 assert csr.entries[off[r]:off[r + 1]].tolist() == want
 
 
+@settings(max_examples=25)  # each example launches four kernels (the interpreter on CPU)
+@given(raw_indices(), st.integers(1, 3), st.booleans())
+def test_unordered_entry_csr_is_the_sorted_one_up_to_list_order(case, windows, near):
+    """The counting sort on int atomics (``build_entry_csr(stable=False)``) against the radix
+    sort on raw rows (padding, duplicates, counts, future ids), with or without the near
+    blocks and query windows: the same keys, near bits and offsets, each list the same
+    entries in some order, and each kept entry's position its place in the list."""
+    pytest.importorskip("triton")
+    from nsa_ops.kernels.csr import build_entry_csr
+
+    bi, counts, bs, Tq, Tk = case
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    NB = -(-Tk // bs)
+    args = (bi.to(dev), None if counts is None else counts.to(dev), bs, Tk, NB)
+    ref = build_entry_csr(*args, positions=True, near=near, windows=windows)
+    got = build_entry_csr(*args, positions=True, near=near, windows=windows, stable=False)
+    assert torch.equal(got.keys, ref.keys) and torch.equal(got.offsets, ref.offsets)
+    assert (got.near is None) == (not near) and (not near or torch.equal(got.near, ref.near))
+    off, n = ref.offsets.tolist(), bi.numel()
+    ent, pos = got.entries.tolist(), got.positions.tolist()
+    for r in range(len(off) - 1):
+        assert sorted(ent[off[r]:off[r + 1]]) == ref.entries[off[r]:off[r + 1]].tolist()
+    kept = set(ref.entries[:off[-1]].tolist())
+    assert all(ent[pos[e]] == e if e in kept else pos[e] == n for e in range(n))
+
+
 def test_packed_block_table_and_positions():
     cu_q, cu_k = torch.tensor([0, 2, 5]), torch.tensor([0, 20, 50])
     bi = torch.tensor([[0, 1, 0], [1, 3, 3], [0, 3, 0], [3, 1, -1], [0, 0, 1]]).view(1, 5, 1, 3)
