@@ -69,7 +69,7 @@ products (``forward_kv.ADDR32``: SASS per G4 chunk 702 -> 679). Session 24: ``--
 D=128, ``configs.KVTile.addr32``); ``--addr32-dkv2``, that rule against off. Session 26: ``--unordered``, the inference forward's
 entry CSR by a counting sort on int atomics (``csr.UNORDERED_CSR``) against the radix sort;
 ``--keys``, the entry-key kernel's duplicate test by a loop over slots (``csr.DEDUP_LOOP``) and
-its slots per program.
+its slots per program; ``--g16-pieces``, the dK/dV piece length at G16 (``configs.dkv_piece_tokens``).
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -347,6 +347,12 @@ def runs_for(mode: str) -> list:
                 (("fwd G4 T=16k", "random"), [new, loop, l512, new, loop, l512]),
                 (("fwd+bwd G4 T=16k", "random"), [new, loop, new, loop]),
                 (("fwd G1 T=16k", "random"), [new, loop, new, loop])]
+    if mode == "--g16-pieces":  # session 26: the dK/dV piece length at G16 with today's tile (shipped 512)
+        p = lambda n: {"dkv_piece": n}  # noqa: E731
+        return [(("fwd+bwd G16 T=16k", "random"), [new, p(256), p(1024), p(2048), new, p(256), p(1024)]),
+                (("fwd+bwd G16 T=64k", "random"), [new, p(256), p(1024), new, p(1024)]),
+                (("fwd+bwd G16 T=16k", "local"), [new, p(256), p(1024)]),
+                (("fwd+bwd G16 D=192 T=16k", "random"), [new, p(256), p(1024)])]
     if mode == "--addr32-dkv2":  # session 24: the shipped rule (configs.KVTile.addr32: D <= 128) against off
         off = {"addr32_dkv": False}
         return [(("fwd+bwd G16 T=16k", "random"), [new, off, new, off]),
@@ -479,7 +485,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2", "--addr32", "--addr32-dkv", "--addr32-dkv2", "--unordered", "--keys")]
+                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2", "--addr32", "--addr32-dkv", "--addr32-dkv2", "--unordered", "--keys", "--g16-pieces")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)
