@@ -271,7 +271,16 @@ def _dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) 
 #   G4 16k: 512 5.94, 1024* 5.69, 2048 5.70, 4096 6.24; G4 64k: 1024* 24.7, 2048 24.2, 4096 24.1;
 #   G1 16k: 2048 2.62, 4096* 2.67, 8192 2.84; G1 64k: 2048 11.13, 4096* 10.97, 8192 10.88.
 # Other G (and D=192) follow the formula unmeasured.
+# From G16 on ~16384 rows (G16: 1024 tokens; G32 and up keep 512) since the session-17 tile
+# (128 rows, 8 warps, both head dims split). H100 runs 172-173 (bench/exp_csr_reduce.py
+# --g16-pieces / --g16-pieces2, whole op, interleaved, fwd+bwd ms, 512 -> 1024 tokens): random
+# 16k 10.459 / 10.456 / 10.545 / 10.569 -> 10.266 / 10.339 / 10.411 / 10.432 (768: 10.46; 256:
+# 10.69; 2048: 10.42), 64k 47.28 / 47.14 -> 46.51 / 46.53; D=192 15.21 / 15.26 -> 14.98 / 15.03;
+# local 16k 8.323 / 8.307 / 8.310 -> 8.423 / 8.282 / 8.293, local 64k 33.69 / 33.78 -> 33.97 /
+# 33.99 (+0.7%), D=192 local 15.77 / 15.78 -> 15.82 / 15.83.
 def dkv_piece_tokens(group_size: int) -> int:
+    if group_size >= 16:
+        return max(512, 16384 // group_size)
     return min(4096, max(512, 8192 // max(group_size, 1)))
 
 
