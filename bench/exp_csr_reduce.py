@@ -126,7 +126,7 @@ def apply(variant: dict) -> str:
     if "kv" in variant:
         fkv.forward_kv_tile = lambda *a, **k: REAL["kv"](*a, **k)._replace(**variant["kv"])
     if "dkv_piece" in variant:
-        bwd.dkv_piece_tokens = lambda G, n=variant["dkv_piece"]: n
+        bwd.dkv_piece_tokens = lambda G, packed=False, n=variant["dkv_piece"]: n
     if "direct" in variant:  # session 18: single-piece rows' dk / dv written by the pieces kernel
         bwd.DIRECT_DKV = variant["direct"]
     if "fused_pieces" in variant:  # session 19: the pieces of a CSR in one kernel (csr.split_pieces)

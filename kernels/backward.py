@@ -569,7 +569,7 @@ def selection_backward(do, q, k, v, lse, delta, q_last, block_start, csr, block_
     # Pieces: row r's list is cut into ceil(len / piece) pieces; the grid is the static bound
     # rows + entries / piece, and surplus programs find item_row == n_rows and write nothing.
     kt = dkv_tile(G, D, Dv, block_size, q.element_size())
-    piece = dkv_piece_tokens(G)
+    piece = dkv_piece_tokens(G, packed)
     n_rows = B * H * NB
     from .csr import split_pieces
 

@@ -277,9 +277,11 @@ def _dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) 
 # 16k 10.459 / 10.456 / 10.545 / 10.569 -> 10.266 / 10.339 / 10.411 / 10.432 (768: 10.46; 256:
 # 10.69; 2048: 10.42), 64k 47.28 / 47.14 -> 46.51 / 46.53; D=192 15.21 / 15.26 -> 14.98 / 15.03;
 # local 16k 8.323 / 8.307 / 8.310 -> 8.423 / 8.282 / 8.293, local 64k 33.69 / 33.78 -> 33.97 /
-# 33.99 (+0.7%), D=192 local 15.77 / 15.78 -> 15.82 / 15.83.
-def dkv_piece_tokens(group_size: int) -> int:
-    if group_size >= 16:
+# 33.99 (+0.7%), D=192 local 15.77 / 15.78 -> 15.82 / 15.83. Not for packed sequences, whose
+# documents' lists are short (run 175, 8 docs of 4k, fwd+bwd ms, 512 vs 1024: random 20.08 /
+# 20.07 vs 20.11 / 20.38, local 22.69 / 22.85 vs 23.21 / 23.15).
+def dkv_piece_tokens(group_size: int, packed: bool = False) -> int:
+    if group_size >= 16 and not packed:
         return max(512, 16384 // group_size)
     return min(4096, max(512, 8192 // max(group_size, 1)))
 

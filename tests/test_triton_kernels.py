@@ -226,7 +226,7 @@ def test_non_contiguous_inputs():
 def test_split_query_lists_are_exact_and_deterministic(monkeypatch):
     # Cut every block's query list into pieces of 3 tokens so the piece partials and their
     # fixed-order reduction run (on the GPU shapes block 0 alone has Tq tokens).
-    monkeypatch.setattr(backward_module, "dkv_piece_tokens", lambda group_size: 3)
+    monkeypatch.setattr(backward_module, "dkv_piece_tokens", lambda group_size, packed=False: 3)
     q, k, v, ids, cnts = make_problem(1, 32, 48, 6, 2, 16, 16, 16, 3, torch.float32, seed=5)
     ids[..., 0] = 0  # every query selects block 0: its list has 32 tokens -> 11 pieces
     a = run_kernels(q, k, v, ids, None, 16, 0.25)
