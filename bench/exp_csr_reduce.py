@@ -68,8 +68,8 @@ products (``forward_kv.ADDR32``: SASS per G4 chunk 702 -> 679). Session 24: ``--
 (H200 run 157: on); ``--addr32-dkv``, the same for the dK/dV pieces (``backward.ADDR32``; runs 158-159: on up to
 D=128, ``configs.KVTile.addr32``); ``--addr32-dkv2``, that rule against off. Session 26: ``--unordered``, the inference forward's
 entry CSR by a counting sort on int atomics (``csr.UNORDERED_CSR``) against the radix sort;
-``--keys``, the entry-key kernel's duplicate test by a loop over slots (``csr.DEDUP_LOOP``) and
-its slots per program; ``--g16-pieces``, the dK/dV piece length at G16 (``configs.dkv_piece_tokens``).
+``--keys``, the entry-key kernel's slots per program and warps (run 167 timed commit c18f465's
+duplicate test by a loop over slots, since removed: noise); ``--g16-pieces``, the dK/dV piece length at G16 (``configs.dkv_piece_tokens``).
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -94,7 +94,7 @@ REAL_DECODE = (fkv.FAST_DECODE, bwd.FAST_DECODE)
 REAL_ADDR32 = fkv.ADDR32
 REAL_DKV_ADDR32 = bwd.ADDR32
 REAL_UNORDERED = csr.UNORDERED_CSR
-REAL_KEYS = (csr.ENTRY_KEYS_ELEMS, csr.ENTRY_KEYS_WARPS, csr.DEDUP_LOOP)
+REAL_KEYS = (csr.ENTRY_KEYS_ELEMS, csr.ENTRY_KEYS_WARPS)
 LEAN = (fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE)
 
 
@@ -112,7 +112,7 @@ def reset() -> None:
     fkv.ADDR32 = REAL_ADDR32
     bwd.ADDR32 = REAL_DKV_ADDR32
     csr.UNORDERED_CSR = REAL_UNORDERED
-    csr.ENTRY_KEYS_ELEMS, csr.ENTRY_KEYS_WARPS, csr.DEDUP_LOOP = REAL_KEYS
+    csr.ENTRY_KEYS_ELEMS, csr.ENTRY_KEYS_WARPS = REAL_KEYS
 
 
 def apply(variant: dict) -> str:
@@ -145,8 +145,8 @@ def apply(variant: dict) -> str:
         bwd.ADDR32 = variant["addr32_dkv"]
     if "unordered" in variant:  # session 26: the inference CSR by int atomics (csr.UNORDERED_CSR)
         csr.UNORDERED_CSR = variant["unordered"]
-    if "keys" in variant:  # session 26: the entry-key kernel's (slots per program, warps, DEDUP_LOOP)
-        csr.ENTRY_KEYS_ELEMS, csr.ENTRY_KEYS_WARPS, csr.DEDUP_LOOP = variant["keys"]
+    if "keys" in variant:  # session 26: the entry-key kernel's (slots per program, warps)
+        csr.ENTRY_KEYS_ELEMS, csr.ENTRY_KEYS_WARPS = variant["keys"]
     if "dkv" in variant:
         bwd.dkv_tile = lambda *a, **k: REAL["dkv"](*a, **k)._replace(**variant["dkv"])
     return " ".join(f"{n}={v}" for n, v in variant.items()) or "shipped"
@@ -341,12 +341,12 @@ def runs_for(mode: str) -> list:
                 (("fwd G8 T=16k", "random"), [new, off]),
                 (("fwd G4 T=16k", "local"), [new, off]),
                 (("fwd+bwd G4 T=16k", "random"), [new, off])]
-    if mode == "--keys":  # session 26: the entry-key kernel's shape and duplicate test
-        loop, l512 = {"keys": (256, 4, True)}, {"keys": (512, 4, True)}
-        return [(("fwd G4 T=64k", "random"), [new, loop, l512, new, loop, l512]),
-                (("fwd G4 T=16k", "random"), [new, loop, l512, new, loop, l512]),
-                (("fwd+bwd G4 T=16k", "random"), [new, loop, new, loop]),
-                (("fwd G1 T=16k", "random"), [new, loop, new, loop])]
+    if mode == "--keys":  # session 26: the entry-key kernel's shape (run 167 also timed commit c18f465's
+        # duplicate loop, since removed: within noise)
+        k512, k1024 = {"keys": (512, 4)}, {"keys": (1024, 8)}
+        return [(("fwd G4 T=64k", "random"), [new, k512, k1024, new, k512, k1024]),
+                (("fwd G4 T=16k", "random"), [new, k512, k1024, new, k512, k1024]),
+                (("fwd G1 T=16k", "random"), [new, k512, new, k512])]
     if mode == "--g16-pieces":  # session 26: the dK/dV piece length at G16 with today's tile (shipped 512)
         p = lambda n: {"dkv_piece": n}  # noqa: E731
         return [(("fwd+bwd G16 T=16k", "random"), [new, p(256), p(1024), p(2048), new, p(256), p(1024)]),

@@ -61,7 +61,6 @@ def _entry_keys_kernel(
     BLOCK_SIZE: tl.constexpr, BLOCK_S: tl.constexpr, GROUPS: tl.constexpr,
     HAS_COUNTS: tl.constexpr, PREPARED: tl.constexpr, NEAR: tl.constexpr = False,
     NEAR_IN_LISTS: tl.constexpr = False, row_len_ptr=None, ranks_ptr=None, RANKS: tl.constexpr = False,
-    DEDUP_LOOP: tl.constexpr = False,
 ):
     """GROUPS rows (b, t, h) per program; keys written contiguously as [n_groups, S]. RANKS: each
     kept entry also takes its place in its block row's list from an int atomic on the row's
@@ -92,23 +91,9 @@ def _entry_keys_kernel(
                         mask=g_ok, other=0)
             valid = valid & (offs_s[None, :] < n[:, None])
         # First occurrence of each id in its row: no equal valid id in an earlier slot.
-        if DEDUP_LOOP:  # slot j's ids as one [GROUPS] vector at a time (L1 hits): no 3-d tile
-            dup = tl.zeros([GROUPS, BLOCK_S], tl.int1)
-            for j in tl.static_range(BLOCK_S):
-                in_s = (tl.zeros_like(grp) + j) < S
-                idj = tl.load(bi_ptr + b.to(tl.int64) * stride_bb + t.to(tl.int64) * stride_bt + h * stride_bh
-                              + j * stride_bs, mask=g_ok & in_s, other=-1)
-                okj = (idj >= 0) & (idj < NB)
-                idj = tl.where(okj, idj, -1).to(tl.int32)
-                okj = okj & in_s & (idj * BLOCK_SIZE <= last)
-                if HAS_COUNTS:
-                    okj = okj & (j < n)
-                dup = dup | ((ids == idj[:, None]) & okj[:, None] & (offs_s[None, :] > j))
-            keep = valid & ~dup
-        else:
-            earlier = ((ids[:, :, None] == ids[:, None, :]) & valid[:, None, :]
-                       & (offs_s[None, None, :] < offs_s[None, :, None]))
-            keep = valid & (tl.sum(earlier.to(tl.int32), 2) == 0)
+        earlier = ((ids[:, :, None] == ids[:, None, :]) & valid[:, None, :]
+                   & (offs_s[None, None, :] < offs_s[None, :, None]))
+        keep = valid & (tl.sum(earlier.to(tl.int32), 2) == 0)
     sentinel = (n_groups // Tq) * NW * NB  # B * H * NW * NB
     if NEAR:  # near blocks leave the lists; their bits go to ``near`` (module docstring)
         own = ((Tk - Tq + t) // BLOCK_SIZE)[:, None]
@@ -253,14 +238,13 @@ def key_dtype(sentinel: int) -> torch.dtype:
 UNORDERED_CSR = True
 
 
-# The entry-key kernel's shape: slots per program (rows x padded S), warps, and the duplicate
-# test by a loop over the slots instead of a [rows, S, S] comparison. The bench's switches.
-# H100 run 167 (exp_csr_reduce.py --keys, whole op, interleaved, ms, shipped / loop / loop with
-# 512 slots): fwd G4 64k 7.781 / 7.748 / 7.808, again 7.781 / 7.797 / 7.786; 16k 1.882 / 1.874 /
-# 1.872, again 1.875 / 1.874 / 1.871; G1 16k equal within 0.003. Within noise: unchanged.
+# The entry-key kernel's shape: slots per program (rows x padded S) and warps. The duplicate
+# test as a loop over the slots instead of the [rows, S, S] comparison (commit c18f465, since
+# removed) was within noise: H100 run 167 (exp_csr_reduce.py --keys, whole op, interleaved, ms,
+# shipped / loop / loop with 512 slots): fwd G4 64k 7.781 / 7.748 / 7.808, again 7.781 / 7.797 /
+# 7.786; 16k 1.882 / 1.874 / 1.872, again 1.875 / 1.874 / 1.871; G1 16k equal within 0.003.
 ENTRY_KEYS_ELEMS = 256
 ENTRY_KEYS_WARPS = 4
-DEDUP_LOOP = False
 
 
 # Bits of ``EntryCSR.near`` (kernels/forward_kv.py reads them as literals 4, 2, 1).
@@ -337,7 +321,7 @@ def entry_keys(block_indices: torch.Tensor, block_counts: Optional[torch.Tensor]
         BLOCK_SIZE=block_size, BLOCK_S=block_s, GROUPS=groups,
         HAS_COUNTS=block_counts is not None, PREPARED=prepared, NEAR=near is not None, NEAR_IN_LISTS=near_in_lists,
         row_len_ptr=ranks[0] if ranks is not None else keys, ranks_ptr=ranks[1] if ranks is not None else keys,
-        RANKS=ranks is not None, DEDUP_LOOP=DEDUP_LOOP, num_warps=ENTRY_KEYS_WARPS,
+        RANKS=ranks is not None, num_warps=ENTRY_KEYS_WARPS,
     )
     return keys
 

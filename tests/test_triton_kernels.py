@@ -487,22 +487,18 @@ def test_single_visible_key_gradients(dtype):
         assert_close_to_reference(a, b, 1e-4 if name != "v" else dv_tol, 1e-2, f"d{name}")
 
 
-@pytest.mark.parametrize("stable,dedup_loop", [(True, False), (False, False), (False, True)])
+@pytest.mark.parametrize("stable", [True, False])
 @pytest.mark.parametrize("counts", [False, True])
 @pytest.mark.parametrize("NB,windows", [(5, 1), (11000, 1), (5, 3), (3000, 2)])
-def test_entry_csr_lists_each_kept_slot_once(monkeypatch, counts, NB, windows, stable, dedup_loop):
+def test_entry_csr_lists_each_kept_slot_once(counts, NB, windows, stable):
     """The entry CSR (kernels/csr.py) against a direct construction: the kept slots (in range,
     causal, inside block_counts, first of their id in the row), listed under their block in
     ascending entry order, with exact row offsets. NB = 11000 puts the sentinel (B * H * NB)
     past int16, so the keys are sorted as int32 there and as int16 at NB = 5; with ``windows``
     the rows are (b, h, query window of ceil(Tq / windows) rows, block), and at NB = 3000 two
     windows take the sentinel past int16. ``stable=False`` (the counting sort on int atomics):
-    the same lists in any order, each entry's position its place, n for the entries not kept.
-    ``dedup_loop``: the duplicate test by a loop over the slots (``csr.DEDUP_LOOP``)."""
-    from nsa_ops.kernels import csr as csr_mod
+    the same lists in any order, each entry's position its place, n for the entries not kept."""
     from nsa_ops.kernels.csr import build_entry_csr
-
-    monkeypatch.setattr(csr_mod, "DEDUP_LOOP", dedup_loop)
 
     gen = torch.Generator().manual_seed(9)
     B, Tq, H, S, bs = 2, 11, 3, 5, 8
