@@ -69,7 +69,8 @@ products (``forward_kv.ADDR32``: SASS per G4 chunk 702 -> 679). Session 24: ``--
 D=128, ``configs.KVTile.addr32``); ``--addr32-dkv2``, that rule against off. Session 26: ``--unordered``, the inference forward's
 entry CSR by a counting sort on int atomics (``csr.UNORDERED_CSR``) against the radix sort;
 ``--keys``, the entry-key kernel's slots per program and warps (run 167 timed commit c18f465's
-duplicate test by a loop over slots, since removed: noise); ``--g16-pieces``, the dK/dV piece length at G16 (``configs.dkv_piece_tokens``).
+duplicate test by a loop over slots, since removed: noise); ``--g16-pieces``, the dK/dV piece length at G16 (``configs.dkv_piece_tokens``);
+``--wincap`` (prepared), the query windows' int16 cap lifted (``forward_kv.WINDOWS_INT16_CAP``).
 
     python bench/exp_csr_reduce.py [filter ...]
 """
@@ -94,6 +95,7 @@ REAL_DECODE = (fkv.FAST_DECODE, bwd.FAST_DECODE)
 REAL_ADDR32 = fkv.ADDR32
 REAL_DKV_ADDR32 = bwd.ADDR32
 REAL_UNORDERED = csr.UNORDERED_CSR
+REAL_WINCAP = fkv.WINDOWS_INT16_CAP
 REAL_KEYS = (csr.ENTRY_KEYS_ELEMS, csr.ENTRY_KEYS_WARPS)
 LEAN = (fkv.FAR_ONLY, bwd.FULL_VIEW, bwd.DQ_SCALE_IN_REDUCE)
 
@@ -112,6 +114,7 @@ def reset() -> None:
     fkv.ADDR32 = REAL_ADDR32
     bwd.ADDR32 = REAL_DKV_ADDR32
     csr.UNORDERED_CSR = REAL_UNORDERED
+    fkv.WINDOWS_INT16_CAP = REAL_WINCAP
     csr.ENTRY_KEYS_ELEMS, csr.ENTRY_KEYS_WARPS = REAL_KEYS
 
 
@@ -145,6 +148,8 @@ def apply(variant: dict) -> str:
         bwd.ADDR32 = variant["addr32_dkv"]
     if "unordered" in variant:  # session 26: the inference CSR by int atomics (csr.UNORDERED_CSR)
         csr.UNORDERED_CSR = variant["unordered"]
+    if "wincap" in variant:  # session 26: the windows' int16 cap (fkv.WINDOWS_INT16_CAP)
+        fkv.WINDOWS_INT16_CAP = variant["wincap"]
     if "keys" in variant:  # session 26: the entry-key kernel's (slots per program, warps)
         csr.ENTRY_KEYS_ELEMS, csr.ENTRY_KEYS_WARPS = variant["keys"]
     if "dkv" in variant:
@@ -364,6 +369,15 @@ def runs_for(mode: str) -> list:
         p = lambda n: {"dkv_piece": n}  # noqa: E731
         return [(("fwd+bwd varlen 8 docs 32k G16", "random"), [p(512), p(1024), p(512), p(1024)]),
                 (("fwd+bwd varlen 8 docs 32k G16", "local"), [p(512), p(1024), p(512), p(1024)])]
+    if mode == "--wincap":  # session 26 (prepared): the windows' int16 cap lifted (G8 64k: 3 -> 4 windows)
+        from nsa_ops import bench as nb
+
+        base = nb.cuda_cases
+        nb.cuda_cases = lambda: base() + [nb.Case("fwd G8 T=64k", "fwd", 1, 65536, 65536, 64, 8)]
+        off = {"wincap": False}
+        return [(("fwd G8 T=64k", "random"), [new, off, new, off]),
+                (("fwd G8 T=64k", "local"), [new, off]),
+                (("fwd G4 T=64k", "random"), [new, off])]
     if mode == "--addr32-dkv2":  # session 24: the shipped rule (configs.KVTile.addr32: D <= 128) against off
         off = {"addr32_dkv": False}
         return [(("fwd+bwd G16 T=16k", "random"), [new, off, new, off]),
@@ -496,7 +510,7 @@ def main():
                                              "--local", "--dkv-pieces", "--split-dkv", "--dkv-rows", "--dkv-rows2", "--dkv-rows3", "--dkv-rows4",
                                              "--dkv-pieces2", "--dkv-more", "--dv-split", "--dv-split2",
                                              "--gather-split", "--gather-split2", "--gather-split3", "--reuse", "--direct",
-                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2", "--addr32", "--addr32-dkv", "--addr32-dkv2", "--unordered", "--keys", "--g16-pieces", "--g16-pieces2", "--g16-pieces3")]
+                                             "--session19", "--lean", "--lean2", "--lean3", "--lean4", "--lean6", "--gpos", "--qwin", "--decode", "--qwin2", "--addr32", "--addr32-dkv", "--addr32-dkv2", "--unordered", "--keys", "--g16-pieces", "--g16-pieces2", "--g16-pieces3", "--wincap")]
     for m in modes:
         sys.argv.remove(m)
     run_op_variants(runs_for(modes[0] if modes else ""), apply, reset)

@@ -5,11 +5,12 @@ families have changed since (TMA token tiles, the near pass, int16 CSR keys). Wh
 variants interleaved in one process (``exp_token.op_variants``: outputs and gradients compared
 with the first variant's, the output with the float64 reference).
 
-    python bench/exp_schedule.py [--g12 | --g16 | --g16kv] [filter ...]
+    python bench/exp_schedule.py [--g12 | --g16 | --g16kv | --g16dq] [filter ...]
 
 Run 98: the G8 / G2 / G6 / G32 table; ``--g12`` (run 99): G10, G12 and G8 at 64k; ``--g16``
 (run 101): the G16 rows with the gathered dQ. ``--g16kv`` (session 26): the G16 rows with the
-KV-centric forward (not timed at G16 since session 2), with either dQ.
+KV-centric forward (not timed at G16 since session 2), with either dQ; ``--g16dq`` (prepared):
+the gathered dQ against the token dQ at G16 on both selections, with the 1024-token dK/dV pieces.
 """
 from __future__ import annotations
 
@@ -70,6 +71,15 @@ def main():
                 (("fwd+bwd G16 T=16k", "local"), [{}, both("kv", "token"), both("kv", "kv")]),
                 (("fwd+bwd G16 D=192 T=16k", "random"), [{}, both("kv", "token"), both("kv", "kv")]),
                 (("fwd+bwd G16 T=64k", "local"), [{}, both("kv", "token"), both("kv", "kv")])]
+        run_op_variants(runs, apply, reset)
+        return
+    if "--g16dq" in sys.argv:  # session 26 (prepared): the gathered dQ at G16 with 1024-token dK/dV pieces
+        sys.argv.remove("--g16dq")
+        dq = lambda d: {"dq": d}  # noqa: E731
+        runs = [(("fwd+bwd G16 T=64k", "random"), [dq("token"), dq("kv"), dq("token"), dq("kv")]),
+                (("fwd+bwd G16 T=64k", "local"), [dq("token"), dq("kv")]),
+                (("fwd+bwd G16 T=16k", "random"), [dq("token"), dq("kv")]),
+                (("fwd+bwd G16 T=16k", "local"), [dq("token"), dq("kv")])]
         run_op_variants(runs, apply, reset)
         return
     if "--g16" in sys.argv:  # run 101: the TARGETS.md G16 rows with the gathered dQ

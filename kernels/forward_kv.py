@@ -50,6 +50,12 @@ FAR_ONLY = True
 # G4 fwd 16k 2.004/2.008 -> 2.039/2.041, 64k 8.252/8.236 -> 8.484/8.490; G8 16k 3.864 ->
 # 3.927; G1 16k 1.273 -> 1.273; G4 fwd+bwd 16k 5.548/5.557 -> 5.611/5.612.
 GATHER_POSITIONS = False
+# The query windows capped where the CSR keys would leave int16 (``query_windows``). It kept the
+# radix sort at 2 passes; since session 26 the inference CSR that takes windows is built by
+# atomics (``csr.UNORDERED_CSR``), where the cap buys nothing. Lifting it changes only the
+# large shapes (G8 64k: 3 -> 4 windows). Not yet timed: bench/exp_csr_reduce.py --wincap
+# (device call bench/gpu_call92.sh). The bench's experiment switch.
+WINDOWS_INT16_CAP = True
 # The gather decodes its entries' query rows with one unsigned division
 # (``primitives.entry_token``: 774 -> 702 SASS instructions per chunk at G4). H100 run 151
 # (bench/exp_csr_reduce.py --decode, whole op, interleaved, ms, off -> on): G4 fwd 16k
@@ -281,7 +287,7 @@ def query_windows(B: int, Tq: int, Tk: int, H: int, NB: int, q_bytes_per_token: 
         return 1
     window = max(window_q_bytes, Tk * kv_bytes_per_token)
     nw = max(1, min(Tq, -(-Tq * q_bytes_per_token // window)))
-    if key_dtype(B * H * NB) == torch.int16:  # keep the 2-pass int16 sort
+    if WINDOWS_INT16_CAP and key_dtype(B * H * NB) == torch.int16:  # keep the 2-pass int16 sort
         nw = max(1, min(nw, (2 ** 15 - 1) // (B * H * NB)))
     return nw
 
