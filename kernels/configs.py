@@ -439,6 +439,11 @@ def dq_schedule(group_size: int, d: int, dv: int, block_size: int) -> str:
     # G4 11.76 vs 7.19, G1 18.61 vs 3.85. Runs 98/99 (bench/exp_schedule.py, whole fwd+bwd with
     # the shipped forward, T=16k, ms, token vs kv dQ): G32 9.91 vs 14.49, G12 11.96 vs 11.47,
     # G10 11.14 vs 10.13, G8 (kv forward) 18.78 vs 14.88, G6 16.05 vs 12.10, G2 20.54 vs 8.60.
+    # G16 again with the 1024-token dK/dV pieces, H100 run 176 (exp_schedule.py --g16dq, fwd+bwd
+    # ms, token vs kv): random 16k 10.55 vs 10.21, 64k 47.32 / 47.43 vs 44.62 / 44.61, but local
+    # (the realistic selection, whose tiles the multi-token dQ takes) 16k 8.34 vs 9.49, 64k 33.37
+    # vs 37.61; and the kv path's bf16 dq partials need 4.3 GB of scratch at 16k (17 GB at 64k)
+    # and moved dq by up to 1.6e-2. G16 stays token.
     return "kv" if group_size < 16 else "token"
 
 

@@ -52,9 +52,11 @@ FAR_ONLY = True
 GATHER_POSITIONS = False
 # The query windows capped where the CSR keys would leave int16 (``query_windows``). It kept the
 # radix sort at 2 passes; since session 26 the inference CSR that takes windows is built by
-# atomics (``csr.UNORDERED_CSR``), where the cap buys nothing. Lifting it changes only the
-# large shapes (G8 64k: 3 -> 4 windows). Not yet timed: bench/exp_csr_reduce.py --wincap
-# (device call bench/gpu_call92.sh). The bench's experiment switch.
+# atomics (``csr.UNORDERED_CSR``), where the cap buys no sort pass. Lifting it changes only
+# the large shapes (G8 64k: 3 -> 4 windows) and loses there on random selections. H100 run 176
+# (bench/exp_csr_reduce.py --wincap, whole op, interleaved, fwd ms, on -> off): G8 64k random
+# 15.145 / 15.126 -> 15.306 / 15.338, local 16.510 -> 16.347; G4 64k 7.764 -> 7.768. Kept on;
+# the bench's experiment switch.
 WINDOWS_INT16_CAP = True
 # The gather decodes its entries' query rows with one unsigned division
 # (``primitives.entry_token``: 774 -> 702 SASS instructions per chunk at G4). H100 run 151
