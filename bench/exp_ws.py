@@ -40,8 +40,37 @@ def ws_kernel(num_stages=None):
     return mod._selection_dkv_piece_kernel
 
 
+def inspect_compiled(kernels) -> None:
+    """For each variant's compiled kernels: warps, shared memory, and whether the TTGIR holds
+    a warp-specialized region (``ttg.warp_specialize``) or partition tags."""
+    for label, k in kernels.items():
+        for dev_cache in getattr(k, "device_caches", {}).values():
+            for key, ck in dev_cache[0].items():
+                ttgir = ck.asm.get("ttgir", "")
+                print(f"{label}: num_warps {ck.metadata.num_warps}, shared {ck.metadata.shared} B, "
+                      f"ttg.warp_specialize {ttgir.count('ttg.warp_specialize')}, "
+                      f"partition tags {ttgir.count('ttg.partition')}, "
+                      f"async_task {ttgir.count('async_task')}", flush=True)
+
+
 def main():
     kernels = {"shipped": SHIPPED, "ws": ws_kernel()}
+    if "--inspect" in sys.argv:  # after one call of each, what Triton compiled
+        sys.argv.remove("--inspect")
+        from nsa_ops import bench as B
+
+        case = {c.name: c for c in B.cuda_cases()}["fwd+bwd G16 T=16k"]
+        import torch
+
+        x = B.input_copies(case, "random", torch.bfloat16, torch.device("cuda"), 0)[0]
+        for label, k in kernels.items():
+            bwd._selection_dkv_piece_kernel = k
+            q, kk, v = (t.detach().clone().requires_grad_(True) for t in (x.q, x.k, x.v))
+            B._nsa_ops(case)(B.dataclasses.replace(x, q=q, k=kk, v=v)).sum().backward()
+        bwd._selection_dkv_piece_kernel = SHIPPED
+        torch.cuda.synchronize()
+        inspect_compiled(kernels)
+        return
 
     def apply(variant):
         bwd._selection_dkv_piece_kernel = kernels[variant]
