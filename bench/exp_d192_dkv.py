@@ -1,0 +1,58 @@
+"""Session 27: the G16 D=192 backward's tiles, searched jointly (whole op, fwd+bwd).
+
+At D=192 the dK/dV pieces kernel takes its own tile (128 rows, 8 warps, 1 stage, D as 128 + 64,
+Dv whole; ``configs._dkv_tile``), chosen in session 4 and re-checked one knob at a time since
+(2 stages, run 120: noise; Dv split, runs 121-122: nothing). At D=128 the winning tile came
+only from moving several knobs at once (session 17). Here: the D=192 dK/dV with Dv split and /
+or the head dim as 64 + 128 (``load_head_dim`` takes the pieces in either order), at 1 or 2
+stages; and the dQ on 8 warps. Variants interleave in one process; gradients are compared
+with the shipped tile's (``exp_token.run_op_variants``).
+
+    python bench/exp_d192_dkv.py [filter ...]
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from nsa_ops.kernels import backward as bwd
+
+sys.path.insert(0, os.path.dirname(__file__))
+from exp_token import run_op_variants  # noqa: E402
+
+REAL_DKV, REAL_DQ = bwd.dkv_tile, bwd.dq_tile
+VARIANTS = {
+    "shipped": ({}, {}),
+    "dv-split s1": (dict(block_dv=64, block_dv2=64), {}),
+    "dv-split s2": (dict(block_dv=64, block_dv2=64, num_stages=2), {}),
+    "d64+128 s1": (dict(block_d=64, block_d2=128), {}),
+    "d64+128 dv-split s1": (dict(block_d=64, block_d2=128, block_dv=64, block_dv2=64), {}),
+    "d64+128 dv-split s2": (dict(block_d=64, block_d2=128, block_dv=64, block_dv2=64, num_stages=2), {}),
+    "64 rows dv-split s2": (dict(rows=64, block_dv=64, block_dv2=64, num_stages=2), {}),
+    "dq w8": ({}, dict(num_warps=8)),
+}
+
+
+def reset() -> None:
+    bwd.dkv_tile, bwd.dq_tile = REAL_DKV, REAL_DQ
+
+
+def apply(name: str) -> str:
+    reset()
+    dkv, dq = VARIANTS[name]
+    if dkv:
+        bwd.dkv_tile = lambda *a, **k: REAL_DKV(*a, **k)._replace(**dkv)
+    if dq:
+        bwd.dq_tile = lambda *a, **k: REAL_DQ(*a, **k)._replace(**dq)
+    return name
+
+
+def main():
+    names = list(VARIANTS)
+    run_op_variants([(("fwd+bwd G16 D=192 T=16k", "random"), names + ["shipped"]),
+                     (("fwd+bwd G16 D=192 T=16k", "local"), ["shipped", "dv-split s2", "d64+128 dv-split s2"])],
+                    apply, reset)
+
+
+if __name__ == "__main__":
+    main()
