@@ -30,6 +30,7 @@ VARIANTS = {
     "d64+128 dv-split s2": (dict(block_d=64, block_d2=128, block_dv=64, block_dv2=64, num_stages=2), {}),
     "64 rows dv-split s2": (dict(rows=64, block_dv=64, block_dv2=64, num_stages=2), {}),
     "dq w8": ({}, dict(num_warps=8)),
+    "d64+128 s2": (dict(block_d=64, block_d2=128, num_stages=2), {}),
 }
 
 
@@ -48,7 +49,13 @@ def apply(name: str) -> str:
 
 
 def main():
-    names = list(VARIANTS)
+    if "--confirm" in sys.argv:  # run 182: run 181's one gain (the head dim as 64 + 128), interleaved
+        sys.argv.remove("--confirm")
+        a, b = "shipped", "d64+128 s1"
+        run_op_variants([(("fwd+bwd G16 D=192 T=16k", "random"), [a, b, a, b, "d64+128 s2", a, b]),
+                         (("fwd+bwd G16 D=192 T=16k", "local"), [a, b, a, b])], apply, reset)
+        return
+    names = list(VARIANTS)[:8]
     run_op_variants([(("fwd+bwd G16 D=192 T=16k", "random"), names + ["shipped"]),
                      (("fwd+bwd G16 D=192 T=16k", "local"), ["shipped", "dv-split s2", "d64+128 dv-split s2"])],
                     apply, reset)
