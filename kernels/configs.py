@@ -224,8 +224,14 @@ def _dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) 
     # backward ms): rows x warps x stages 128 x 8 x 1 11.90; 64 x 8 x 1/2/3 14.41/14.21/14.23;
     # 64 x 4 x 1 14.99; 128 x 4 x 1 35.4. All bitwise repeatable.
     # (128 rows need ~120 KiB of shared memory in 16-bit; fp32 does not fit and takes 64 rows.)
+    # The narrow piece first (D=192 as 64 + 128; the pieces are column ranges in either order).
+    # H100 runs 181-182 (bench/exp_d192_dkv.py, whole op, interleaved, fwd+bwd ms, 128 + 64 ->
+    # 64 + 128): random 15.097 / 15.138 / 15.108 -> 14.974 / 14.975 / 14.939, local 15.959 /
+    # 15.958 -> 15.772 / 15.769, gradients bitwise equal. Measured with it and lost (run 181):
+    # Dv split 15.38 (2 stages 15.70), 64 + 128 with Dv split 15.56 (s2 15.91), 64 + 128 s2
+    # 15.90, 64 rows 16.90; the D=192 dQ on 8 warps 16.49.
     if block_d2 and group_size >= 16 and block_size <= 64 and _kv_stages(d, dv, block_size, elem, 128, most=1):
-        return KVTile(128, block_d, block_dv, 8, 1, block_d2)
+        return KVTile(128, min(block_d, block_d2), block_dv, 8, 1, max(block_d, block_d2))
     if group_size > 1 and block_d == 128 and not block_d2 and block_dv <= 128 and block_size == 64 and elem == 2:
         # 128 rows on 8 warps, 2 stages, D=128 as two 64-wide pieces (head_dim_blocks' split,
         # forced) and, for Dv=128, dO / V / dv as two 64-wide pieces too. With 128 rows each

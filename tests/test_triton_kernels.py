@@ -201,6 +201,22 @@ def test_dkv_with_both_head_dims_in_two_pieces(HQ, H, dq, monkeypatch):
     check_against_reference(1, 40, 48, HQ, H, 32, 32, 16, 3, torch.float32, seed=3)
 
 
+@pytest.mark.parametrize("pieces", [(16, 32), (32, 16)], ids=["narrow-first", "wide-first"])
+def test_dkv_split_head_in_either_order(pieces, monkeypatch):
+    """The G >= 16 split-head dK/dV tile holds the narrow piece first on the GPU (D=192 as
+    64 + 128, configs.dkv_tile); the pieces are column ranges, so either order equals the
+    reference (here D=48 as 16 + 32 or 32 + 16, Dv=32 whole)."""
+    from nsa_ops.kernels import configs
+
+    tile = configs.dkv_tile(16, 192, 128, 64)
+    assert (tile.block_d, tile.block_d2) == (64, 128)
+    real = backward_module.dkv_tile
+    monkeypatch.setattr(backward_module, "dkv_tile", lambda *a, **kw: real(*a, **kw)._replace(
+        rows=128, block_d=pieces[0], block_d2=pieces[1], block_dv=32, block_dv2=0, num_warps=8, num_stages=1))
+    monkeypatch.setattr(backward_module, "dq_schedule", lambda *shape: "token")
+    check_against_reference(1, 40, 48, 32, 2, 48, 32, 16, 3, torch.float32, seed=3)
+
+
 @pytest.mark.parametrize("schedule", ["token", "kv"])
 def test_group_larger_than_head_tile(schedule, monkeypatch):
     monkeypatch.setattr(forward_module, "forward_schedule", lambda *shape: schedule)
@@ -305,9 +321,9 @@ def test_gpu_kernels_match_reference(dtype, HQ, H, D, Dv, block_size):
 
 @needs_cuda
 @pytest.mark.gpu
-@pytest.mark.parametrize("G", [1, 4, 16])
-def test_gpu_backward_is_bitwise_deterministic(G):
-    q, k, v, ids, cnts = make_problem(1, 512, 512, 4 * G, 4, 128, 128, 64, 8, torch.bfloat16, seed=11)
+@pytest.mark.parametrize("G,D", [(1, 128), (4, 128), (16, 128), (16, 192)])
+def test_gpu_backward_is_bitwise_deterministic(G, D):
+    q, k, v, ids, cnts = make_problem(1, 512, 512, 4 * G, 4, D, 128, 64, 8, torch.bfloat16, seed=11)
     ids[..., 0] = 0
     a = run_kernels(q, k, v, ids, cnts, 64, 0.1)
     b = run_kernels(q, k, v, ids, cnts, 64, 0.1)
