@@ -16,11 +16,12 @@ import os
 import sys
 
 from nsa_ops.kernels import backward as bwd
+from nsa_ops.kernels import forward as fwd
 
 sys.path.insert(0, os.path.dirname(__file__))
 from exp_token import run_op_variants  # noqa: E402
 
-REAL_DKV, REAL_DQ = bwd.dkv_tile, bwd.dq_tile
+REAL_DKV, REAL_DQ, REAL_FWD = bwd.dkv_tile, bwd.dq_tile, fwd.forward_tile
 VARIANTS = {
     "shipped": ({}, {}),
     "dv-split s1": (dict(block_dv=64, block_dv2=64), {}),
@@ -48,7 +49,36 @@ def apply(name: str) -> str:
     return name
 
 
+def swapped(real):
+    """``real`` with a split head dim's pieces in the other order (D=192: 64 + 128)."""
+    def tile(*a, **kw):
+        t = real(*a, **kw)
+        return t._replace(block_d=t.block_d2, block_d2=t.block_d) if t.block_d2 else t
+    return tile
+
+
+def apply_token(name: str) -> str:
+    """Run 184: the token forward / dQ tiles with the pieces swapped (their TMA descriptors
+    follow the tile's pieces)."""
+    reset_token()
+    if name in ("fwd 64+128", "both 64+128"):
+        fwd.forward_tile = swapped(REAL_FWD)
+    if name in ("dq 64+128", "both 64+128"):
+        bwd.dq_tile = swapped(REAL_DQ)
+    return name
+
+
+def reset_token() -> None:
+    fwd.forward_tile, bwd.dq_tile = REAL_FWD, REAL_DQ
+
+
 def main():
+    if "--token-order" in sys.argv:
+        sys.argv.remove("--token-order")
+        a = "shipped"
+        run_op_variants([(("fwd+bwd G16 D=192 T=16k", "random"),
+                          [a, "fwd 64+128", "dq 64+128", "both 64+128", a, "dq 64+128"])], apply_token, reset_token)
+        return
     if "--confirm" in sys.argv:  # run 182: run 181's one gain (the head dim as 64 + 128), interleaved
         sys.argv.remove("--confirm")
         a, b = "shipped", "d64+128 s1"

@@ -658,6 +658,8 @@ def _launch_token_dq(do, q, k, v, lse, delta, dq, q_last, block_start, block_siz
     NB = (Tk + block_size - 1) // block_size
     descs = kv_descriptors(k, v, block_size, *head_dim_blocks(D), max(16, next_pow2(Dv)), packed=raw is None)
     qt = dq_tile(G, D, Dv, block_size, q.element_size(), tma=descs is not None)
+    if descs is not None and (qt.block_d, qt.block_d2) != head_dim_blocks(D):  # a tile's own pieces
+        descs = kv_descriptors(k, v, block_size, qt.block_d, qt.block_d2, max(16, next_pow2(Dv)), packed=raw is None)
     if raw is not None:
         sel, counts = raw
         has_counts = counts is not None

@@ -176,6 +176,8 @@ def _launch_token_forward(q, k, v, sel, cnt, q_last, block_start, block_size, sc
     descs = kv_descriptors(k, v, block_size, *head_dim_blocks(D), max(16, next_pow2(Dv)), packed=not raw)
     # override: bench sweeps
     tile = tile or forward_tile(G, D, Dv, block_size, q.element_size(), tma=descs is not None)
+    if descs is not None and (tile.block_d, tile.block_d2) != head_dim_blocks(D):  # a tile's own pieces
+        descs = kv_descriptors(k, v, block_size, tile.block_d, tile.block_d2, max(16, next_pow2(Dv)), packed=not raw)
     shared = shared_tile(G, D, Dv, block_size, S, q.element_size()) if raw and use_shared else None
     out = torch.empty((B, Tq, HQ, Dv), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, Tq, HQ), device=q.device, dtype=torch.float32)

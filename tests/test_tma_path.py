@@ -103,6 +103,43 @@ def test_tma_path_equals_pointer_path_interpreter(shape, cu, takes_tma, monkeypa
 
 
 @pytest.mark.skipif(not INTERPRETED, reason="the interpreter variant (CPU)")
+def test_tma_descriptors_follow_the_tiles_pieces(monkeypatch):
+    """A token tile whose head-dim pieces differ from ``head_dim_blocks`` (D=48 as 16 + 32, the
+    narrow piece first) gets descriptors of its own pieces: equal to the pointer path bitwise
+    and to the reference."""
+    from nsa_ops.kernels import backward, configs, forward
+
+    assert configs.head_dim_blocks(48) == (32, 16)
+    for mod, name in ((forward, "forward_tile"), (backward, "dq_tile")):
+        real = getattr(mod, name)
+        monkeypatch.setattr(mod, name, lambda *a, _r=real, **kw: _r(*a, **kw)._replace(block_d=16, block_d2=32))
+    p = make_problem(62, dtype=torch.float32, B=1, Tq=20, Tk=48, H=2, G=16, D=48, Dv=32, S=4, block_size=16,
+                     counts="none")
+    monkeypatch.setattr(tma, "FORCE_INTERPRETER", False)
+    pointer, dout = _run(p, torch.float32)
+    pieces = []
+    real_kv = tma.kv_descriptors
+
+    def spy(k, v, block_size, block_d, block_d2, *rest, **kw):
+        descs = real_kv(k, v, block_size, block_d, block_d2, *rest, **kw)
+        pieces.append((block_d, block_d2, descs is not None))
+        return descs
+
+    monkeypatch.setattr(forward, "kv_descriptors", spy)
+    monkeypatch.setattr(backward, "kv_descriptors", spy)
+    monkeypatch.setattr(tma, "FORCE_INTERPRETER", True)
+    described, _ = _run(p, torch.float32)
+    assert (16, 32, True) in pieces, f"no descriptors of the tile's pieces: {pieces}"
+    for name, a, b in zip(("out", "dq", "dk", "dv"), described, pointer):
+        assert torch.equal(a, b), f"{name}: the TMA path differs from the pointer path"
+    r = [x.detach().double().requires_grad_() for x in (p.q, p.k, p.v)]
+    ref, _ = reference_selection(*r, p.block_indices, **p.kwargs())
+    assert_close_to_reference(described[0], ref, 1e-4, 1e-4)
+    for name, a, b in zip("qkv", described[1:], torch.autograd.grad(ref, r, dout.double())):
+        assert_close_to_reference(a, b, 1e-3, 1e-3, f"d{name}")
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="the interpreter variant (CPU)")
 def test_tma_eligibility(monkeypatch):
     monkeypatch.setattr(tma, "FORCE_INTERPRETER", True)
     k = torch.randn(2, 40, 3, 64)
