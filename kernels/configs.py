@@ -119,7 +119,23 @@ def forward_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 
         # exp_d192.py, whole op, interleaved, fwd ms, w4 s2 -> w2 s2): 16k random 4.63 / 4.62 ->
         # 4.55, local 4.50 -> 4.17 (w1 s2 4.76 / 4.69, w1 s3 6.03, w2 s3 4.62).
         num_warps, num_stages = 2, 2
-    return TokenTile(block_g, block_d, block_dv, num_warps, num_stages, block_d2)
+    return _narrow_first(TokenTile(block_g, block_d, block_dv, num_warps, num_stages, block_d2), tma, block_size,
+                         elem)
+
+
+def _narrow_first(tile, tma: bool, block_size: int, elem: int):
+    """D=192 (128 + 64) token tiles on TMA loads hold the 64-wide piece first (their descriptors
+    follow the tile's pieces: kernels/forward.py, backward.py). H100 runs 185-187 (bench/
+    exp_d192_dkv.py --token-*, G16 16k random, whole op, interleaved, ms, 128 + 64 -> 64 + 128,
+    outputs and gradients bitwise equal): fwd+bwd 14.813 / 14.845 -> forward alone 14.778, dQ
+    alone 14.725 / 14.742, both 14.669; again 14.816 / 14.853 / 14.824 -> 14.666 / 14.673 /
+    14.673; fwd 4.567 / 4.566 -> 4.516 / 4.517; local fwd+bwd 15.591 -> 15.485. On pointer loads
+    (compiled graphs) it loses: fwd+bwd 15.511 / 15.514 -> 15.796 / 15.966, fwd 5.075 -> 5.092;
+    so TMA only. Other split head dims and row counts are not measured and keep the wide piece
+    first."""
+    if tma and tile.block_g == 16 and (tile.block_d, tile.block_d2) == (128, 64) and block_size == 64 and elem == 2:
+        return tile._replace(block_d=64, block_d2=128)
+    return tile
 
 
 def _sixteen_row_tile(block_g: int, widest: int, block_d2: int, block_size: int, elem: int) -> bool:
@@ -145,7 +161,7 @@ def dq_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2, tm
         # 3.73-4.09), 16k local 3.64 (w4 s3 3.98), 64k random 16.13 (w4 s3 16.79). One warp has
         # too few registers for dO, q and the dq accumulator. Whole op: run 67, see forward_tile.
         tile = tile._replace(num_warps=2)
-    return tile
+    return _narrow_first(tile, tma, block_size, elem)
 
 
 # Shared memory a tile may plan for: the H100 allows 227 KiB per program; the rest is headroom
@@ -224,14 +240,16 @@ def _dkv_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 2) 
     # backward ms): rows x warps x stages 128 x 8 x 1 11.90; 64 x 8 x 1/2/3 14.41/14.21/14.23;
     # 64 x 4 x 1 14.99; 128 x 4 x 1 35.4. All bitwise repeatable.
     # (128 rows need ~120 KiB of shared memory in 16-bit; fp32 does not fit and takes 64 rows.)
-    # The narrow piece first (D=192 as 64 + 128; the pieces are column ranges in either order).
+    # D=192 as 64 + 128, the narrow piece first (the pieces are column ranges in either order).
     # H100 runs 181-182 (bench/exp_d192_dkv.py, whole op, interleaved, fwd+bwd ms, 128 + 64 ->
     # 64 + 128): random 15.097 / 15.138 / 15.108 -> 14.974 / 14.975 / 14.939, local 15.959 /
     # 15.958 -> 15.772 / 15.769, gradients bitwise equal. Measured with it and lost (run 181):
     # Dv split 15.38 (2 stages 15.70), 64 + 128 with Dv split 15.56 (s2 15.91), 64 + 128 s2
     # 15.90, 64 rows 16.90; the D=192 dQ on 8 warps 16.49.
     if block_d2 and group_size >= 16 and block_size <= 64 and _kv_stages(d, dv, block_size, elem, 128, most=1):
-        return KVTile(128, min(block_d, block_d2), block_dv, 8, 1, max(block_d, block_d2))
+        if (block_d, block_d2) == (128, 64):  # measured at D=192 only; other splits keep their order
+            block_d, block_d2 = 64, 128
+        return KVTile(128, block_d, block_dv, 8, 1, block_d2)
     if group_size > 1 and block_d == 128 and not block_d2 and block_dv <= 128 and block_size == 64 and elem == 2:
         # 128 rows on 8 warps, 2 stages, D=128 as two 64-wide pieces (head_dim_blocks' split,
         # forced) and, for Dv=128, dO / V / dv as two 64-wide pieces too. With 128 rows each

@@ -110,6 +110,9 @@ def test_tma_descriptors_follow_the_tiles_pieces(monkeypatch):
     from nsa_ops.kernels import backward, configs, forward
 
     assert configs.head_dim_blocks(48) == (32, 16)
+    for make in (configs.forward_tile, configs.dq_tile):  # the GPU rule: D=192 on TMA only
+        assert (make(16, 192, 128, 64, 2, tma=True).block_d, make(16, 192, 128, 64, 2, tma=True).block_d2) == (64, 128)
+        assert (make(16, 192, 128, 64, 2, tma=False).block_d, make(16, 192, 128, 64, 2).block_d2) == (128, 64)
     for mod, name in ((forward, "forward_tile"), (backward, "dq_tile")):
         real = getattr(mod, name)
         monkeypatch.setattr(mod, name, lambda *a, _r=real, **kw: _r(*a, **kw)._replace(block_d=16, block_d2=32))
