@@ -73,7 +73,7 @@ def reset_token() -> None:
 
 
 def main():
-    if "--token-pointer" in sys.argv:  # run 187: the same with pointer loads (compiled graphs' path)
+    if "--token-pointer" in sys.argv:  # run 186: the same with pointer loads (compiled graphs' path)
         sys.argv.remove("--token-pointer")
         from nsa_ops.kernels import tma
 
@@ -82,7 +82,7 @@ def main():
         run_op_variants([(("fwd+bwd G16 D=192 T=16k", "random"), [a, b, a, b]),
                          (("fwd G16 D=192 T=16k", "random"), [a, b])], apply_token, reset_token)
         return
-    if "--token-confirm" in sys.argv:  # run 186: run 185's best, interleaved, and the forward row
+    if "--token-confirm" in sys.argv:  # run 185: run 184's best, interleaved, and the forward row
         sys.argv.remove("--token-confirm")
         a, b = "shipped", "both 64+128"
         run_op_variants([(("fwd+bwd G16 D=192 T=16k", "random"), [a, b, a, b, a, b]),

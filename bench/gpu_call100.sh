@@ -1,4 +1,4 @@
-# Device call (session 27): run 185 confirmed: the D=192 token forward and dQ as 64 + 128,
+# Device call (session 27): run 184 confirmed: the D=192 token forward and dQ as 64 + 128,
 # interleaved, with the forward row (bench/exp_d192_dkv.py --token-confirm).
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"

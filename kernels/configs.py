@@ -125,7 +125,7 @@ def forward_tile(group_size: int, d: int, dv: int, block_size: int, elem: int = 
 
 def _narrow_first(tile, tma: bool, block_size: int, elem: int):
     """D=192 (128 + 64) token tiles on TMA loads hold the 64-wide piece first (their descriptors
-    follow the tile's pieces: kernels/forward.py, backward.py). H100 runs 185-187 (bench/
+    follow the tile's pieces: kernels/forward.py, backward.py). H100 runs 184-186 (bench/
     exp_d192_dkv.py --token-*, G16 16k random, whole op, interleaved, ms, 128 + 64 -> 64 + 128,
     outputs and gradients bitwise equal): fwd+bwd 14.813 / 14.845 -> forward alone 14.778, dQ
     alone 14.725 / 14.742, both 14.669; again 14.816 / 14.853 / 14.824 -> 14.666 / 14.673 /
